@@ -1,0 +1,45 @@
+# One install, one test command. Everything lives in .venv; generated code is built, never edited.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PROTO_SRC := $(shell find protos -name '*.proto')
+
+.PHONY: venv proto test test-unit run bench clean etcd
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+# Generated code goes next to the package whose import path equals the proto package.
+proto: venv .proto-stamp
+
+.proto-stamp: $(PROTO_SRC) scripts/genproto.py
+	$(BIN)/python scripts/genproto.py
+	touch $@
+
+# etcd for the contract / e2e suites: Debian's etcd-server (safe under SIGKILL).
+etcd:
+	@command -v etcd >/dev/null 2>&1 || { \
+	  echo "installing etcd-server (Debian)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq etcd-server >/dev/null; }
+
+test: proto etcd
+	$(BIN)/python -m pytest -q
+
+test-unit: proto
+	$(BIN)/python -m pytest -q tests/unit
+
+run: proto etcd
+	$(BIN)/python -m motet_server.examples.guide
+
+bench: proto etcd
+	$(BIN)/python -m motet_server.bench
+
+clean:
+	rm -rf $(VENV) .proto-stamp
+	find sdk/motet/v1 services/motet_server/v1 services/motet_server/etcd -name '*_pb2*' -delete 2>/dev/null || true

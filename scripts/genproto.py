@@ -1,0 +1,45 @@
+"""Generate Python code from protos/ (run by `make proto`; generated files are never edited).
+
+The proto package path is the import path: protos/motet/v1 -> sdk/motet/v1 (import motet.v1),
+protos/motet_server/** -> services/motet_server/** (import motet_server.v1, motet_server.etcd).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import grpc_tools
+from grpc_tools import protoc
+
+ROOT = Path(__file__).resolve().parent.parent
+PROTOS = ROOT / "protos"
+TARGETS = {"motet": ROOT / "sdk", "motet_server": ROOT / "services"}
+
+
+def main() -> int:
+    include = Path(grpc_tools.__file__).parent / "_proto"
+    for top, out in TARGETS.items():
+        files = sorted(str(p.relative_to(PROTOS)) for p in (PROTOS / top).rglob("*.proto"))
+        if not files:
+            continue
+        args = [
+            "protoc",
+            f"-I{PROTOS}",
+            f"-I{include}",
+            f"--python_out={out}",
+            f"--pyi_out={out}",
+            f"--grpc_python_out={out}",
+            *files,
+        ]
+        if protoc.main(args) != 0:
+            print(f"protoc failed for {top}", file=sys.stderr)
+            return 1
+        for f in files:
+            pkg = out / Path(f).parent
+            (pkg / "__init__.py").touch(exist_ok=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

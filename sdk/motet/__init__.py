@@ -1,0 +1,1 @@
+"""Motet: Celery-compatible canvas workflows over gRPC."""
