@@ -35,7 +35,7 @@ test-unit: proto
 	$(BIN)/python -m pytest -q tests/unit
 
 run: proto etcd
-	$(BIN)/python -m motet_server.examples.guide
+	$(BIN)/python -m examples.guide
 
 bench: proto etcd
 	$(BIN)/python -m motet_server.bench

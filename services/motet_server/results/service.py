@@ -1,0 +1,171 @@
+"""ResultsService: reads results, and pushes them to waiters from one etcd watch per process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import AsyncIterator
+
+import grpc
+
+from motet.v1 import common_pb2, results_pb2, results_pb2_grpc
+from motet_server.rpc import errors, metrics
+from motet_server.store.etcd import Etcd, WatchEvent
+from motet_server.store.keys import Keys
+from motet_server.v1 import records_pb2
+
+__all__ = ["READY_STATES", "ResultsServicer"]
+
+log = logging.getLogger(__name__)
+
+_STATE = common_pb2.TaskState
+READY_STATES = frozenset({_STATE.TASK_STATE_SUCCESS, _STATE.TASK_STATE_FAILURE, _STATE.TASK_STATE_REVOKED})
+_READ_CHUNK = 100  # keys per read txn: etcd allows 128 operations in one txn
+
+
+class ResultsServicer(results_pb2_grpc.ResultsServiceServicer):
+    """The read side. Holds no state a restart could lose: only the current waiters."""
+
+    def __init__(self, etcd: Etcd, keys: Keys, result_lease: object) -> None:
+        self._etcd = etcd
+        self._keys = keys
+        self._lease = result_lease
+        self._waiters: dict[str, set[asyncio.Queue[results_pb2.TaskResult]]] = defaultdict(set)
+        self._watch: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Opens the shared watch on results at the current revision."""
+        start = await self._etcd.revision() + 1
+        self._watch = asyncio.create_task(self._follow(start))
+
+    async def stop(self) -> None:
+        """Closes the shared watch."""
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
+
+    async def _follow(self, start: int) -> None:
+        prefix = self._keys.result_prefix()
+        while True:
+            try:
+                async for events in self._etcd.watch_prefix(prefix, start_revision=start):
+                    self._publish(events)
+                    start = max(e.kv.mod_revision for e in events) + 1
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - reopen, then re-read what waiters are missing
+                log.warning("results watch broke; reopening", exc_info=True)
+                await asyncio.sleep(0.2)
+                with contextlib.suppress(Exception):
+                    start = await self._etcd.revision() + 1
+                    for task_id, result in (await self._read(list(self._waiters))).items():
+                        self._push(task_id, result)
+
+    def _publish(self, events: list[WatchEvent]) -> None:
+        prefix = self._keys.result_prefix()
+        for event in events:
+            if event.kind != "put":
+                continue
+            task_id = self._keys.id_from(event.kv.key, prefix)
+            if task_id in self._waiters:
+                self._push(task_id, records_pb2.ResultRecord.FromString(event.kv.value).result)
+
+    def _push(self, task_id: str, result: results_pb2.TaskResult) -> None:
+        for queue in self._waiters.get(task_id, ()):
+            queue.put_nowait(result)
+
+    async def _read(self, ids: list[str]) -> dict[str, results_pb2.TaskResult]:
+        out: dict[str, results_pb2.TaskResult] = {}
+        for start in range(0, len(ids), _READ_CHUNK):
+            chunk = ids[start : start + _READ_CHUNK]
+            found = await self._etcd.get_many([self._keys.result(i) for i in chunk])
+            for task_id in chunk:
+                kv = found.get(self._keys.result(task_id))
+                if kv is not None:
+                    out[task_id] = records_pb2.ResultRecord.FromString(kv.value).result
+        return out
+
+    async def GetResult(  # noqa: N802 - gRPC method name
+        self, request: results_pb2.GetResultRequest, context: grpc.aio.ServicerContext
+    ) -> results_pb2.GetResultResponse:
+        if not request.task_id:
+            await errors.abort(context, "invalid_canvas", "task_id is required", violations=[("task_id", "empty")])
+        found = await self._etcd.get_many(
+            [self._keys.result(request.task_id), self._keys.task(request.task_id), self._keys.claim(request.task_id)]
+        )
+        result_kv = found.get(self._keys.result(request.task_id))
+        if result_kv is not None:
+            return results_pb2.GetResultResponse(result=records_pb2.ResultRecord.FromString(result_kv.value).result)
+        result = results_pb2.TaskResult(task_id=request.task_id, state=_STATE.TASK_STATE_PENDING)
+        task_kv = found.get(self._keys.task(request.task_id))
+        if task_kv is not None:
+            rec = records_pb2.TaskRecord.FromString(task_kv.value)
+            result.task = rec.task
+            result.parent_id = rec.parent_id
+            result.root_id = rec.root_id
+            result.group_id = rec.options.group_id
+            result.retries = rec.retries
+            claim_kv = found.get(self._keys.claim(request.task_id))
+            if claim_kv is not None:
+                claim = records_pb2.ClaimRecord.FromString(claim_kv.value)
+                result.state = _STATE.TASK_STATE_STARTED if claim.started else _STATE.TASK_STATE_RECEIVED
+        return results_pb2.GetResultResponse(result=result)
+
+    async def WaitResult(  # noqa: N802 - gRPC method name
+        self, request: results_pb2.WaitResultRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[results_pb2.WaitResultResponse]:
+        ids = list(dict.fromkeys(request.task_ids))
+        if not ids:
+            await errors.abort(context, "invalid_canvas", "give at least one task id", violations=[("task_ids", "empty")])
+        queue: asyncio.Queue[results_pb2.TaskResult] = asyncio.Queue()
+        # Register before reading: a result written after the read arrives through the watch,
+        # one written before it is in the read; duplicates are dropped by `pending`.
+        for task_id in ids:
+            self._waiters[task_id].add(queue)
+        metrics.wait_streams.inc()
+        try:
+            pending = set(ids)
+            for task_id, result in (await self._read(ids)).items():
+                queue.put_nowait(result)
+            while pending:
+                result = await queue.get()
+                if result.task_id in pending and result.state in READY_STATES:
+                    pending.discard(result.task_id)
+                    yield results_pb2.WaitResultResponse(result=result)
+        finally:
+            metrics.wait_streams.dec()
+            for task_id in ids:
+                waiters = self._waiters.get(task_id)
+                if waiters is not None:
+                    waiters.discard(queue)
+                    if not waiters:
+                        del self._waiters[task_id]
+
+    async def SaveGroup(  # noqa: N802 - gRPC method name
+        self, request: results_pb2.SaveGroupRequest, context: grpc.aio.ServicerContext
+    ) -> results_pb2.SaveGroupResponse:
+        if not request.group.group_id:
+            await errors.abort(context, "invalid_canvas", "group.group_id is required", violations=[("group.group_id", "empty")])
+        record = records_pb2.GroupRecord(group=request.group)
+        await self._etcd.put(self._keys.group(request.group.group_id), record.SerializeToString(), lease=self._lease())  # type: ignore[operator]
+        return results_pb2.SaveGroupResponse()
+
+    async def RestoreGroup(  # noqa: N802 - gRPC method name
+        self, request: results_pb2.RestoreGroupRequest, context: grpc.aio.ServicerContext
+    ) -> results_pb2.RestoreGroupResponse:
+        kv = await self._etcd.get(self._keys.group(request.group_id))
+        if kv is None:
+            await errors.abort(context, "not_found", f"no saved group with id {request.group_id!r} (never saved, forgotten or expired)")
+        return results_pb2.RestoreGroupResponse(group=records_pb2.GroupRecord.FromString(kv.value).group)
+
+    async def ForgetResult(  # noqa: N802 - gRPC method name
+        self, request: results_pb2.ForgetResultRequest, context: grpc.aio.ServicerContext
+    ) -> results_pb2.ForgetResultResponse:
+        deleted = 0
+        for task_id in request.ids:
+            deleted += await self._etcd.delete(self._keys.result(task_id)) or 0
+            deleted += await self._etcd.delete(self._keys.group(task_id)) or 0
+        return results_pb2.ForgetResultResponse(deleted=deleted)

@@ -1,0 +1,171 @@
+"""Group commit: transitions that arrive together share one etcd transaction.
+
+Each transition keeps its own compares (an STM records one per key read), so batching never
+weakens invariant 1: if the combined transaction fails because any one compare failed, every
+transition of the batch is re-run alone on a fresh STM, with fresh reads, until it commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from motet_server.rpc import metrics
+from motet_server.scheduler.flow import Flow
+from motet_server.store.etcd import Etcd
+from motet_server.store.keys import Keys
+from motet_server.store.stm import STM
+
+__all__ = ["Committer", "Transition"]
+
+T = TypeVar("T")
+Transition = Callable[[Flow, STM], Awaitable[T]]
+
+log = logging.getLogger(__name__)
+
+# A batch stops growing at this many buffered writes: etcd refuses a txn over 128 operations,
+# and a batch that stays under the limit commits without spilling to the outbox.
+_BATCH_WRITES = 96
+_MAX_BATCH = 64
+_RETRIES = 20
+
+
+@dataclass
+class _Pending(Generic[T]):
+    fn: Transition[T]
+    prefetch: list[bytes]
+    future: asyncio.Future[T] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+class Committer:
+    """Runs transitions, folding the ones that arrive together into one transaction."""
+
+    def __init__(
+        self,
+        etcd: Etcd,
+        keys: Keys,
+        result_lease: Callable[[], int],
+        *,
+        loops: int = 3,
+    ) -> None:
+        self._etcd = etcd
+        self._keys = keys
+        self._result_lease = result_lease
+        self._queue: deque[_Pending[Any]] = deque()
+        self._wakeup = asyncio.Event()
+        self._loops = loops
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        """Starts the commit loops (several, so one slow txn does not stall the rest)."""
+        self._tasks = [asyncio.create_task(self._loop()) for _ in range(self._loops)]
+
+    async def stop(self) -> None:
+        """Stops the loops; queued transitions are cancelled."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        while self._queue:
+            self._queue.popleft().future.cancel()
+
+    async def run(self, fn: Transition[T], prefetch: Iterable[bytes] = ()) -> T:
+        """Runs one transition and returns its result once it has committed.
+
+        Args:
+            fn: The transition; may run more than once (on conflicts), only its last run counts.
+            prefetch: Keys the transition will read; a batch reads all of them in one round trip.
+        """
+        pending: _Pending[T] = _Pending(fn, list(prefetch))
+        self._queue.append(pending)
+        self._wakeup.set()
+        return await pending.future
+
+    def flow(self) -> Flow:
+        """A Flow for one transaction attempt (one clock reading for the whole attempt)."""
+        return Flow(keys=self._keys, result_lease=self._result_lease(), now=time.time())
+
+    async def _next_batch(self) -> list[_Pending[Any]]:
+        while not self._queue:
+            self._wakeup.clear()
+            await self._wakeup.wait()
+        batch = []
+        while self._queue and len(batch) < _MAX_BATCH:
+            batch.append(self._queue.popleft())
+        return batch
+
+    async def _loop(self) -> None:
+        while True:
+            batch = await self._next_batch()
+            if len(batch) == 1:
+                await self._run_alone(batch[0])
+                continue
+            flow = self.flow()
+            stm = STM(self._etcd)
+            try:
+                await stm.prefetch([k for item in batch for k in item.prefetch])
+            except Exception as exc:  # noqa: BLE001 - the store is unreachable: tell every caller
+                for item in batch:
+                    item.future.set_exception(exc)
+                continue
+            results: list[Any] = []
+            ran: list[_Pending[Any]] = []
+            ok = True
+            for item in batch:
+                if stm.writes >= _BATCH_WRITES:
+                    # Full: the rest goes back to the front of the queue for the next batch.
+                    self._queue.extendleft(reversed(batch[len(ran) :]))
+                    self._wakeup.set()
+                    break
+                try:
+                    results.append(await item.fn(flow, stm))
+                except Exception:  # noqa: BLE001 - re-run alone below, which reports the error
+                    ok = False
+                    ran.append(item)
+                    self._queue.extendleft(reversed(batch[len(ran) :]))
+                    self._wakeup.set()
+                    break
+                ran.append(item)
+            committed = False
+            if ok:
+                try:
+                    committed = await stm.commit()
+                except Exception as exc:  # noqa: BLE001 - never retry a txn blindly
+                    for item in ran:
+                        item.future.set_exception(exc)
+                    continue
+                metrics.etcd_txn_total.labels(outcome="committed" if committed else "conflict").inc()
+            if committed:
+                for item, result in zip(ran, results, strict=True):
+                    item.future.set_result(result)
+                continue
+            for item in ran:
+                await self._run_alone(item)
+
+    async def _run_alone(self, item: _Pending[Any]) -> None:
+        if item.future.done():
+            return
+        for attempt in range(_RETRIES):
+            flow = self.flow()
+            stm = STM(self._etcd)
+            try:
+                await stm.prefetch(item.prefetch)
+                result = await item.fn(flow, stm)
+                committed = await stm.commit()
+            except Exception as exc:  # noqa: BLE001 - handed to the caller
+                item.future.set_exception(exc)
+                return
+            metrics.etcd_txn_total.labels(outcome="committed" if committed else "conflict").inc()
+            if committed:
+                item.future.set_result(result)
+                return
+            # Contention on one key (a busy chord counter): back off a little, then re-read.
+            await asyncio.sleep(min(0.001 * (2**attempt), 0.05))
+        item.future.set_exception(RuntimeError("transition did not commit after repeated conflicts"))

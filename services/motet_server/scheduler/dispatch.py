@@ -1,0 +1,350 @@
+"""Which ready task goes to which worker: the scheduler's view of the queues.
+
+The view is a cache of `task/`, `claim/` and `revoked/` kept by etcd watches (opened at the
+revision of the initial read, so no event is missed). It only decides what to *try*: every
+hand-over is a claim transaction whose compares are the truth, so several scheduler replicas
+can share the keyspace and a stale view costs a failed compare, never a double delivery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+
+from motet.v1 import worker_pb2
+from motet_server.rpc import metrics
+from motet_server.scheduler import transitions
+from motet_server.scheduler.committer import Committer
+from motet_server.store.etcd import Etcd, WatchEvent
+from motet_server.store.keys import Keys
+from motet_server.v1 import records_pb2
+
+__all__ = ["Dispatcher", "Session"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_QUEUE = "celery"
+
+
+@dataclass(eq=False)
+class Session:
+    """One connected worker: its lease, what it serves, its credit and its outgoing frames."""
+
+    id: int
+    worker_id: str
+    queues: frozenset[str]
+    names: frozenset[str]
+    available: int = 0
+    inflight: dict[str, int] = field(default_factory=dict)
+    out: asyncio.Queue[worker_pb2.ConnectResponse | None] = field(default_factory=asyncio.Queue)
+    closed: bool = False
+
+    def send(self, frame: worker_pb2.ConnectResponse) -> None:
+        """Queues a frame for the worker (dropped once the session is closed)."""
+        if not self.closed:
+            self.out.put_nowait(frame)
+
+
+@dataclass(order=True)
+class _Entry:
+    priority: int
+    not_before: float
+    created_at: float
+    task_id: str = field(compare=False)
+
+
+class Dispatcher:
+    """Matches ready tasks to worker sessions and claims them through the committer."""
+
+    def __init__(self, etcd: Etcd, keys: Keys, committer: Committer) -> None:
+        self._etcd = etcd
+        self._keys = keys
+        self._committer = committer
+        self.tasks: dict[str, records_pb2.TaskRecord] = {}
+        self.claimed: set[str] = set()
+        self.revoked: dict[str, records_pb2.RevokeRecord] = {}
+        self.sessions: dict[int, Session] = {}
+        self._claiming: set[str] = set()
+        self._queued: set[str] = set()
+        self._ready: dict[tuple[str, str], list[_Entry]] = {}
+        self._delayed: list[_Entry] = []
+        self._kick = asyncio.Event()
+        self._background: set[asyncio.Task[object]] = set()
+        self._loops: list[asyncio.Task[None]] = []
+        self.on_revoke_running: Callable[[str, records_pb2.RevokeRecord], None] | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Loads the current state and follows it with watches from the same revision."""
+        loaded_rev = 0
+        for prefix, handler in self._feeds():
+            kvs, rev = await self._etcd.get_prefix(prefix)
+            loaded_rev = max(loaded_rev, rev)
+            handler([WatchEvent(kind="put", kv=kv) for kv in kvs])
+        for prefix, handler in self._feeds():
+            self._loops.append(asyncio.create_task(self._follow(prefix, loaded_rev + 1, handler)))
+        self._loops.append(asyncio.create_task(self._dispatch_loop()))
+        self.kick()
+
+    async def stop(self) -> None:
+        """Stops the loops and background claims."""
+        for task in [*self._loops, *self._background]:
+            task.cancel()
+        for task in [*self._loops, *self._background]:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    def _feeds(self) -> list[tuple[bytes, Callable[[list[WatchEvent]], None]]]:
+        return [
+            (self._keys.revoked_prefix(), self._on_revoked),
+            (self._keys.claim_prefix(), self._on_claims),
+            (self._keys.task_prefix(), self._on_tasks),
+        ]
+
+    async def _follow(self, prefix: bytes, start: int, handler: Callable[[list[WatchEvent]], None]) -> None:
+        while True:
+            try:
+                async for events in self._etcd.watch_prefix(prefix, start_revision=start):
+                    handler(events)
+                    start = max(e.kv.mod_revision for e in events) + 1
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - the store blinked: reload and follow again
+                log.warning("watch on %r broke; reloading", prefix, exc_info=True)
+                await asyncio.sleep(0.5)
+                with contextlib.suppress(Exception):
+                    kvs, rev = await self._etcd.get_prefix(prefix)
+                    self._reload(prefix, kvs)
+                    start = rev + 1
+
+    def _reload(self, prefix: bytes, kvs: list) -> None:  # type: ignore[type-arg]
+        if prefix == self._keys.task_prefix():
+            self.tasks.clear()
+            self._queued.clear()
+            self._ready.clear()
+            self._delayed.clear()
+            self._on_tasks([WatchEvent(kind="put", kv=kv) for kv in kvs])
+        elif prefix == self._keys.claim_prefix():
+            self.claimed = {self._keys.id_from(kv.key, prefix) for kv in kvs}
+            for task_id in list(self.tasks):
+                self._schedule(task_id)
+        else:
+            self.revoked.clear()
+            self._on_revoked([WatchEvent(kind="put", kv=kv) for kv in kvs])
+
+    # ------------------------------------------------------------------ cache
+
+    def _on_tasks(self, events: list[WatchEvent]) -> None:
+        prefix = self._keys.task_prefix()
+        for event in events:
+            task_id = self._keys.id_from(event.kv.key, prefix)
+            if event.kind == "delete":
+                self.tasks.pop(task_id, None)
+                continue
+            self.tasks[task_id] = records_pb2.TaskRecord.FromString(event.kv.value)
+            self._schedule(task_id)
+        self.kick()
+
+    def _on_claims(self, events: list[WatchEvent]) -> None:
+        prefix = self._keys.claim_prefix()
+        loop = asyncio.get_running_loop()
+        for event in events:
+            task_id = self._keys.id_from(event.kv.key, prefix)
+            if event.kind == "put":
+                self.claimed.add(task_id)
+            else:
+                self.claimed.discard(task_id)
+                # A claim that vanished while its task still exists is a lost worker (or a
+                # retry): the task is ready again. The task's own delete, when it completed,
+                # arrives on the other watch; give it a moment before rescheduling.
+                loop.call_later(0.05, self._reschedule, task_id)
+
+    def _on_revoked(self, events: list[WatchEvent]) -> None:
+        prefix = self._keys.revoked_prefix()
+        for event in events:
+            task_id = self._keys.id_from(event.kv.key, prefix)
+            if event.kind == "delete":
+                self.revoked.pop(task_id, None)
+                continue
+            record = records_pb2.RevokeRecord.FromString(event.kv.value)
+            self.revoked[task_id] = record
+            if task_id in self.claimed and self.on_revoke_running is not None:
+                self.on_revoke_running(task_id, record)
+            elif task_id in self.tasks:
+                self._schedule(task_id)
+        self.kick()
+
+    def _reschedule(self, task_id: str) -> None:
+        if task_id in self.tasks and task_id not in self.claimed:
+            self._schedule(task_id)
+            self.kick()
+
+    def _schedule(self, task_id: str) -> None:
+        rec = self.tasks.get(task_id)
+        if rec is None or task_id in self.claimed or task_id in self._queued:
+            return
+        if task_id in self.revoked:
+            # Revoked before it was created (a later chain step): it ends REVOKED, never runs.
+            self._spawn(self.revoke(task_id))
+            return
+        entry = _Entry(-(rec.options.priority if rec.options.HasField("priority") else 0), rec.not_before, rec.created_at, task_id)
+        self._queued.add(task_id)
+        if rec.not_before > time.time():
+            heapq.heappush(self._delayed, entry)
+        else:
+            heapq.heappush(self._ready.setdefault(_route(rec), []), entry)
+
+    # ------------------------------------------------------------------ sessions
+
+    def add_session(self, session: Session) -> None:
+        """Registers a connected worker."""
+        self.sessions[session.id] = session
+        metrics.workers_connected.set(len(self.sessions))
+
+    def remove_session(self, session: Session) -> None:
+        """Forgets a worker; its claims vanish with its lease."""
+        session.closed = True
+        self.sessions.pop(session.id, None)
+        metrics.workers_connected.set(len(self.sessions))
+
+    def kick(self) -> None:
+        """Asks the dispatch loop to look for work to hand out."""
+        self._kick.set()
+
+    # ------------------------------------------------------------------ dispatch
+
+    async def _dispatch_loop(self) -> None:
+        while True:
+            await self._kick.wait()
+            self._kick.clear()
+            self._promote_delayed()
+            self._hand_out()
+            delay = self._delayed[0].not_before - time.time() if self._delayed else None
+            if delay is not None and not self._kick.is_set():
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._kick.wait(), timeout=max(delay, 0.001))
+                self._kick.set()
+
+    def _promote_delayed(self) -> None:
+        now = time.time()
+        while self._delayed and self._delayed[0].not_before <= now:
+            entry = heapq.heappop(self._delayed)
+            rec = self.tasks.get(entry.task_id)
+            if rec is None:
+                self._queued.discard(entry.task_id)
+                continue
+            heapq.heappush(self._ready.setdefault(_route(rec), []), entry)
+
+    def _hand_out(self) -> None:
+        progress = True
+        while progress:
+            progress = False
+            for session in list(self.sessions.values()):
+                if session.available <= 0 or session.closed:
+                    continue
+                task_id = self._pop_for(session)
+                if task_id is None:
+                    continue
+                progress = True
+                rec = self.tasks[task_id]
+                if task_id in self.revoked or (rec.expires_at and time.time() > rec.expires_at):
+                    reason = "revoked" if task_id in self.revoked else "expired"
+                    self._spawn(self.revoke(task_id, reason))
+                    continue
+                session.available -= 1
+                self._claiming.add(task_id)
+                self._spawn(self._claim(session, task_id))
+
+    def _pop_for(self, session: Session) -> str | None:
+        while True:
+            best: tuple[_Entry, tuple[str, str]] | None = None
+            for queue in session.queues:
+                for name in session.names:
+                    heap = self._ready.get((queue, name))
+                    if heap and (best is None or heap[0] < best[0]):
+                        best = (heap[0], (queue, name))
+            if best is None:
+                return None
+            entry = heapq.heappop(self._ready[best[1]])
+            self._queued.discard(entry.task_id)
+            rec = self.tasks.get(entry.task_id)
+            if rec is None or entry.task_id in self.claimed or entry.task_id in self._claiming:
+                continue
+            if rec.not_before != entry.not_before:
+                self._schedule(entry.task_id)  # retried meanwhile: re-file under its new time
+                continue
+            return entry.task_id
+
+    def _spawn(self, coro: object) -> None:
+        task = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _claim(self, session: Session, task_id: str) -> None:
+        keys = [self._keys.task(task_id), self._keys.claim(task_id)]
+        rec = None
+        try:
+            rec = await self._committer.run(
+                partial(transitions.claim, task_id=task_id, session_id=session.id, worker_id=session.worker_id),
+                prefetch=keys,
+            )
+        except Exception:  # noqa: BLE001 - the store is unreachable; the task stays ready
+            log.warning("claim of %s failed", task_id, exc_info=True)
+        finally:
+            self._claiming.discard(task_id)
+        if rec is None:
+            session.available += 1
+            self._reschedule(task_id)
+            self.kick()
+            return
+        self.claimed.add(task_id)
+        session.inflight[task_id] = rec.deliveries
+        session.send(worker_pb2.ConnectResponse(assignment=assignment(rec)))
+
+    async def revoke(self, task_id: str, reason: str = "revoked") -> int | None:
+        """Revokes a task no worker holds; returns the holding session id if one does."""
+        return await self._committer.run(
+            partial(transitions.revoke, task_id=task_id, reason=reason),
+            prefetch=[self._keys.task(task_id), self._keys.claim(task_id)],
+        )
+
+
+def _route(rec: records_pb2.TaskRecord) -> tuple[str, str]:
+    return (rec.options.queue or DEFAULT_QUEUE, rec.task)
+
+
+def assignment(rec: records_pb2.TaskRecord) -> worker_pb2.Assignment:
+    """The frame that hands a claimed task to its worker."""
+    opts = rec.options
+    request = worker_pb2.RequestContext(
+        root_id=rec.root_id,
+        parent_id=rec.parent_id,
+        group_id=opts.group_id,
+        group_index=opts.group_index,
+        retries=rec.retries,
+        queue=opts.queue or DEFAULT_QUEUE,
+        priority=opts.priority,
+        time_limit=opts.time_limit,
+        soft_time_limit=opts.soft_time_limit,
+        failed_task_id=rec.failed_task_id,
+        options=opts,
+    )
+    if opts.HasField("max_retries"):
+        request.max_retries = opts.max_retries
+    return worker_pb2.Assignment(
+        task_id=rec.id,
+        task=rec.task,
+        args=rec.args,
+        kwargs=rec.kwargs,
+        call=rec.call,
+        delivery=rec.deliveries,
+        request=request,
+        errback_failure=rec.errback_failure,
+    )

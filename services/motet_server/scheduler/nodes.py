@@ -1,0 +1,291 @@
+"""Server-side rules over `motet.v1.Canvas` nodes: ids, options, inheritance and validation.
+
+These functions are pure: they read and modify protobuf messages and never touch the store.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+
+from google.protobuf.message import Message
+
+from motet.v1 import canvas_pb2, common_pb2, results_pb2
+
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_PAYLOAD_BYTES",
+    "CHAIN_INHERITED",
+    "GROUP_INHERITED",
+    "CanvasInvalid",
+    "all_task_ids",
+    "chunk_member_id",
+    "decode_json",
+    "encode_json",
+    "ensure_ids",
+    "first_task_id",
+    "inherit",
+    "options_of",
+    "result_id",
+    "result_ref",
+    "set_result_id",
+    "validate",
+]
+
+MAX_DEPTH = 64
+"""Deepest nesting of canvas nodes accepted (the SDK enforces the same limit)."""
+
+MAX_PAYLOAD_BYTES = 1 << 20
+"""Largest encoded args / kwargs / items / value accepted, in bytes."""
+
+DEFAULT_QUEUE = "celery"
+
+# Options a chain passes to every member that does not set its own (DESIGN: differs from
+# Celery, which applies them to the first message only).
+CHAIN_INHERITED = ("queue", "priority", "time_limit", "soft_time_limit", "max_retries")
+# A group / chord header additionally delays and expires every member alike.
+GROUP_INHERITED = CHAIN_INHERITED + ("countdown", "eta", "expires", "expires_at")
+
+
+class CanvasInvalid(ValueError):
+    """A canvas that cannot run; carries (field path, description) violations."""
+
+    def __init__(self, violations: list[tuple[str, str]]) -> None:
+        self.violations = violations
+        super().__init__("; ".join(f"{f}: {d}" for f, d in violations))
+
+
+def encode_json(value: object) -> common_pb2.Payload:
+    """Encodes a JSON value as a payload."""
+    return common_pb2.Payload(encoding="json", data=json.dumps(value, separators=(",", ":")).encode())
+
+
+def decode_json(payload: common_pb2.Payload, default: object = None) -> object:
+    """Decodes a JSON payload (an empty payload gives `default`)."""
+    if not payload.data:
+        return default
+    if payload.encoding not in ("", "json"):
+        raise ValueError(f"payload encoding {payload.encoding!r} cannot be combined on the server")
+    return json.loads(payload.data)
+
+
+def options_of(node: canvas_pb2.Canvas) -> canvas_pb2.Options:
+    """Returns the (mutable) options message of any node kind."""
+    kind = node.WhichOneof("kind")
+    if kind == "signature":
+        return node.signature.options
+    if kind == "chain":
+        return node.chain.options
+    if kind == "group":
+        return node.group.options
+    if kind == "chord":
+        return node.chord.options
+    if kind == "map":
+        return node.map.options
+    if kind == "chunks":
+        return node.chunks.options
+    raise CanvasInvalid([("canvas", "a canvas node must set one of signature, chain, group, chord, map, chunks")])
+
+
+def chunk_member_id(group_id: str, index: int) -> str:
+    """The id of chunk `index` when the client did not assign one (stable for a group id)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"motet:chunks:{group_id}:{index}"))
+
+
+def ensure_ids(node: canvas_pb2.Canvas) -> None:
+    """Assigns a uuid4 to every id the client left empty."""
+    kind = node.WhichOneof("kind")
+    opts = options_of(node)
+    if kind in ("signature", "group", "map", "chunks") and not opts.task_id:
+        opts.task_id = str(uuid.uuid4())
+    if kind == "chain":
+        for child in node.chain.tasks:
+            ensure_ids(child)
+    elif kind == "group":
+        for child in node.group.tasks:
+            ensure_ids(child)
+    elif kind == "chord":
+        if not opts.group_id:
+            opts.group_id = str(uuid.uuid4())
+        for child in node.chord.header:
+            ensure_ids(child)
+        ensure_ids(node.chord.body)
+    elif kind == "chunks":
+        ids = node.chunks.member_ids
+        count = _chunk_count(node.chunks)
+        if len(ids) != count:
+            del ids[:]
+            ids.extend(chunk_member_id(opts.task_id, i) for i in range(count))
+    for link in list(opts.link) + list(opts.link_error):
+        ensure_ids(link)
+
+
+def _chunk_count(chunks: canvas_pb2.Chunks) -> int:
+    items = decode_json(chunks.items, [])
+    assert isinstance(items, list)
+    size = max(chunks.size, 1)
+    return (len(items) + size - 1) // size
+
+
+def result_id(node: canvas_pb2.Canvas) -> str:
+    """The id of the result that stands for this node's value."""
+    kind = node.WhichOneof("kind")
+    if kind == "chain":
+        return result_id(node.chain.tasks[-1])
+    if kind == "chord":
+        return result_id(node.chord.body)
+    return options_of(node).task_id
+
+
+def first_task_id(node: canvas_pb2.Canvas) -> str:
+    """The id of the first task that runs (a workflow's root id)."""
+    kind = node.WhichOneof("kind")
+    if kind == "chain":
+        return first_task_id(node.chain.tasks[0])
+    if kind == "group":
+        return first_task_id(node.group.tasks[0]) if node.group.tasks else node.group.options.task_id
+    if kind == "chord":
+        return first_task_id(node.chord.header[0]) if node.chord.header else first_task_id(node.chord.body)
+    if kind == "chunks":
+        return node.chunks.member_ids[0] if node.chunks.member_ids else node.chunks.options.task_id
+    return options_of(node).task_id
+
+
+def result_ref(node: canvas_pb2.Canvas) -> results_pb2.ResultRef:
+    """The result graph reference of a node: a task id, or a group with its members."""
+    kind = node.WhichOneof("kind")
+    if kind == "group":
+        return results_pb2.ResultRef(
+            group=results_pb2.GroupRef(
+                group_id=node.group.options.task_id, members=[result_ref(c) for c in node.group.tasks]
+            )
+        )
+    if kind == "chunks":
+        return results_pb2.ResultRef(
+            group=results_pb2.GroupRef(
+                group_id=node.chunks.options.task_id,
+                members=[results_pb2.ResultRef(task_id=i) for i in node.chunks.member_ids],
+            )
+        )
+    return results_pb2.ResultRef(task_id=result_id(node))
+
+
+def all_task_ids(node: canvas_pb2.Canvas) -> Iterator[str]:
+    """Every task id that would produce a result inside this node (links excluded)."""
+    kind = node.WhichOneof("kind")
+    if kind == "chain":
+        for child in node.chain.tasks:
+            yield from all_task_ids(child)
+    elif kind == "group":
+        for child in node.group.tasks:
+            yield from all_task_ids(child)
+    elif kind == "chord":
+        for child in node.chord.header:
+            yield from all_task_ids(child)
+        yield from all_task_ids(node.chord.body)
+    elif kind == "chunks":
+        yield from node.chunks.member_ids
+    else:
+        yield options_of(node).task_id
+
+
+def set_result_id(node: canvas_pb2.Canvas, task_id: str) -> None:
+    """Makes `task_id` the id of the node's value (used when a task replaces itself)."""
+    kind = node.WhichOneof("kind")
+    if kind == "chain":
+        set_result_id(node.chain.tasks[-1], task_id)
+    elif kind == "chord":
+        set_result_id(node.chord.body, task_id)
+    else:
+        options_of(node).task_id = task_id
+
+
+def inherit(node: canvas_pb2.Canvas, parent: canvas_pb2.Options, *, fields: tuple[str, ...] | None = None) -> None:
+    """Copies parent options into the node's options where the node does not set its own."""
+    opts = options_of(node)
+    for name in fields or CHAIN_INHERITED:
+        if parent.HasField(name) if _has_presence(name) else bool(getattr(parent, name)):
+            if not (opts.HasField(name) if _has_presence(name) else bool(getattr(opts, name))):
+                value = getattr(parent, name)
+                if isinstance(value, Message):
+                    getattr(opts, name).CopyFrom(value)
+                else:
+                    setattr(opts, name, value)
+    if fields is None and parent.link_error and not opts.link_error:
+        opts.link_error.extend(parent.link_error)
+
+
+def _has_presence(name: str) -> bool:
+    return canvas_pb2.Options.DESCRIPTOR.fields_by_name[name].has_presence
+
+
+
+
+def validate(node: canvas_pb2.Canvas, path: str = "canvas", depth: int = 0) -> list[tuple[str, str]]:
+    """Returns the violations of a canvas (empty when it can run)."""
+    out: list[tuple[str, str]] = []
+    if depth > MAX_DEPTH:
+        return [(path, f"nesting deeper than {MAX_DEPTH} levels")]
+    kind = node.WhichOneof("kind")
+    if kind is None:
+        return [(path, "a canvas node must set one of signature, chain, group, chord, map, chunks")]
+    opts = options_of(node)
+    opath = f"{path}.{kind}.options"
+    if opts.HasField("countdown") and opts.countdown < 0:
+        out.append((f"{opath}.countdown", "countdown must not be negative"))
+    if opts.HasField("priority") and not 0 <= opts.priority <= 9:
+        out.append((f"{opath}.priority", "priority must be between 0 and 9"))
+    for name in ("time_limit", "soft_time_limit", "expires"):
+        if opts.HasField(name) and getattr(opts, name) <= 0:
+            out.append((f"{opath}.{name}", f"{name} must be positive"))
+    for i, link in enumerate(opts.link):
+        out += validate(link, f"{opath}.link[{i}]", depth + 1)
+    for i, link in enumerate(opts.link_error):
+        out += validate(link, f"{opath}.link_error[{i}]", depth + 1)
+    if kind == "signature":
+        out += _validate_signature(node.signature, f"{path}.signature")
+    elif kind == "chain":
+        if not node.chain.tasks:
+            out.append((f"{path}.chain.tasks", "a chain needs at least one task"))
+        for i, child in enumerate(node.chain.tasks):
+            out += validate(child, f"{path}.chain.tasks[{i}]", depth + 1)
+    elif kind == "group":
+        for i, child in enumerate(node.group.tasks):
+            out += validate(child, f"{path}.group.tasks[{i}]", depth + 1)
+    elif kind == "chord":
+        if not node.chord.HasField("body") or node.chord.body.WhichOneof("kind") is None:
+            out.append((f"{path}.chord.body", "a chord needs a body (a signature or canvas)"))
+        else:
+            out += validate(node.chord.body, f"{path}.chord.body", depth + 1)
+        for i, child in enumerate(node.chord.header):
+            out += validate(child, f"{path}.chord.header[{i}]", depth + 1)
+    elif kind in ("map", "chunks"):
+        body = node.map if kind == "map" else node.chunks
+        out += _validate_signature(body.task, f"{path}.{kind}.task")
+        out += _validate_payload(body.items, f"{path}.{kind}.items", list)
+        if kind == "chunks" and node.chunks.size < 1:
+            out.append((f"{path}.chunks.size", "chunk size must be at least 1"))
+    return out
+
+
+def _validate_signature(sig: canvas_pb2.Signature, path: str) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    if not sig.task:
+        out.append((f"{path}.task", "a signature needs a task name"))
+    out += _validate_payload(sig.args, f"{path}.args", list)
+    out += _validate_payload(sig.kwargs, f"{path}.kwargs", dict)
+    return out
+
+
+def _validate_payload(payload: common_pb2.Payload, path: str, kind: type) -> list[tuple[str, str]]:
+    if len(payload.data) > MAX_PAYLOAD_BYTES:
+        return [(path, f"payload of {len(payload.data)} bytes exceeds the {MAX_PAYLOAD_BYTES}-byte limit")]
+    if payload.encoding in ("", "json") and payload.data:
+        try:
+            value = json.loads(payload.data)
+        except ValueError as exc:
+            return [(path, f"not valid JSON: {exc}")]
+        if not isinstance(value, kind):
+            return [(path, f"must be a JSON {'list' if kind is list else 'object'}")]
+    return []

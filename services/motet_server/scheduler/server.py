@@ -1,0 +1,96 @@
+"""Starts a scheduler: store connection, caches, committer, reconciler and the gRPC server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable
+
+from motet.v1 import scheduler_pb2_grpc, worker_pb2_grpc
+from motet_server.result_lease import ResultLease
+from motet_server.rpc.server import ServiceSpec, start_server
+from motet_server.scheduler.committer import Committer
+from motet_server.scheduler.dispatch import Dispatcher
+from motet_server.scheduler.service import SchedulerServicer, WorkerServicer
+from motet_server.store.etcd import Etcd
+from motet_server.store.keys import Keys
+from motet_server.store.stm import apply_outbox
+
+__all__ = ["serve"]
+
+log = logging.getLogger(__name__)
+
+RECONCILE_EVERY = 5.0
+"""Seconds between reconciler passes (outbox parts a crashed replica left behind)."""
+
+
+async def serve(
+    *,
+    listen: str,
+    etcd: list[str],
+    namespace: str = "default",
+    metrics_listen: str | None = None,
+    ready: Callable[[int], None] | None = None,
+) -> None:
+    """Runs a scheduler until SIGTERM / SIGINT.
+
+    Args:
+        listen: host:port for gRPC (port 0 picks a free port).
+        etcd: etcd endpoints.
+        namespace: The keyspace namespace shared by the cluster's services.
+        metrics_listen: host:port for Prometheus metrics, or None.
+        ready: Called with the bound port once serving (else a line is printed).
+    """
+    store = await Etcd.connect(etcd)
+    keys = Keys(namespace)
+    lease = ResultLease(store)
+    await lease.start()
+    committer = Committer(store, keys, lease)
+    committer.start()
+    dispatcher = Dispatcher(store, keys, committer)
+    await apply_outbox(store, keys)
+    await dispatcher.start()
+    workers = WorkerServicer(store, keys, committer, dispatcher)
+    server = await start_server(
+        listen,
+        [
+            ServiceSpec("motet.v1.SchedulerService", scheduler_pb2_grpc.add_SchedulerServiceServicer_to_server, SchedulerServicer(store, keys, committer, dispatcher)),
+            ServiceSpec("motet.v1.WorkerService", worker_pb2_grpc.add_WorkerServiceServicer_to_server, workers),
+        ],
+        metrics_listen=metrics_listen,
+    )
+    reconciler = asyncio.create_task(_reconcile(store, keys))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    host = listen.rsplit(":", 1)[0]
+    if ready is not None:
+        ready(server.port)
+    else:
+        print(f"motet scheduler listening on {host}:{server.port}", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        log.info("scheduler stopping")
+        await server.set_serving(False)
+        await workers.shutdown("scheduler stopping")
+        await server.stop(5.0)
+        reconciler.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reconciler
+        await dispatcher.stop()
+        await committer.stop()
+        await lease.stop()
+        await store.close()
+
+
+async def _reconcile(store: Etcd, keys: Keys) -> None:
+    while True:
+        await asyncio.sleep(RECONCILE_EVERY)
+        try:
+            await apply_outbox(store, keys)
+        except Exception:  # noqa: BLE001 - next pass tries again
+            log.warning("reconciler pass failed", exc_info=True)

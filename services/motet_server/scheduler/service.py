@@ -1,0 +1,214 @@
+"""The scheduler's gRPC surface: SchedulerService (submit, revoke) and WorkerService (the stream)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from functools import partial
+
+import grpc
+
+from motet.v1 import canvas_pb2, scheduler_pb2, scheduler_pb2_grpc, worker_pb2, worker_pb2_grpc
+from motet_server.rpc import errors, metrics
+from motet_server.scheduler import nodes, transitions
+from motet_server.scheduler.committer import Committer
+from motet_server.scheduler.dispatch import DEFAULT_QUEUE, Dispatcher, Session
+from motet_server.store.errors import StoreError
+from motet_server.store.etcd import Etcd
+from motet_server.store.keys import Keys
+from motet_server.v1 import records_pb2
+
+__all__ = ["SchedulerServicer", "WorkerServicer"]
+
+log = logging.getLogger(__name__)
+
+SESSION_TTL = 10
+"""Seconds a worker session's lease outlives a scheduler that stopped renewing it."""
+
+
+class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
+    """Accepts canvases and revocations."""
+
+    def __init__(self, etcd: Etcd, keys: Keys, committer: Committer, dispatcher: Dispatcher) -> None:
+        self._etcd = etcd
+        self._keys = keys
+        self._committer = committer
+        self._dispatcher = dispatcher
+
+    async def SubmitCanvas(  # noqa: N802 - gRPC method name
+        self, request: scheduler_pb2.SubmitCanvasRequest, context: grpc.aio.ServicerContext
+    ) -> scheduler_pb2.SubmitCanvasResponse:
+        canvas = canvas_pb2.Canvas()
+        canvas.CopyFrom(request.canvas)
+        violations = nodes.validate(canvas)
+        if violations:
+            too_big = [v for v in violations if "exceeds" in v[1]]
+            kind = "payload_too_large" if too_big else "invalid_canvas"
+            await errors.abort(context, kind, "the canvas cannot run: " + violations[0][1], violations=violations)
+        nodes.ensure_ids(canvas)
+        try:
+            done = await self._committer.run(partial(transitions.submit, canvas=canvas))
+        except StoreError as exc:
+            await errors.abort(context, "unavailable", f"the store is unavailable: {exc}")
+        metrics.tasks_submitted_total.inc(sum(1 for _ in nodes.all_task_ids(canvas)))
+        return scheduler_pb2.SubmitCanvasResponse(root_id=done.root_id, result_id=done.result_id, created=done.created)
+
+    async def RevokeTask(  # noqa: N802 - gRPC method name
+        self, request: scheduler_pb2.RevokeTaskRequest, context: grpc.aio.ServicerContext
+    ) -> scheduler_pb2.RevokeTaskResponse:
+        ids = list(dict.fromkeys(request.task_ids))
+        if not ids:
+            await errors.abort(context, "invalid_canvas", "give at least one task id", violations=[("task_ids", "empty")])
+        # Revoking a root id cancels the whole canvas: every stored task of that workflow.
+        for task_id in list(ids):
+            ids += [t for t, rec in list(self._dispatcher.tasks.items()) if rec.root_id == task_id and t != task_id]
+        record = records_pb2.RevokeRecord(terminate=request.terminate).SerializeToString()
+        lease = self._committer.flow().result_lease
+        for task_id in ids:
+            # The marker stops a task that does not exist yet (a later chain step) when it is created.
+            await self._etcd.put(self._keys.revoked(task_id), record, lease=lease)
+        revoked = 0
+        for task_id in ids:
+            session_id = await self._dispatcher.revoke(task_id)
+            if session_id is None:
+                revoked += 1 if task_id in self._dispatcher.tasks else 0
+                continue
+            revoked += 1
+            session = self._dispatcher.sessions.get(session_id)
+            if session is not None:
+                session.send(worker_pb2.ConnectResponse(revoke=worker_pb2.RevokeNotice(task_id=task_id, terminate=request.terminate)))
+        return scheduler_pb2.RevokeTaskResponse(revoked=revoked)
+
+
+class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
+    """Serves one long-lived stream per worker: assignments out, reports in."""
+
+    def __init__(self, etcd: Etcd, keys: Keys, committer: Committer, dispatcher: Dispatcher) -> None:
+        self._etcd = etcd
+        self._keys = keys
+        self._committer = committer
+        self._dispatcher = dispatcher
+        self._streams: set[Session] = set()
+        dispatcher.on_revoke_running = self._notify_revoke
+
+    def _notify_revoke(self, task_id: str, record: records_pb2.RevokeRecord) -> None:
+        for session in self._dispatcher.sessions.values():
+            if task_id in session.inflight:
+                session.send(worker_pb2.ConnectResponse(revoke=worker_pb2.RevokeNotice(task_id=task_id, terminate=record.terminate)))
+
+    async def shutdown(self, reason: str) -> None:
+        """Tells every worker to finish in-flight work and reconnect elsewhere."""
+        for session in list(self._dispatcher.sessions.values()):
+            session.send(worker_pb2.ConnectResponse(shutdown=worker_pb2.Shutdown(reason=reason)))
+            session.out.put_nowait(None)
+
+    async def Connect(  # noqa: N802 - gRPC method name
+        self, request_iterator: object, context: grpc.aio.ServicerContext
+    ) -> None:
+        first = await context.read()
+        if first is grpc.aio.EOF or first.WhichOneof("frame") != "hello":
+            await errors.abort(context, "failed_precondition", "the first frame of a worker stream must be hello")
+        hello = first.hello
+        if not hello.task_names:
+            await errors.abort(context, "invalid_canvas", "a worker must declare the task names it serves", violations=[("hello.task_names", "empty")])
+        lease = await self._etcd.lease_grant(SESSION_TTL)
+        session = Session(
+            id=lease,
+            worker_id=hello.worker_id or context.peer(),
+            queues=frozenset(hello.queues or [DEFAULT_QUEUE]),
+            names=frozenset(hello.task_names),
+        )
+        await context.write(worker_pb2.ConnectResponse(welcome=worker_pb2.Welcome(session_id=lease, lease_ttl=SESSION_TTL)))
+        self._dispatcher.add_session(session)
+        log.info("worker %s connected (session %x, %d tasks)", session.worker_id, lease, len(session.names))
+        tasks = [
+            asyncio.create_task(self._keepalive(session)),
+            asyncio.create_task(self._read(session, context)),
+            asyncio.create_task(self._write(session, context)),
+        ]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self._dispatcher.remove_session(session)
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            # Revoking the lease deletes the session's claims at once: its tasks are ready again.
+            with contextlib.suppress(Exception):
+                await self._etcd.lease_revoke(lease)
+            self._dispatcher.kick()
+            log.info("worker %s disconnected", session.worker_id)
+
+    async def _keepalive(self, session: Session) -> None:
+        while True:
+            await asyncio.sleep(SESSION_TTL / 3)
+            if await self._etcd.lease_keepalive_once(session.id) <= 0:
+                log.warning("session %x lost its lease; closing the stream", session.id)
+                return
+
+    async def _write(self, session: Session, context: grpc.aio.ServicerContext) -> None:
+        while True:
+            frame = await session.out.get()
+            if frame is None:
+                return
+            await context.write(frame)
+
+    async def _read(self, session: Session, context: grpc.aio.ServicerContext) -> None:
+        pending: set[asyncio.Task[None]] = set()
+        while True:
+            frame = await context.read()
+            if frame is grpc.aio.EOF:
+                break
+            kind = frame.WhichOneof("frame")
+            if kind == "credit":
+                session.available += frame.credit.n
+                self._dispatcher.kick()
+            elif kind in ("succeeded", "failed", "retry", "replaced"):
+                task = asyncio.create_task(self._report(session, _report(session, frame, kind)))
+                pending.add(task)
+                task.add_done_callback(pending.discard)
+        if pending:
+            await asyncio.wait(pending)
+
+    async def _report(self, session: Session, report: transitions.Report) -> None:
+        report.revoked = report.task_id in self._dispatcher.revoked
+        try:
+            await self._committer.run(
+                partial(transitions.finish, report=report),
+                prefetch=[self._keys.task(report.task_id), self._keys.claim(report.task_id)],
+            )
+        except Exception:  # noqa: BLE001 - the claim stays; the task is redelivered after the lease
+            log.warning("report for %s could not be committed", report.task_id, exc_info=True)
+        finally:
+            session.inflight.pop(report.task_id, None)
+            session.available += 1
+            self._dispatcher.kick()
+        metrics.tasks_completed_total.labels(state=_report_state(report)).inc()
+
+
+def _report(session: Session, frame: worker_pb2.ConnectRequest, kind: str) -> transitions.Report:
+    body = getattr(frame, kind)
+    report = transitions.Report(task_id=body.task_id, session_id=session.id, delivery=body.delivery)
+    if kind == "succeeded":
+        report.value = body.value
+    elif kind == "failed":
+        report.failure = body.failure
+    elif kind == "retry":
+        report.retry_countdown = body.countdown
+        report.failure = body.failure
+        if body.HasField("max_retries"):
+            report.retry_max = body.max_retries
+    else:
+        report.replacement = body.canvas
+    return report
+
+
+def _report_state(report: transitions.Report) -> str:
+    if report.retry_countdown is not None:
+        return "RETRY"
+    if report.replacement is not None:
+        return "REPLACED"
+    return "FAILURE" if report.failure is not None else "SUCCESS"

@@ -1,0 +1,221 @@
+"""The task state transitions. One function per transition; each runs against one STM.
+
+Every function reads what it needs through the STM (which records a compare for each key read)
+and buffers its writes; the caller commits, so a transition is one guarded etcd transaction
+(invariant 1) that also carries everything that follows it (invariant 2). A function may be
+re-run on a fresh STM after a conflict, so it has no side effect besides the STM and its
+return value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from motet.v1 import canvas_pb2, common_pb2
+from motet_server.scheduler import nodes
+from motet_server.scheduler.flow import Flow, Origin
+from motet_server.store.stm import STM
+from motet_server.v1 import records_pb2
+
+__all__ = [
+    "MAX_DELIVERIES",
+    "Report",
+    "Submitted",
+    "claim",
+    "finish",
+    "revoke",
+    "submit",
+]
+
+MAX_DELIVERIES = 5
+"""Deliveries of one task (lost workers included) before it fails with WorkerLost."""
+
+_STATE = common_pb2.TaskState
+REVOKED_TYPE = "motet.exceptions.TaskRevokedError"
+WORKER_LOST_TYPE = "motet.exceptions.WorkerLost"
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """The outcome of a submission."""
+
+    root_id: str
+    result_id: str
+    created: bool
+
+
+async def submit(flow: Flow, stm: STM, canvas: canvas_pb2.Canvas) -> Submitted:
+    """Expands a validated canvas (ids assigned) into records; idempotent on its root id."""
+    root_id = nodes.first_task_id(canvas)
+    result_id = nodes.result_id(canvas)
+    key = flow.keys.submit(root_id)
+    # "Never created" guard: the same root id submitted twice runs once.
+    if await stm.get(key) is not None:
+        return Submitted(root_id, result_id, created=False)
+    await flow.activate(stm, canvas, None, records_pb2.Continuation(), Origin("", root_id))
+    stm.put(key, records_pb2.SubmitRecord(result_id=result_id).SerializeToString(), lease=flow.result_lease)
+    return Submitted(root_id, result_id, created=True)
+
+
+async def claim(
+    flow: Flow, stm: STM, task_id: str, session_id: int, worker_id: str
+) -> records_pb2.TaskRecord | None:
+    """Hands a ready task to a worker session; returns the claimed record, or None.
+
+    The claim key lives under the session's lease: if the worker is lost, the key vanishes
+    and the task is ready again (invariant 4).
+    """
+    raw = await stm.get(flow.keys.task(task_id))
+    if raw is None:
+        return None  # completed or revoked meanwhile
+    if await stm.get(flow.keys.claim(task_id)) is not None:
+        return None  # another session holds it
+    rec = records_pb2.TaskRecord.FromString(raw)
+    if rec.deliveries >= MAX_DELIVERIES:
+        failure = common_pb2.TaskFailure(
+            exc_type=WORKER_LOST_TYPE,
+            message=f"task {task_id} was delivered {rec.deliveries} times and its worker was lost each time",
+            task_id=task_id,
+        )
+        await _fail(flow, stm, rec, _STATE.TASK_STATE_FAILURE, failure)
+        return None
+    rec.deliveries += 1
+    stm.put(flow.keys.task(task_id), rec.SerializeToString())
+    claim_rec = records_pb2.ClaimRecord(session_id=session_id, delivery=rec.deliveries, worker_id=worker_id)
+    stm.put(flow.keys.claim(task_id), claim_rec.SerializeToString(), lease=session_id)
+    return rec
+
+
+@dataclass
+class Report:
+    """A worker's report about one delivery (exactly one outcome is set)."""
+
+    task_id: str
+    session_id: int
+    delivery: int
+    value: common_pb2.Payload | None = None
+    failure: common_pb2.TaskFailure | None = None
+    retry_countdown: float | None = None
+    retry_max: int | None = None
+    replacement: canvas_pb2.Canvas | None = None
+    started: bool = False
+    revoked: bool = False
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+async def finish(flow: Flow, stm: STM, report: Report) -> bool:
+    """Applies a worker's report; returns False for a stale or duplicate report (ignored)."""
+    raw = await stm.get(flow.keys.task(report.task_id))
+    if raw is None:
+        return False  # already completed: a late duplicate is ignored (invariant 4)
+    claim_raw = await stm.get(flow.keys.claim(report.task_id))
+    if claim_raw is None:
+        return False  # the claim expired: the task is being redelivered
+    held = records_pb2.ClaimRecord.FromString(claim_raw)
+    # Ownership compare: only the session and delivery that hold the claim may complete it.
+    if held.session_id != report.session_id or held.delivery != report.delivery:
+        return False
+    rec = records_pb2.TaskRecord.FromString(raw)
+    if report.started:
+        held.started = True
+        stm.put(flow.keys.claim(report.task_id), held.SerializeToString(), lease=report.session_id)
+        return True
+    if report.retry_countdown is not None:
+        _retry(flow, stm, rec, report)
+        return True
+    stm.delete(flow.keys.claim(report.task_id))
+    if report.replacement is not None:
+        await _replace(flow, stm, rec, report.replacement)
+    elif report.failure is not None:
+        state = _STATE.TASK_STATE_REVOKED if report.failure.exc_type == REVOKED_TYPE else _STATE.TASK_STATE_FAILURE
+        await _fail(flow, stm, rec, state, report.failure)
+    else:
+        await _succeed(flow, stm, rec, report.value or nodes.encode_json(None), revoked=report.revoked)
+    return True
+
+
+async def revoke(flow: Flow, stm: STM, task_id: str, reason: str = "revoked") -> int | None:
+    """Revokes a task that no worker holds; returns the holding session if one does, else None.
+
+    A task that is not (or no longer) stored is left alone: its revocation marker, written by
+    the caller, stops it when it is created.
+    """
+    raw = await stm.get(flow.keys.task(task_id))
+    if raw is None:
+        return None
+    claim_raw = await stm.get(flow.keys.claim(task_id))
+    if claim_raw is not None:
+        return records_pb2.ClaimRecord.FromString(claim_raw).session_id
+    rec = records_pb2.TaskRecord.FromString(raw)
+    failure = common_pb2.TaskFailure(exc_type=REVOKED_TYPE, message=reason, task_id=task_id)
+    await _fail(flow, stm, rec, _STATE.TASK_STATE_REVOKED, failure)
+    return None
+
+
+async def _succeed(
+    flow: Flow, stm: STM, rec: records_pb2.TaskRecord, value: common_pb2.Payload, *, revoked: bool
+) -> None:
+    stm.delete(flow.keys.task(rec.id))
+    origin = Origin(rec.id, rec.root_id)
+    children = []
+    if revoked:
+        # Revoked while running without terminate: its own result stands, nothing follows.
+        failure = common_pb2.TaskFailure(exc_type=REVOKED_TYPE, message="revoked", task_id=rec.id)
+        await flow.fail_downstream(stm, _STATE.TASK_STATE_REVOKED, failure, rec.continuation, origin)
+    else:
+        children = await flow.deliver(stm, value, rec.continuation, origin)
+        for link in rec.options.link:
+            await flow.activate(stm, link, [nodes.decode_json(value)], records_pb2.Continuation(), origin)
+            children.append(nodes.result_ref(link))
+    stored = nodes.encode_json(None) if rec.options.ignore_result else value
+    flow.put_result(stm, rec.id, _STATE.TASK_STATE_SUCCESS, value=stored, rec=rec, children=children)
+
+
+async def _fail(
+    flow: Flow, stm: STM, rec: records_pb2.TaskRecord, state: int, failure: common_pb2.TaskFailure
+) -> None:
+    stm.delete(flow.keys.task(rec.id))
+    stm.delete(flow.keys.claim(rec.id))
+    if not failure.task_id:
+        failure.task_id = rec.id
+    flow.put_result(stm, rec.id, state, failure=failure, rec=rec)
+    origin = Origin(rec.id, rec.root_id)
+    if state == _STATE.TASK_STATE_FAILURE:
+        # Errbacks run exactly once per failed task that carries them.
+        for errback in rec.options.link_error:
+            flow.create_errback(stm, errback, failure, rec.id, origin)
+    await flow.fail_downstream(stm, state, failure, rec.continuation, origin)
+
+
+def _retry(flow: Flow, stm: STM, rec: records_pb2.TaskRecord, report: Report) -> None:
+    rec.retries += 1
+    rec.options.retries = rec.retries
+    rec.not_before = flow.now + max(report.retry_countdown or 0.0, 0.0)
+    if report.retry_max is not None:
+        rec.options.max_retries = report.retry_max
+    # The retry is durable: the record keeps its new start time (invariant 6).
+    stm.put(flow.keys.task(rec.id), rec.SerializeToString())
+    stm.delete(flow.keys.claim(rec.id))
+    flow.put_result(stm, rec.id, _STATE.TASK_STATE_RETRY, failure=report.failure, rec=rec)
+
+
+async def _replace(flow: Flow, stm: STM, rec: records_pb2.TaskRecord, replacement: canvas_pb2.Canvas) -> None:
+    canvas = canvas_pb2.Canvas()
+    canvas.CopyFrom(replacement)
+    nodes.ensure_ids(canvas)
+    stm.delete(flow.keys.task(rec.id))
+    origin = Origin(rec.parent_id, rec.root_id)
+    kind = canvas.WhichOneof("kind")
+    if kind in ("group", "chunks"):
+        # A group's value is a list with no task of its own: the join writes it under our id.
+        opts = nodes.options_of(canvas)
+        members = list(canvas.group.tasks) if kind == "group" else None
+        if members is None:
+            await flow.activate(stm, canvas, None, rec.continuation, origin)
+            return
+        await flow.activate_join(
+            stm, opts.task_id, members, None, opts, None, rec.continuation, origin, result_id=rec.id
+        )
+        return
+    nodes.set_result_id(canvas, rec.id)
+    await flow.activate(stm, canvas, None, rec.continuation, origin)

@@ -1,0 +1,136 @@
+"""Invariant 3 against a real etcd: a chord body is created exactly once, with header results in order."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from functools import partial
+
+import pytest
+
+from motet.v1 import common_pb2
+from motet_server.result_lease import ResultLease
+from motet_server.scheduler import transitions
+from motet_server.scheduler.committer import Committer
+from motet_server.store.etcd import Etcd
+from motet_server.store.keys import Keys
+from motet_server.v1 import records_pb2
+from tests.contract.canvases import chord, payload, sig
+
+pytestmark = pytest.mark.asyncio
+
+
+async def _committers(store: Etcd, keys: Keys, n: int) -> list[Committer]:
+    lease = ResultLease(store, expires=600)
+    await lease.start()
+    out = [Committer(store, keys, lease) for _ in range(n)]
+    for c in out:
+        c.start()
+    return out
+
+
+async def _claim_all(committer: Committer, ids: list[str], session: int) -> dict[str, int]:
+    deliveries = {}
+    for task_id in ids:
+        rec = await committer.run(partial(transitions.claim, task_id=task_id, session_id=session, worker_id="w"))
+        assert rec is not None
+        deliveries[task_id] = rec.deliveries
+    return deliveries
+
+
+async def _tasks_named(store: Etcd, keys: Keys, name: str) -> list[records_pb2.TaskRecord]:
+    kvs, _ = await store.get_prefix(keys.task_prefix())
+    recs = [records_pb2.TaskRecord.FromString(kv.value) for kv in kvs]
+    return [r for r in recs if r.task == name]
+
+
+async def test_32_concurrent_completers_create_the_body_once(store: Etcd, keys: Keys) -> None:
+    width = 32
+    header = [sig("add", i, i) for i in range(width)]
+    ids = [h.signature.options.task_id for h in header]
+    body = sig("tsum")
+    committers = await _committers(store, keys, 4)  # four scheduler replicas racing
+    await committers[0].run(partial(transitions.submit, canvas=chord(header, body)))
+    session = await store.lease_grant(60)
+    deliveries = await _claim_all(committers[0], ids, session)
+
+    _, rev = await store.get_prefix(keys.task_prefix())
+    body_puts = 0
+
+    async def count_body_puts() -> None:
+        nonlocal body_puts
+        async for events in store.watch_prefix(keys.task(body.signature.options.task_id), start_revision=rev + 1):
+            body_puts += sum(1 for e in events if e.kind == "put")
+
+    watcher = asyncio.create_task(count_body_puts())
+    reports = [
+        transitions.Report(task_id=t, session_id=session, delivery=deliveries[t], value=payload(2 * i))
+        for i, t in enumerate(ids)
+    ]
+    # Complete in reverse order, all at once, spread over the replicas.
+    outcomes = await asyncio.gather(
+        *(
+            committers[i % len(committers)].run(partial(transitions.finish, report=r))
+            for i, r in enumerate(reversed(reports))
+        )
+    )
+    assert all(outcomes)
+    await asyncio.sleep(0.3)
+    watcher.cancel()
+    bodies = await _tasks_named(store, keys, "tsum")
+    assert len(bodies) == 1
+    assert json.loads(bodies[0].args.data) == [[2 * i for i in range(width)]]
+    assert body_puts == 1
+    assert await store.get(keys.join(chord(header, body).chord.options.group_id)) is None
+    for c in committers:
+        await c.stop()
+
+
+async def test_a_redelivered_member_is_not_counted_twice(store: Etcd, keys: Keys) -> None:
+    header = [sig("add", 1, 1), sig("add", 2, 2)]
+    ids = [h.signature.options.task_id for h in header]
+    canvas = chord(header, sig("tsum"))
+    (committer,) = await _committers(store, keys, 1)
+    await committer.run(partial(transitions.submit, canvas=canvas))
+    first_session = await store.lease_grant(60)
+    await _claim_all(committer, [ids[0]], first_session)
+    # The first worker is lost: its lease goes, the claim with it.
+    await store.lease_revoke(first_session)
+    second_session = await store.lease_grant(60)
+    redelivered = await _claim_all(committer, [ids[0]], second_session)
+    assert redelivered[ids[0]] == 2
+    late = transitions.Report(task_id=ids[0], session_id=first_session, delivery=1, value=payload(2))
+    assert await committer.run(partial(transitions.finish, report=late)) is False
+    good = transitions.Report(task_id=ids[0], session_id=second_session, delivery=2, value=payload(2))
+    assert await committer.run(partial(transitions.finish, report=good)) is True
+    again = transitions.Report(task_id=ids[0], session_id=second_session, delivery=2, value=payload(2))
+    assert await committer.run(partial(transitions.finish, report=again)) is False
+    join = records_pb2.JoinRecord.FromString((await store.get(keys.join(canvas.chord.options.group_id))).value)
+    assert join.done == 1
+    assert await _tasks_named(store, keys, "tsum") == []
+    await committer.stop()
+
+
+async def test_a_failed_member_fails_the_body_once_with_chord_error(store: Etcd, keys: Keys) -> None:
+    header = [sig("add", 1, 1), sig("boom"), sig("boom")]
+    ids = [h.signature.options.task_id for h in header]
+    errback = sig("log_error")
+    body = sig("tsum", link_error=[errback])
+    canvas = chord(header, body)
+    (committer,) = await _committers(store, keys, 1)
+    await committer.run(partial(transitions.submit, canvas=canvas))
+    session = await store.lease_grant(60)
+    deliveries = await _claim_all(committer, ids, session)
+    for task_id in ids[1:]:
+        failure = common_pb2.TaskFailure(exc_type="builtins.ValueError", message="bad", task_id=task_id)
+        report = transitions.Report(task_id=task_id, session_id=session, delivery=deliveries[task_id], failure=failure)
+        assert await committer.run(partial(transitions.finish, report=report))
+    ok = transitions.Report(task_id=ids[0], session_id=session, delivery=deliveries[ids[0]], value=payload(2))
+    assert await committer.run(partial(transitions.finish, report=ok))
+    body_result = records_pb2.ResultRecord.FromString((await store.get(keys.result(body.signature.options.task_id))).value).result
+    assert body_result.state == common_pb2.TASK_STATE_FAILURE
+    assert body_result.failure.exc_type == "motet.exceptions.ChordError"
+    assert ids[1] in body_result.failure.message
+    assert len(await _tasks_named(store, keys, "log_error")) == 1  # the chord errback runs once
+    assert await _tasks_named(store, keys, "tsum") == []
+    await committer.stop()

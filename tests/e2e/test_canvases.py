@@ -1,0 +1,107 @@
+"""Nested canvases, failures downstream and time options on a real cluster."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from examples.guide.tasks import add, identity, mul, raising_task, sleep_task, tsum, xsum
+from motet import AsyncResult, chain, chord, group
+from motet.exceptions import ChordError, TaskRevokedError
+
+T = 30
+
+
+def test_chord_of_chords(cluster: object) -> None:
+    inner_a = chord([add.s(1, 1), add.s(2, 2)], xsum.s())
+    inner_b = chord([add.s(3, 3)], xsum.s())
+    assert chord([inner_a, inner_b], xsum.s())().get(timeout=T) == 12
+
+
+def test_group_of_chains(cluster: object) -> None:
+    assert group(add.s(1, 1) | mul.s(2), add.s(2, 2) | mul.s(3))().get(timeout=T) == [4, 12]
+
+
+def test_chain_ending_in_a_group_forwards_the_value(cluster: object) -> None:
+    res = (add.s(1, 1) | group(add.s(1), add.s(2)))()
+    assert res.get(timeout=T) == [3, 4]
+    assert res.parent.get(timeout=T) == 2
+
+
+def test_nested_group_in_a_chord_header_keeps_order(cluster: object) -> None:
+    res = chord([group(add.s(i, i) for i in range(3)), add.s(10, 10)], identity.s())()
+    assert res.get(timeout=T) == [[0, 2, 4], 20]
+
+
+def test_chain_of_chords(cluster: object) -> None:
+    c = chord([add.s(1, 1), add.s(2, 2)], xsum.s()) | group(add.s(1), add.s(2)) | xsum.s()
+    assert c().get(timeout=T) == 15
+
+
+def test_empty_chord_header_calls_the_body_with_an_empty_list(cluster: object) -> None:
+    assert chord([], tsum.s())().get(timeout=T) == 0
+
+
+def test_wide_chord_1000(cluster: object) -> None:
+    assert chord(add.s(i, i) for i in range(1000))(tsum.s()).get(timeout=120) == 999000
+
+
+def test_a_failed_step_fails_everything_downstream_promptly(cluster: object) -> None:
+    res = (add.s(1, 1) | raising_task.s() | add.s(1) | group(add.s(1), add.s(2)))()
+    with pytest.raises(ValueError, match="something something"):
+        res.get(timeout=T)
+    assert [r.state for r in res.results] == ["FAILURE", "FAILURE"]
+    assert res.parent.state == "FAILURE"
+
+
+def test_chord_error_names_the_failed_member(cluster: object) -> None:
+    res = chord([add.s(4, 4), raising_task.s(), add.s(8, 8)], xsum.s())()
+    with pytest.raises(ChordError, match="raised ValueError") as info:
+        res.get(timeout=T)
+    failed_member = res.parent.results[1]
+    assert failed_member.id in str(info.value)
+    assert res.parent.results[2].get(timeout=T) == 16  # the other members still ran
+
+
+def test_countdown_delays_the_start(cluster: object) -> None:
+    started = time.monotonic()
+    assert add.apply_async((1, 1), countdown=1).get(timeout=T) == 2
+    assert time.monotonic() - started >= 0.9
+
+
+def test_expired_task_is_revoked(cluster: object) -> None:
+    res = add.apply_async((1, 1), countdown=1.5, expires=0.5)
+    with pytest.raises(TaskRevokedError):
+        res.get(timeout=T)
+    assert res.state == "REVOKED"
+
+
+def test_revoking_a_later_step_revokes_it_and_what_follows(cluster: object) -> None:
+    res = (sleep_task.s(0.5) | add.si(1, 1) | add.s(1))()
+    res.parent.revoke()
+    with pytest.raises(TaskRevokedError):
+        res.get(timeout=T)
+    assert res.parent.state == "REVOKED"
+    assert res.parent.parent.get(timeout=T) == 0.5
+
+
+def test_revoking_the_root_cancels_the_canvas(cluster: object) -> None:
+    res = add.apply_async((1, 1), countdown=2, link=add.s(5))
+    tail = (add.si(1, 1) | add.s(1)).apply_async(countdown=2)
+    AsyncResult(tail.parent.id).revoke()
+    with pytest.raises(TaskRevokedError):
+        tail.get(timeout=T)
+    res.revoke()
+    with pytest.raises(TaskRevokedError):
+        res.get(timeout=T)
+
+
+def test_parent_and_children_in_a_fresh_result_object(cluster: object) -> None:
+    res = add.apply_async((2, 2), link=mul.s(16))
+    assert res.get(timeout=T) == 4
+    fresh = AsyncResult(res.id)
+    assert [c.get(timeout=T) for c in fresh.children] == [64]
+    chained = (add.s(1, 1) | mul.s(3))()
+    chained.get(timeout=T)
+    assert AsyncResult(chained.id).parent.id == chained.parent.id
