@@ -435,9 +435,7 @@ def _copy(node: canvas_pb2.Canvas) -> canvas_pb2.Canvas:
 
 def _body_options(opts: canvas_pb2.Options) -> canvas_pb2.Options:
     out = canvas_pb2.Options()
-    for name in nodes.CHAIN_INHERITED:
-        if opts.HasField(name):
-            setattr(out, name, getattr(opts, name))
+    nodes.merge_options(out, opts, nodes.CHAIN_INHERITED)
     return out
 
 

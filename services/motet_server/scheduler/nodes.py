@@ -26,6 +26,7 @@ __all__ = [
     "ensure_ids",
     "first_task_id",
     "inherit",
+    "merge_options",
     "options_of",
     "result_id",
     "result_ref",
@@ -33,8 +34,9 @@ __all__ = [
     "validate",
 ]
 
-MAX_DEPTH = 64
-"""Deepest nesting of canvas nodes accepted (the SDK enforces the same limit)."""
+MAX_DEPTH = 32
+"""Deepest nesting of canvas nodes accepted (the SDK enforces the same limit). protobuf refuses
+to decode messages nested deeper than 100 levels, and each canvas level costs two."""
 
 MAX_PAYLOAD_BYTES = 1 << 20
 """Largest encoded args / kwargs / items / value accepted, in bytes."""
@@ -202,18 +204,29 @@ def set_result_id(node: canvas_pb2.Canvas, task_id: str) -> None:
 
 
 def inherit(node: canvas_pb2.Canvas, parent: canvas_pb2.Options, *, fields: tuple[str, ...] | None = None) -> None:
-    """Copies parent options into the node's options where the node does not set its own."""
+    """Copies parent options into the node's options where the node does not set its own.
+
+    With `fields` None, the chain rule applies: CHAIN_INHERITED plus the chain's errbacks.
+    """
     opts = options_of(node)
-    for name in fields or CHAIN_INHERITED:
-        if parent.HasField(name) if _has_presence(name) else bool(getattr(parent, name)):
-            if not (opts.HasField(name) if _has_presence(name) else bool(getattr(opts, name))):
-                value = getattr(parent, name)
-                if isinstance(value, Message):
-                    getattr(opts, name).CopyFrom(value)
-                else:
-                    setattr(opts, name, value)
+    merge_options(opts, parent, fields or CHAIN_INHERITED)
     if fields is None and parent.link_error and not opts.link_error:
         opts.link_error.extend(parent.link_error)
+
+
+def merge_options(opts: canvas_pb2.Options, parent: canvas_pb2.Options, fields: tuple[str, ...]) -> None:
+    """Sets each of `fields` that `opts` leaves unset to the parent's value, if the parent sets it."""
+    for name in fields:
+        if _is_set(parent, name) and not _is_set(opts, name):
+            value = getattr(parent, name)
+            if isinstance(value, Message):
+                getattr(opts, name).CopyFrom(value)
+            else:
+                setattr(opts, name, value)
+
+
+def _is_set(opts: canvas_pb2.Options, name: str) -> bool:
+    return opts.HasField(name) if _has_presence(name) else bool(getattr(opts, name))
 
 
 def _has_presence(name: str) -> bool:

@@ -1,0 +1,77 @@
+"""Server-side canvas rules (pure logic): validation, ids, inheritance."""
+
+from __future__ import annotations
+
+import json
+
+from motet.v1 import canvas_pb2
+from motet_server.scheduler import nodes
+from tests.contract.canvases import chain, chord, group, payload, sig
+
+
+def test_a_chord_without_a_body_is_refused_with_its_path() -> None:
+    bad = canvas_pb2.Canvas(chord=canvas_pb2.Chord(header=[sig("add", 1, 1)]))
+    assert nodes.validate(bad) == [("canvas.chord.body", "a chord needs a body (a signature or canvas)")]
+
+
+def test_negative_countdown_and_bad_priority_are_refused() -> None:
+    bad = sig("add", countdown=-1, priority=12)
+    paths = [path for path, _ in nodes.validate(bad)]
+    assert paths == ["canvas.signature.options.countdown", "canvas.signature.options.priority"]
+
+
+def test_an_empty_chain_and_a_nameless_signature_are_refused() -> None:
+    assert nodes.validate(chain())[0][0] == "canvas.chain.tasks"
+    assert nodes.validate(group(sig("")))[0] == ("canvas.group.tasks[0].signature.task", "a signature needs a task name")
+
+
+def test_nesting_beyond_the_limit_is_refused() -> None:
+    node = sig("add")
+    for _ in range(nodes.MAX_DEPTH + 2):
+        node = chain(node)
+    assert "nesting deeper" in nodes.validate(node)[0][1]
+
+
+def test_oversized_and_malformed_payloads_are_refused() -> None:
+    big = sig("add")
+    big.signature.args.data = json.dumps(["x" * (nodes.MAX_PAYLOAD_BYTES + 1)]).encode()
+    assert "exceeds" in nodes.validate(big)[0][1]
+    wrong = sig("add")
+    wrong.signature.args.CopyFrom(payload({"not": "a list"}))
+    assert nodes.validate(wrong)[0][1] == "must be a JSON list"
+
+
+def test_ensure_ids_fills_only_what_is_missing() -> None:
+    node = chord([sig("add", task_id="keep")], sig("tsum"))
+    node.chord.body.signature.options.task_id = ""
+    node.chord.options.group_id = ""
+    nodes.ensure_ids(node)
+    assert node.chord.header[0].signature.options.task_id == "keep"
+    assert node.chord.body.signature.options.task_id
+    assert node.chord.options.group_id
+
+
+def test_chunk_member_ids_are_derived_from_the_group_id() -> None:
+    node = canvas_pb2.Canvas(
+        chunks=canvas_pb2.Chunks(task=canvas_pb2.Signature(task="add"), items=payload([[1, 1]] * 25), size=10)
+    )
+    node.chunks.options.task_id = "g"
+    nodes.ensure_ids(node)
+    assert list(node.chunks.member_ids) == [nodes.chunk_member_id("g", i) for i in range(3)]
+
+
+def test_result_and_root_ids_follow_celery() -> None:
+    c = chain(sig("a", task_id="1"), group(sig("b", task_id="2"), sig("c", task_id="3"), group_id="g"))
+    assert nodes.first_task_id(c) == "1"
+    assert nodes.result_id(c) == "g"
+    assert nodes.result_id(chord([sig("a", task_id="1")], sig("b", task_id="body"))) == "body"
+    assert list(nodes.all_task_ids(c)) == ["1", "2", "3"]
+
+
+def test_chain_options_reach_members_that_do_not_set_their_own() -> None:
+    parent = canvas_pb2.Options(queue="q", priority=5, time_limit=3.0)
+    own = sig("a", queue="mine")
+    nodes.inherit(own, parent)
+    opts = own.signature.options
+    assert (opts.queue, opts.priority, opts.time_limit) == ("mine", 5, 3.0)
+    assert not opts.HasField("countdown")
