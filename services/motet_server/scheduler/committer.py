@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 # and a batch that stays under the limit commits without spilling to the outbox.
 _BATCH_WRITES = 96
 _MAX_BATCH = 64
+# etcd also refuses more than 128 compares in one txn; every key a transition reads is one.
+_BATCH_READS = 96
 _RETRIES = 20
 
 
@@ -52,7 +54,8 @@ class Committer:
         keys: Keys,
         result_lease: Callable[[], int],
         *,
-        loops: int = 3,
+        loops: int = 1,
+        on_commit: Callable[[STM], None] | None = None,
     ) -> None:
         self._etcd = etcd
         self._keys = keys
@@ -61,6 +64,8 @@ class Committer:
         self._wakeup = asyncio.Event()
         self._loops = loops
         self._tasks: list[asyncio.Task[None]] = []
+        self.on_commit = on_commit
+        """Called with each committed STM (the dispatcher learns of new tasks without a watch hop)."""
 
     def start(self) -> None:
         """Starts the commit loops (several, so one slow txn does not stall the rest)."""
@@ -108,7 +113,7 @@ class Committer:
                 await self._run_alone(batch[0])
                 continue
             flow = self.flow()
-            stm = STM(self._etcd)
+            stm = STM(self._etcd, self._keys)
             try:
                 await stm.prefetch([k for item in batch for k in item.prefetch])
             except Exception as exc:  # noqa: BLE001 - the store is unreachable: tell every caller
@@ -119,7 +124,7 @@ class Committer:
             ran: list[_Pending[Any]] = []
             ok = True
             for item in batch:
-                if stm.writes >= _BATCH_WRITES:
+                if stm.writes >= _BATCH_WRITES or stm.reads >= _BATCH_READS:
                     # Full: the rest goes back to the front of the queue for the next batch.
                     self._queue.extendleft(reversed(batch[len(ran) :]))
                     self._wakeup.set()
@@ -143,18 +148,26 @@ class Committer:
                     continue
                 metrics.etcd_txn_total.labels(outcome="committed" if committed else "conflict").inc()
             if committed:
+                self._committed(stm)
                 for item, result in zip(ran, results, strict=True):
                     item.future.set_result(result)
                 continue
             for item in ran:
                 await self._run_alone(item)
 
+    def _committed(self, stm: STM) -> None:
+        if self.on_commit is not None:
+            try:
+                self.on_commit(stm)
+            except Exception:  # noqa: BLE001 - a cache hint only; the watch corrects it
+                log.warning("on_commit hook failed", exc_info=True)
+
     async def _run_alone(self, item: _Pending[Any]) -> None:
         if item.future.done():
             return
         for attempt in range(_RETRIES):
             flow = self.flow()
-            stm = STM(self._etcd)
+            stm = STM(self._etcd, self._keys)
             try:
                 await stm.prefetch(item.prefetch)
                 result = await item.fn(flow, stm)
@@ -164,6 +177,7 @@ class Committer:
                 return
             metrics.etcd_txn_total.labels(outcome="committed" if committed else "conflict").inc()
             if committed:
+                self._committed(stm)
                 item.future.set_result(result)
                 return
             # Contention on one key (a busy chord counter): back off a little, then re-read.

@@ -23,6 +23,7 @@ from motet_server.scheduler import transitions
 from motet_server.scheduler.committer import Committer
 from motet_server.store.etcd import Etcd, WatchEvent
 from motet_server.store.keys import Keys
+from motet_server.store.stm import STM
 from motet_server.v1 import records_pb2
 
 __all__ = ["Dispatcher", "Session"]
@@ -151,6 +152,23 @@ class Dispatcher:
             self.tasks[task_id] = records_pb2.TaskRecord.FromString(event.kv.value)
             self._schedule(task_id)
         self.kick()
+
+    def on_commit(self, stm: STM) -> None:
+        """Learns of tasks this process just created without waiting for the watch.
+
+        The watch delivers the same puts later; they are idempotent for the cache, and the
+        claim transaction's compares stay the truth either way.
+        """
+        prefix = self._keys.task_prefix()
+        puts = stm.puts(prefix)
+        for key, value in puts:
+            task_id = self._keys.id_from(key, prefix)
+            rec = records_pb2.TaskRecord.FromString(value)
+            if rec.deliveries == 0:
+                self.tasks[task_id] = rec
+                self._schedule(task_id)
+        if puts:
+            self.kick()
 
     def _on_claims(self, events: list[WatchEvent]) -> None:
         prefix = self._keys.claim_prefix()

@@ -1,0 +1,95 @@
+"""gRPC errors with ``google.rpc`` details, from one table.
+
+Every error carries an ``ErrorInfo`` (reason + domain ``motet.dev`` + metadata); invalid
+canvases also carry ``BadRequest`` field violations naming the proto field path. The SDK maps
+the code and the reason back to its exceptions.
+
+| kind                  | gRPC code            | ErrorInfo.reason     |
+|-----------------------|----------------------|----------------------|
+| invalid_canvas        | INVALID_ARGUMENT     | INVALID_CANVAS       |
+| not_found             | NOT_FOUND            | NOT_FOUND            |
+| payload_too_large     | RESOURCE_EXHAUSTED   | PAYLOAD_TOO_LARGE    |
+| unavailable           | UNAVAILABLE          | STORE_UNAVAILABLE    |
+| failed_precondition   | FAILED_PRECONDITION  | FAILED_PRECONDITION  |
+| internal              | INTERNAL             | INTERNAL             |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import NoReturn
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+__all__ = ["DOMAIN", "KINDS", "abort", "status_for"]
+
+DOMAIN = "motet.dev"
+"""ErrorInfo.domain of every Motet error."""
+
+KINDS: dict[str, tuple[grpc.StatusCode, int, str]] = {
+    "invalid_canvas": (grpc.StatusCode.INVALID_ARGUMENT, code_pb2.INVALID_ARGUMENT, "INVALID_CANVAS"),
+    "not_found": (grpc.StatusCode.NOT_FOUND, code_pb2.NOT_FOUND, "NOT_FOUND"),
+    "payload_too_large": (grpc.StatusCode.RESOURCE_EXHAUSTED, code_pb2.RESOURCE_EXHAUSTED, "PAYLOAD_TOO_LARGE"),
+    "unavailable": (grpc.StatusCode.UNAVAILABLE, code_pb2.UNAVAILABLE, "STORE_UNAVAILABLE"),
+    "failed_precondition": (grpc.StatusCode.FAILED_PRECONDITION, code_pb2.FAILED_PRECONDITION, "FAILED_PRECONDITION"),
+    "internal": (grpc.StatusCode.INTERNAL, code_pb2.INTERNAL, "INTERNAL"),
+}
+"""kind -> (gRPC status code, google.rpc code, ErrorInfo.reason)."""
+
+
+def status_for(
+    kind: str,
+    message: str,
+    *,
+    violations: Sequence[tuple[str, str]] = (),
+    metadata: Mapping[str, str] | None = None,
+    reason: str | None = None,
+) -> grpc.Status:
+    """The ``grpc.Status`` (with details) for an error of ``kind``.
+
+    Args:
+        kind: A key of `KINDS`.
+        message: What went wrong and what to do, for a human.
+        violations: ``(field path, description)`` pairs, sent as BadRequest field violations.
+        metadata: Extra ErrorInfo metadata (e.g. ``{"task_id": ...}``).
+        reason: Overrides the table's ErrorInfo.reason.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown error kind {kind!r}; one of {sorted(KINDS)}")
+    _, code, default_reason = KINDS[kind]
+    details = []
+    info = error_details_pb2.ErrorInfo(
+        reason=reason or default_reason, domain=DOMAIN, metadata={k: str(v) for k, v in (metadata or {}).items()}
+    )
+    packed = any_pb2.Any()
+    packed.Pack(info)
+    details.append(packed)
+    if violations:
+        bad = error_details_pb2.BadRequest(
+            field_violations=[
+                error_details_pb2.BadRequest.FieldViolation(field=f, description=d) for f, d in violations
+            ]
+        )
+        packed = any_pb2.Any()
+        packed.Pack(bad)
+        details.append(packed)
+    return rpc_status.to_status(status_pb2.Status(code=code, message=message, details=details))
+
+
+async def abort(
+    context: grpc.aio.ServicerContext,
+    kind: str,
+    message: str,
+    *,
+    violations: Sequence[tuple[str, str]] = (),
+    metadata: Mapping[str, str] | None = None,
+    reason: str | None = None,
+) -> NoReturn:
+    """Ends the RPC with the error of ``kind`` (see `status_for`); never returns."""
+    await context.abort_with_status(
+        status_for(kind, message, violations=violations, metadata=metadata, reason=reason)
+    )
+    raise AssertionError("abort_with_status returned")  # pragma: no cover

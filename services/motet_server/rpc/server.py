@@ -1,0 +1,162 @@
+"""One builder for every Motet gRPC service: health, reflection, metrics port, graceful stop.
+
+Modelled on grpc/grpc ``examples/python/helloworld/async_greeter_server_with_graceful_shutdown.py``
+and ``grpc_health.v1`` aio. Each service calls `start_server` with its `ServiceSpec` list::
+
+    server = await start_server("127.0.0.1:0", [ServiceSpec(name, add_fn, servicer)])
+    ...
+    await server.stop(5.0)   # NOT_SERVING first, then a graceful stop
+
+Health: every spec name and the overall "" service report SERVING once started;
+`RunningServer.set_serving` flips them all (e.g. NOT_SERVING while etcd is unreachable);
+`RunningServer.stop` sets NOT_SERVING permanently before draining, so load balancers stop
+sending new calls while in-flight ones finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from prometheus_client import start_http_server
+
+__all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "RunningServer", "ServiceSpec", "start_server"]
+
+DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+"""Largest gRPC message accepted or sent (payload limits are enforced below this, with a clear error)."""
+
+_HEALTH_NAME = "grpc.health.v1.Health"
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """One gRPC service to serve.
+
+    Attributes:
+        name: The full service name, e.g. ``motet.v1.SchedulerService`` (health + reflection).
+        add: The generated ``add_<Service>Servicer_to_server`` function.
+        servicer: The servicer instance.
+    """
+
+    name: str
+    add: Callable[[Any, grpc.aio.Server], None]
+    servicer: Any
+
+
+def _split(listen: str) -> tuple[str, int]:
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"listen address must be host:port, not {listen!r}")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+class RunningServer:
+    """A started server. Create it with `start_server`."""
+
+    def __init__(
+        self,
+        server: grpc.aio.Server,
+        health_servicer: health.aio.HealthServicer,
+        names: list[str],
+        port: int,
+        metrics: Any | None,
+        metrics_thread: threading.Thread | None,
+        metrics_port: int | None,
+    ) -> None:
+        self._server = server
+        self._health = health_servicer
+        self._names = names
+        self._metrics = metrics
+        self._metrics_thread = metrics_thread
+        self._stopped = False
+        self.port = port
+        """The bound gRPC port (the real one when asked for port 0)."""
+        self.metrics_port = metrics_port
+        """The bound Prometheus port, or None when metrics are not served."""
+
+    @property
+    def server(self) -> grpc.aio.Server:
+        """The underlying grpc.aio server."""
+        return self._server
+
+    async def set_serving(self, serving: bool) -> None:
+        """Reports every service (and "") SERVING or NOT_SERVING to health checks."""
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        for name in ["", *self._names]:
+            await self._health.set(name, status)
+
+    async def stop(self, grace: float | None = 5.0) -> None:
+        """NOT_SERVING for good, then stops accepting calls and waits up to ``grace`` seconds
+        for in-flight ones (streams included) before cancelling them."""
+        if self._stopped:
+            return
+        self._stopped = True
+        await self._health.enter_graceful_shutdown()
+        await self._server.stop(grace)
+        if self._metrics is not None:
+            await asyncio.to_thread(self._metrics.shutdown)
+            self._metrics.server_close()
+
+    async def wait_for_termination(self) -> None:
+        """Returns when the server has stopped."""
+        await self._server.wait_for_termination()
+
+
+async def start_server(
+    listen: str,
+    specs: Sequence[ServiceSpec],
+    *,
+    metrics_listen: str | None = None,
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+) -> RunningServer:
+    """Starts a grpc.aio server with the given services plus health and reflection.
+
+    Args:
+        listen: ``host:port`` to bind (port 0 picks a free port; see `RunningServer.port`).
+        specs: The services.
+        metrics_listen: ``host:port`` for the Prometheus HTTP endpoint (port 0 allowed), or
+            None for no metrics port.
+        max_message_bytes: Largest message received or sent.
+        interceptors: Server interceptors, outermost first.
+
+    Returns:
+        The running server, every service SERVING.
+
+    Raises:
+        OSError: The address could not be bound.
+    """
+    server = grpc.aio.server(
+        interceptors=list(interceptors),
+        options=[
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes),
+            # One listener per port: a second process must not silently share it.
+            ("grpc.so_reuseport", 0),
+        ],
+    )
+    names = [s.name for s in specs]
+    for spec in specs:
+        spec.add(spec.servicer, server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection([*names, _HEALTH_NAME, reflection.SERVICE_NAME], server)
+    port = server.add_insecure_port(listen)
+    if port == 0:
+        raise OSError(f"could not bind gRPC to {listen}")
+    metrics = thread = None
+    metrics_port = None
+    if metrics_listen is not None:
+        host, mport = _split(metrics_listen)
+        metrics, thread = start_http_server(mport, addr=host)
+        metrics_port = int(metrics.server_port)
+    await server.start()
+    running = RunningServer(server, health_servicer, names, port, metrics, thread, metrics_port)
+    await running.set_serving(True)
+    return running

@@ -1,0 +1,13 @@
+"""The only package that talks to etcd.
+
+- `store.etcd`: the async client facade (`Etcd`, `KV`, `Compare`, `Op`, `TxnResult`, `WatchEvent`);
+- `store.keys`: the keyspace (`Keys`);
+- `store.stm`: optimistic transactions with compares and the outbox for large write sets;
+- `store.errors`: `StoreError`, `StoreUnavailable`, `WatchCompacted`;
+- `store.etcd_process`: a private etcd server process (dev and tests).
+
+Import from the modules; this package imports nothing so that importing `etcd_process` does
+not load the etcd gRPC code.
+"""
+
+__all__: list[str] = []

@@ -1,0 +1,543 @@
+"""A thin asyncio facade over etcd's v3 gRPC API (stubs generated from the vendored protos).
+
+This is the only module that imports the generated etcd code. Callers get plain dataclasses
+(`KV`, `WatchEvent`, `TxnResult`) and build transactions from `Compare` and `Op`, read back by
+name, never by position into a protobuf reply.
+
+Errors: every gRPC failure becomes a `StoreError`; UNAVAILABLE / DEADLINE_EXCEEDED (and a
+closed channel) become `StoreUnavailable`. Nothing here retries a request after it may have
+reached etcd: a transaction whose outcome is unknown raises `StoreUnavailable`, and the caller
+re-reads and re-runs its transition (the compares make that safe). Calls wait for the channel
+to be ready up to the timeout, so a brief etcd restart costs latency, not an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Self
+
+import grpc
+
+from motet_server.etcd import kv_pb2, rpc_pb2, rpc_pb2_grpc
+from motet_server.store.errors import StoreError, StoreUnavailable, WatchCompacted
+
+__all__ = [
+    "KV",
+    "MAX_MESSAGE_BYTES",
+    "MAX_TXN_OPS",
+    "Compare",
+    "Etcd",
+    "Op",
+    "TxnResult",
+    "WatchEvent",
+    "prefix_end",
+]
+
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+"""gRPC message ceiling both ways (etcd's own server limit is its --max-request-bytes)."""
+
+MAX_TXN_OPS = 120
+"""Ops per transaction branch we allow ourselves. etcd's --max-txn-ops (default 128) limits the
+compare list and each branch's op list separately (measured on 3.4.23: 128 compares + 128 puts
+pass, 129 of either fails); 8 spare for a caller's own guard ops."""
+
+_HEALTH_TIMEOUT = 1.0
+"""A health probe must answer fast: it decides NOT_SERVING while etcd is unreachable."""
+
+_CHANNEL_OPTIONS = [
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    # etcd's default --grpc-keepalive-min-time is 5 s: pinging more often gets us GOAWAY.
+    ("grpc.keepalive_time_ms", 10_000),
+    ("grpc.keepalive_timeout_ms", 5_000),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class KV:
+    """One key as etcd stores it."""
+
+    key: bytes
+    value: bytes
+    create_revision: int
+    mod_revision: int
+    version: int
+    lease: int
+
+
+@dataclass(frozen=True, slots=True)
+class WatchEvent:
+    """A change seen by a watch. For a delete, ``kv.value`` is empty and ``kv.mod_revision`` is
+    the revision of the deletion."""
+
+    kind: Literal["put", "delete"]
+    kv: KV
+
+
+_RESULTS = {
+    "==": rpc_pb2.Compare.EQUAL,
+    "!=": rpc_pb2.Compare.NOT_EQUAL,
+    "<": rpc_pb2.Compare.LESS,
+    ">": rpc_pb2.Compare.GREATER,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Compare:
+    """One predicate of a transaction's guard. Build it with the static constructors."""
+
+    key: bytes
+    target: Literal["mod", "create", "version", "value", "lease"]
+    op: Literal["==", "!=", "<", ">"]
+    operand: int | bytes
+
+    def __post_init__(self) -> None:
+        if self.op not in _RESULTS:
+            raise ValueError(f"compare op must be one of {sorted(_RESULTS)}, not {self.op!r}")
+
+    @staticmethod
+    def mod(key: bytes, op: str, rev: int) -> Compare:
+        """mod_revision of ``key`` (0 when absent) compared with ``rev``."""
+        return Compare(key, "mod", op, rev)  # type: ignore[arg-type]
+
+    @staticmethod
+    def create(key: bytes, op: str, rev: int) -> Compare:
+        """create_revision of ``key`` (0 when absent: ``create(k, "==", 0)`` means never created)."""
+        return Compare(key, "create", op, rev)  # type: ignore[arg-type]
+
+    @staticmethod
+    def version(key: bytes, op: str, v: int) -> Compare:
+        """version of ``key`` (number of puts since creation; 0 when absent)."""
+        return Compare(key, "version", op, v)  # type: ignore[arg-type]
+
+    @staticmethod
+    def value(key: bytes, op: str, value: bytes) -> Compare:
+        """value of ``key`` (a compare on an absent key's value is false)."""
+        return Compare(key, "value", op, value)  # type: ignore[arg-type]
+
+    @staticmethod
+    def lease(key: bytes, op: str, lease_id: int) -> Compare:
+        """lease id attached to ``key`` (0 when none or absent)."""
+        return Compare(key, "lease", op, lease_id)  # type: ignore[arg-type]
+
+    def _to_proto(self) -> rpc_pb2.Compare:
+        c = rpc_pb2.Compare(key=self.key, result=_RESULTS[self.op])
+        if self.target == "mod":
+            c.target = rpc_pb2.Compare.MOD
+            c.mod_revision = int(self.operand)
+        elif self.target == "create":
+            c.target = rpc_pb2.Compare.CREATE
+            c.create_revision = int(self.operand)
+        elif self.target == "version":
+            c.target = rpc_pb2.Compare.VERSION
+            c.version = int(self.operand)
+        elif self.target == "value":
+            c.target = rpc_pb2.Compare.VALUE
+            c.value = self.operand if isinstance(self.operand, bytes) else bytes(self.operand)
+        else:
+            c.target = rpc_pb2.Compare.LEASE
+            c.lease = int(self.operand)
+        return c
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    """One operation of a transaction branch. Build it with the static constructors.
+
+    ``range_end`` empty means the single key; otherwise the range ``[key, range_end)``.
+    """
+
+    kind: Literal["put", "delete", "get"]
+    key: bytes
+    range_end: bytes = b""
+    value: bytes = b""
+    lease: int = 0
+
+    @staticmethod
+    def put(key: bytes, value: bytes, lease: int = 0) -> Op:
+        """Put ``key = value`` (attached to ``lease`` unless 0)."""
+        return Op("put", key, value=value, lease=lease)
+
+    @staticmethod
+    def delete(key: bytes) -> Op:
+        """Delete ``key``; its response is the number deleted (0 or 1)."""
+        return Op("delete", key)
+
+    @staticmethod
+    def delete_prefix(prefix: bytes) -> Op:
+        """Delete every key starting with ``prefix``; its response is the number deleted."""
+        return Op("delete", prefix, range_end=prefix_end(prefix))
+
+    @staticmethod
+    def delete_range(key: bytes, range_end: bytes) -> Op:
+        """Delete every key in ``[key, range_end)``."""
+        return Op("delete", key, range_end=range_end)
+
+    @staticmethod
+    def get(key: bytes) -> Op:
+        """Read ``key``; its response is a list of 0 or 1 `KV`."""
+        return Op("get", key)
+
+    @staticmethod
+    def get_prefix(prefix: bytes) -> Op:
+        """Read every key starting with ``prefix`` (sorted by key); its response is a list of `KV`."""
+        return Op("get", prefix, range_end=prefix_end(prefix))
+
+    def _to_proto(self) -> rpc_pb2.RequestOp:
+        if self.kind == "put":
+            return rpc_pb2.RequestOp(
+                request_put=rpc_pb2.PutRequest(key=self.key, value=self.value, lease=self.lease)
+            )
+        if self.kind == "delete":
+            return rpc_pb2.RequestOp(
+                request_delete_range=rpc_pb2.DeleteRangeRequest(key=self.key, range_end=self.range_end)
+            )
+        return rpc_pb2.RequestOp(request_range=rpc_pb2.RangeRequest(key=self.key, range_end=self.range_end))
+
+
+@dataclass(slots=True)
+class TxnResult:
+    """What a transaction did.
+
+    Attributes:
+        succeeded: Whether every compare held (so the success branch ran).
+        revision: The store revision after the transaction (its commit revision if it wrote).
+        responses: One per op of the branch that ran: a ``list[KV]`` for a get, the number of
+            keys deleted for a delete, 0 for a put.
+    """
+
+    succeeded: bool
+    revision: int
+    responses: list[Any] = field(default_factory=list)
+
+
+def prefix_end(prefix: bytes) -> bytes:
+    """The range end that makes ``[prefix, end)`` every key starting with ``prefix``."""
+    end = bytearray(prefix)
+    while end:
+        if end[-1] < 0xFF:
+            end[-1] += 1
+            return bytes(end)
+        end.pop()
+    return b"\0"  # all 0xff (or empty): every key from prefix on
+
+
+def _kv(p: kv_pb2.KeyValue) -> KV:
+    return KV(p.key, p.value, p.create_revision, p.mod_revision, p.version, p.lease)
+
+
+def _map_error(exc: grpc.aio.AioRpcError, what: str) -> StoreError:
+    code = exc.code()
+    detail = f"etcd {what} failed: {code.name}: {exc.details()}"
+    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED):
+        return StoreUnavailable(detail)
+    if "too large" in (exc.details() or "") or "larger than max" in (exc.details() or ""):
+        detail += " (raise etcd's --max-request-bytes, or write less per transaction)"
+    return StoreError(detail)
+
+
+def _parse_endpoints(endpoints: Sequence[str] | str) -> list[tuple[str, int]]:
+    if isinstance(endpoints, str):
+        endpoints = endpoints.split(",")
+    out = []
+    for raw in endpoints:
+        ep = raw.strip()
+        if not ep:
+            continue
+        ep = ep.split("://", 1)[-1].rstrip("/")
+        host, sep, port = ep.rpartition(":")
+        if not sep or not port.isdigit():
+            raise ValueError(f"etcd endpoint must be host:port, not {raw!r}")
+        out.append((host.strip("[]"), int(port)))
+    if not out:
+        raise ValueError("give at least one etcd endpoint (host:port)")
+    return out
+
+
+async def _target(endpoints: list[tuple[str, int]]) -> str:
+    if len(endpoints) == 1:
+        host, port = endpoints[0]
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    # Several members: one channel over all their addresses with pick_first, so gRPC moves to
+    # the next member when one goes away. The ipv4:/ipv6: schemes need literal addresses.
+    loop = asyncio.get_running_loop()
+    v4: list[str] = []
+    v6: list[str] = []
+    for host, port in endpoints:
+        try:
+            ip = ipaddress.ip_address(host)
+            addrs = [str(ip)]
+        except ValueError:
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            addrs = [str(info[4][0]) for info in infos]
+        for a in addrs:
+            if ":" in a:
+                v6.append(f"[{a}]:{port}")
+            else:
+                v4.append(f"{a}:{port}")
+    if v4:
+        return "ipv4:" + ",".join(dict.fromkeys(v4))
+    return "ipv6:" + ",".join(dict.fromkeys(v6))
+
+
+class Etcd:
+    """An etcd client over one gRPC channel. Create it with `Etcd.connect`."""
+
+    def __init__(self, channel: grpc.aio.Channel, *, endpoints: list[str], timeout: float) -> None:
+        self._channel = channel
+        self._kv = rpc_pb2_grpc.KVStub(channel)
+        self._watch = rpc_pb2_grpc.WatchStub(channel)
+        self._lease = rpc_pb2_grpc.LeaseStub(channel)
+        self._maintenance = rpc_pb2_grpc.MaintenanceStub(channel)
+        self.endpoints = endpoints
+        self.timeout = timeout
+
+    @classmethod
+    async def connect(
+        cls,
+        endpoints: Sequence[str] | str,
+        *,
+        timeout: float = 5.0,
+        credentials: grpc.ChannelCredentials | None = None,
+        check: bool = True,
+    ) -> Etcd:
+        """Opens a channel to etcd.
+
+        Args:
+            endpoints: ``host:port`` strings (or one comma-separated string; an ``http://``
+                prefix is ignored). With several, the first reachable member is used and
+                gRPC fails over to the next.
+            timeout: Deadline in seconds for each request (watches have none).
+            credentials: TLS channel credentials, or None for plaintext.
+            check: Make one read before returning, so a wrong address fails here.
+
+        Returns:
+            A connected client.
+
+        Raises:
+            StoreUnavailable: ``check`` is set and etcd did not answer within ``timeout``.
+        """
+        eps = _parse_endpoints(endpoints)
+        target = await _target(eps)
+        if credentials is None:
+            channel = grpc.aio.insecure_channel(target, options=_CHANNEL_OPTIONS)
+        else:
+            channel = grpc.aio.secure_channel(target, credentials, options=_CHANNEL_OPTIONS)
+        client = cls(channel, endpoints=[f"{h}:{p}" for h, p in eps], timeout=timeout)
+        if check:
+            try:
+                await client.revision()
+            except BaseException:
+                await client.close()
+                raise
+        return client
+
+    async def close(self) -> None:
+        """Closes the channel (open watches end with `StoreUnavailable`)."""
+        await self._channel.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _unary(self, method: Any, request: Any, what: str, timeout: float | None = None) -> Any:
+        try:
+            return await method(request, timeout=timeout or self.timeout, wait_for_ready=True)
+        except grpc.aio.AioRpcError as exc:
+            raise _map_error(exc, what) from exc
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    async def get(self, key: bytes) -> KV | None:
+        """The key, or None when absent."""
+        resp = await self._unary(self._kv.Range, rpc_pb2.RangeRequest(key=key), "get")
+        return _kv(resp.kvs[0]) if resp.kvs else None
+
+    async def get_many(self, keys: Iterable[bytes]) -> dict[bytes, KV]:
+        """The present keys among ``keys`` (absent ones are missing from the dict).
+
+        One transaction of range ops per `MAX_TXN_OPS` keys (etcd's --max-txn-ops is 128 by
+        default), so up to that many keys are read at one revision.
+        """
+        unique = list(dict.fromkeys(keys))
+        out: dict[bytes, KV] = {}
+        for i in range(0, len(unique), MAX_TXN_OPS):
+            res = await self.txn((), [Op.get(k) for k in unique[i : i + MAX_TXN_OPS]])
+            for kvs in res.responses:
+                for kv in kvs:
+                    out[kv.key] = kv
+        return out
+
+    async def get_prefix(self, prefix: bytes, *, limit: int = 0, revision: int = 0) -> tuple[list[KV], int]:
+        """Every key starting with ``prefix``, sorted by key, and the revision of the read.
+
+        Args:
+            prefix: The key prefix.
+            limit: At most this many keys (0: all).
+            revision: Read the store as of this revision (0: now). A compacted revision
+                raises `StoreError`.
+
+        Returns:
+            ``(kvs, revision)``: watch from ``revision + 1`` to see every later change.
+        """
+        req = rpc_pb2.RangeRequest(key=prefix, range_end=prefix_end(prefix), limit=limit, revision=revision)
+        resp = await self._unary(self._kv.Range, req, "get_prefix")
+        return [_kv(p) for p in resp.kvs], (revision or resp.header.revision)
+
+    async def count_prefix(self, prefix: bytes) -> int:
+        """How many keys start with ``prefix``."""
+        req = rpc_pb2.RangeRequest(key=prefix, range_end=prefix_end(prefix), count_only=True)
+        resp = await self._unary(self._kv.Range, req, "count_prefix")
+        return int(resp.count)
+
+    async def revision(self) -> int:
+        """The store's current revision (a linearizable read)."""
+        req = rpc_pb2.RangeRequest(key=b"\0", count_only=True)
+        resp = await self._unary(self._kv.Range, req, "revision")
+        return int(resp.header.revision)
+
+    async def is_healthy(self) -> bool:
+        """Whether etcd answers a linearizable read within a second (i.e. has a leader)."""
+        try:
+            await self._kv.Range(rpc_pb2.RangeRequest(key=b"\0", count_only=True), timeout=_HEALTH_TIMEOUT)
+        except grpc.aio.AioRpcError:
+            return False
+        return True
+
+    # -- writes --------------------------------------------------------------------------------
+
+    async def put(self, key: bytes, value: bytes, lease: int = 0) -> int:
+        """Puts ``key = value`` unconditionally; returns the new revision."""
+        resp = await self._unary(self._kv.Put, rpc_pb2.PutRequest(key=key, value=value, lease=lease), "put")
+        return int(resp.header.revision)
+
+    async def delete(self, key: bytes) -> int:
+        """Deletes ``key``; returns how many keys were deleted (0 or 1)."""
+        resp = await self._unary(self._kv.DeleteRange, rpc_pb2.DeleteRangeRequest(key=key), "delete")
+        return int(resp.deleted)
+
+    async def delete_prefix(self, prefix: bytes) -> int:
+        """Deletes every key starting with ``prefix``; returns how many."""
+        req = rpc_pb2.DeleteRangeRequest(key=prefix, range_end=prefix_end(prefix))
+        resp = await self._unary(self._kv.DeleteRange, req, "delete_prefix")
+        return int(resp.deleted)
+
+    async def txn(self, compares: Iterable[Compare], success: Iterable[Op], failure: Iterable[Op] = ()) -> TxnResult:
+        """Runs one transaction: if every compare holds, the ``success`` ops, else ``failure``.
+
+        Never retried: on `StoreUnavailable` the transaction may or may not have been applied.
+
+        Raises:
+            StoreUnavailable: etcd was unreachable; the outcome is unknown.
+            StoreError: etcd refused it (too many ops, too large, a key written twice …).
+        """
+        req = rpc_pb2.TxnRequest(
+            compare=[c._to_proto() for c in compares],
+            success=[o._to_proto() for o in success],
+            failure=[o._to_proto() for o in failure],
+        )
+        resp = await self._unary(self._kv.Txn, req, "txn")
+        responses: list[Any] = []
+        for r in resp.responses:
+            which = r.WhichOneof("response")
+            if which == "response_range":
+                responses.append([_kv(p) for p in r.response_range.kvs])
+            elif which == "response_delete_range":
+                responses.append(int(r.response_delete_range.deleted))
+            else:
+                responses.append(0)
+        return TxnResult(succeeded=bool(resp.succeeded), revision=int(resp.header.revision), responses=responses)
+
+    async def compact(self, revision: int, *, physical: bool = True) -> None:
+        """Drops history before ``revision`` (watches from older revisions get `WatchCompacted`)."""
+        await self._unary(self._kv.Compact, rpc_pb2.CompactionRequest(revision=revision, physical=physical), "compact")
+
+    # -- leases --------------------------------------------------------------------------------
+
+    async def lease_grant(self, ttl: int) -> int:
+        """Grants a lease of ``ttl`` seconds; returns its id."""
+        resp = await self._unary(self._lease.LeaseGrant, rpc_pb2.LeaseGrantRequest(TTL=ttl), "lease_grant")
+        if resp.error:
+            raise StoreError(f"etcd lease_grant failed: {resp.error}")
+        return int(resp.ID)
+
+    async def lease_revoke(self, lease_id: int) -> None:
+        """Revokes a lease, deleting every key attached to it. A lease already gone is fine."""
+        try:
+            await self._unary(self._lease.LeaseRevoke, rpc_pb2.LeaseRevokeRequest(ID=lease_id), "lease_revoke")
+        except StoreError as exc:
+            if "lease not found" not in str(exc):
+                raise
+
+    async def lease_keepalive_once(self, lease_id: int) -> int:
+        """Renews a lease once; returns its new TTL in seconds, or 0 when it no longer exists."""
+        call = self._lease.LeaseKeepAlive(timeout=self.timeout, wait_for_ready=True)
+        try:
+            await call.write(rpc_pb2.LeaseKeepAliveRequest(ID=lease_id))
+            resp = await call.read()
+        except grpc.aio.AioRpcError as exc:
+            raise _map_error(exc, "lease_keepalive") from exc
+        finally:
+            call.cancel()
+        if resp is grpc.aio.EOF:
+            raise StoreUnavailable("etcd lease_keepalive failed: the stream ended without a reply")
+        return max(int(resp.TTL), 0)
+
+    async def lease_ttl(self, lease_id: int) -> int:
+        """The lease's remaining TTL in seconds, or -1 when it no longer exists."""
+        resp = await self._unary(
+            self._lease.LeaseTimeToLive, rpc_pb2.LeaseTimeToLiveRequest(ID=lease_id), "lease_ttl"
+        )
+        return int(resp.TTL)
+
+    # -- watches -------------------------------------------------------------------------------
+
+    async def watch_prefix(
+        self, prefix: bytes, *, start_revision: int, progress_notify: bool = False
+    ) -> AsyncIterator[list[WatchEvent]]:
+        """Every change to keys starting with ``prefix`` from ``start_revision`` (inclusive) on.
+
+        Yields the events of each etcd watch response (all events of one revision arrive
+        together). Open it at the revision of the read it follows, plus one, so nothing is
+        missed. Close it with ``aclosing(...)`` or by breaking out and letting it be collected;
+        closing cancels the server-side watch.
+
+        Raises:
+            WatchCompacted: ``start_revision`` is older than etcd's compaction point.
+            StoreUnavailable: the stream broke (etcd restarted or unreachable); watch again
+                from the last seen revision + 1.
+        """
+        call = self._watch.Watch(wait_for_ready=True)
+        create = rpc_pb2.WatchCreateRequest(
+            key=prefix,
+            range_end=prefix_end(prefix),
+            start_revision=start_revision,
+            progress_notify=progress_notify,
+        )
+        try:
+            await call.write(rpc_pb2.WatchRequest(create_request=create))
+            while True:
+                resp = await call.read()
+                if resp is grpc.aio.EOF:
+                    raise StoreUnavailable("etcd watch ended: the server closed the stream")
+                if resp.compact_revision:
+                    raise WatchCompacted(int(resp.compact_revision))
+                if resp.canceled:
+                    raise StoreError(f"etcd canceled the watch: {resp.cancel_reason or 'no reason given'}")
+                if resp.events:
+                    yield [
+                        WatchEvent("delete" if ev.type == kv_pb2.Event.DELETE else "put", _kv(ev.kv))
+                        for ev in resp.events
+                    ]
+        except grpc.aio.AioRpcError as exc:
+            raise _map_error(exc, "watch") from exc
+        finally:
+            call.cancel()
+
+

@@ -1,0 +1,429 @@
+"""Optimistic software transactional memory over etcd, after etcd's ``client/v3/concurrency/stm.go``.
+
+A transition reads through an `STM` and buffers its writes; `STM.commit` sends ONE etcd
+transaction whose compares say "every key I read is still what I read" and whose ops are the
+buffered writes. If another writer got there first, the compares fail, nothing is written, and
+`commit` returns False: the caller re-runs the transition on a fresh STM.
+
+Compares (one per key read, recorded on the key's first read):
+
+- present key: ``mod_revision == kv.mod_revision`` (nobody wrote it since);
+- absent key: ``create_revision == 0`` (nobody created it since): the "never created" guard.
+
+Writes to the same key coalesce (last wins); ``delete_prefix`` drops earlier buffered writes
+under the prefix, and a later put under the prefix survives it (the delete is split around the
+put, since etcd refuses a put inside a delete range of the same txn).
+
+Large write sets: etcd refuses more than 128 ops in a branch (--max-txn-ops) and requests over
+--max-request-bytes (1.5 MiB by default). When the writes do not fit, the first writes that fit
+go into the transaction and the rest are spilled, in order, into `OutboxPart` records
+(``outbox/<txid>/<part:06d>``, at most ~119 writes / 1 MiB each) put by that same transaction,
+so they commit atomically with it. Each part is then applied by its own transaction (guard: the
+part is still there and the previous part is gone; ops: its writes + deleting the part), so each
+applies exactly once and in order. `apply_outbox` does that right after the commit and is what
+any replica's reconciler runs to finish parts a crash left behind. Put the writes that matter to
+other transitions (guards, records others compare on) first: those land in the atomic txn; the
+spilled remainder becomes visible a moment later. All parts travel in the commit txn, so the
+whole write set must fit etcd's --max-request-bytes (Motet's EtcdProcess sets 10 MiB).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from motet_server.store.errors import StoreError
+from motet_server.store.etcd import KV, MAX_TXN_OPS, Compare, Etcd, Op, prefix_end
+from motet_server.store.keys import Keys
+from motet_server.v1 import records_pb2
+
+__all__ = ["MAX_TXN_OPS", "PART_BYTES", "PART_OPS", "STM", "apply_outbox"]
+
+log = logging.getLogger(__name__)
+
+PART_OPS = MAX_TXN_OPS - 1
+"""Ops in one outbox part: its applying txn also deletes the part."""
+
+PART_BYTES = 1024 * 1024
+"""Bytes of writes in the commit txn's own share and in one outbox part: the part's applying
+txn stays under etcd's default --max-request-bytes (1.5 MiB)."""
+
+_WRITE_OVERHEAD = 16  # bytes of protobuf framing per op, roughly
+_UNLIMITED = 1 << 62
+
+
+@dataclass(slots=True)
+class _Write:
+    kind: Literal["put", "delete", "delete_prefix"]
+    key: bytes
+    value: bytes = b""
+    lease: int = 0
+
+    @property
+    def size(self) -> int:
+        return len(self.key) + len(self.value) + _WRITE_OVERHEAD
+
+
+_KIND_TO_PROTO = {
+    "put": records_pb2.WRITE_KIND_PUT,
+    "delete": records_pb2.WRITE_KIND_DELETE,
+    "delete_prefix": records_pb2.WRITE_KIND_DELETE_PREFIX,
+}
+_PROTO_TO_KIND: dict[int, Literal["put", "delete", "delete_prefix"]] = {
+    records_pb2.WRITE_KIND_PUT: "put",
+    records_pb2.WRITE_KIND_DELETE: "delete",
+    records_pb2.WRITE_KIND_DELETE_PREFIX: "delete_prefix",
+}
+
+
+def _ops(writes: list[_Write]) -> list[Op]:
+    """The etcd ops for writes applied in order in ONE txn.
+
+    etcd refuses a put inside a delete range of the same txn ("duplicate key"), so a delete
+    prefix is split around the puts that follow it (earlier puts under it were already dropped
+    when it was buffered).
+    """
+    ops: list[Op] = []
+    for i, w in enumerate(writes):
+        if w.kind == "put":
+            ops.append(Op.put(w.key, w.value, w.lease))
+        elif w.kind == "delete":
+            ops.append(Op.delete(w.key))
+        else:
+            end = prefix_end(w.key)
+            keep = sorted({x.key for x in writes[i + 1 :] if x.kind == "put" and x.key.startswith(w.key)})
+            start = w.key
+            for k in keep:
+                if start < k:
+                    ops.append(Op.delete_range(start, k))
+                start = k + b"\0"
+            ops.append(Op.delete_range(start, end))
+    return ops
+
+
+def _op_cost(chunk: list[_Write], w: _Write) -> int:
+    """Ops ``w`` adds to ``chunk`` (a put inside an earlier delete prefix splits it: one more)."""
+    if w.kind == "put":
+        return 1 + sum(1 for x in chunk if x.kind == "delete_prefix" and w.key.startswith(x.key))
+    return 1
+
+
+def _chunks(writes: list[_Write], first_ops: int, first_bytes: int) -> list[list[_Write]]:
+    """Splits writes in order: the first chunk within (first_ops, first_bytes), then parts."""
+    out: list[list[_Write]] = [[]]
+    ops, size = 0, 0
+    limit_ops, limit_bytes = first_ops, first_bytes
+    for w in writes:
+        cost = _op_cost(out[-1], w)
+        full = bool(out[-1]) and (ops + cost > limit_ops or size + w.size > limit_bytes)
+        if full or limit_ops <= 0:
+            out.append([])
+            ops, size = 0, 0
+            limit_ops, limit_bytes = PART_OPS, PART_BYTES
+            cost = 1
+        out[-1].append(w)
+        ops += cost
+        size += w.size
+    return out
+
+
+class STM:
+    """One optimistic transaction: reads record compares, writes are buffered until `commit`.
+
+    Args:
+        etcd: The store.
+        keys: The keyspace, for outbox keys when the write set spills. When None, the
+            namespace of the first buffered write is used (``default`` if it is not a Motet key).
+        max_ops: Ops per txn branch (and compares per txn) allowed.
+    """
+
+    def __init__(self, etcd: Etcd, keys: Keys | None = None, *, max_ops: int = MAX_TXN_OPS) -> None:
+        self._etcd = etcd
+        self._keys = keys
+        self._max_ops = max_ops
+        self._reads: dict[bytes, KV | None] = {}  # read by the transition: each is a compare
+        self._cache: dict[bytes, KV | None] = {}  # fetched (prefetch / get_prefix), not yet read
+        self._writes: dict[tuple[bool, bytes], _Write] = {}  # (is_prefix, key) -> write, in order
+        self._prefixes = 0  # buffered delete_prefix writes (skip prefix scans when none)
+        self._done = False
+        self.revision = 0
+        """The commit revision after a successful `commit`."""
+        self.txid: str | None = None
+        """The outbox write-set id when the commit spilled, else None."""
+
+    @property
+    def writes(self) -> int:
+        """How many writes are buffered (after coalescing)."""
+        return len(self._writes)
+
+    def puts(self, prefix: bytes) -> list[tuple[bytes, bytes]]:
+        """The buffered puts of keys under ``prefix``, in write order (after a commit: what it wrote)."""
+        return [(w.key, w.value) for w in self._writes.values() if w.kind == "put" and w.key.startswith(prefix)]
+
+    @property
+    def reads(self) -> int:
+        """How many keys were read (= compares the commit will carry)."""
+        return len(self._reads)
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def seed(self, key: bytes, kv: KV | None) -> None:
+        """Trusts a known snapshot of ``key`` (e.g. from a watch cache) instead of reading it.
+
+        The compare is still recorded at first `get`, so a stale seed makes the commit fail,
+        never write on stale data.
+        """
+        if key not in self._reads:
+            self._cache[key] = kv
+
+    async def prefetch(self, keys: Iterable[bytes]) -> None:
+        """Fetches many keys in one round trip; later `get` calls are served from it."""
+        missing = [k for k in dict.fromkeys(keys) if k not in self._reads and k not in self._cache]
+        if not missing:
+            return
+        found = await self._etcd.get_many(missing)
+        for k in missing:
+            self._cache[k] = found.get(k)
+
+    def _buffered(self, key: bytes) -> tuple[bool, _Write | None]:
+        """(decided by the buffer, the write deciding it: a put, or None for deleted)."""
+        w = self._writes.get((False, key))
+        if w is not None:
+            return True, (w if w.kind == "put" else None)
+        if self._prefixes and any(p and key.startswith(k) for (p, k) in self._writes):
+            return True, None
+        return False, None
+
+    async def _read(self, key: bytes) -> KV | None:
+        if key in self._reads:
+            return self._reads[key]
+        if key in self._cache:
+            kv = self._cache.pop(key)
+        else:
+            kv = await self._etcd.get(key)
+        self._reads[key] = kv
+        return kv
+
+    async def get_kv(self, key: bytes) -> KV | None:
+        """The key as this transaction sees it (buffered writes included).
+
+        A buffered put is returned as a KV whose revisions are 0 (it is not stored yet).
+        """
+        decided, w = self._buffered(key)
+        if decided:
+            return None if w is None else KV(key, w.value, 0, 0, 0, w.lease)
+        return await self._read(key)
+
+    async def get(self, key: bytes) -> bytes | None:
+        """The key's value as this transaction sees it, or None when absent.
+
+        The first read of a key records its compare (unless a buffered write decides it).
+        """
+        kv = await self.get_kv(key)
+        return None if kv is None else kv.value
+
+    async def get_prefix(self, prefix: bytes) -> list[tuple[bytes, bytes]]:
+        """Every ``(key, value)`` under ``prefix`` as this transaction sees it, sorted by key.
+
+        Records NO compare: etcd cannot guard "no key was added to or removed from this range",
+        so a caller must guard the range with a key it reads with `get` and that every writer of
+        the range updates in the same txn (e.g. a join's slots are guarded by the join record's
+        ``done`` count). Keys it returns are cached: a later `get` of one records its compare
+        against the value returned here.
+        """
+        kvs, _ = await self._etcd.get_prefix(prefix)
+        view: dict[bytes, bytes] = {}
+        for kv in kvs:
+            if kv.key not in self._reads:
+                self._cache.setdefault(kv.key, kv)
+            view[kv.key] = kv.value
+        for (is_prefix, k), buffered in self._writes.items():
+            if not is_prefix and buffered.kind == "put" and k.startswith(prefix):
+                view[k] = buffered.value
+        out = []
+        for k in sorted(view):
+            decided, w = self._buffered(k)
+            if not decided:
+                out.append((k, view[k]))
+            elif w is not None:
+                out.append((k, w.value))
+        return out
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def put(self, key: bytes, value: bytes, lease: int = 0) -> None:
+        """Buffers ``key = value`` (under ``lease`` unless 0)."""
+        w = self._writes.get((False, key))
+        if w is not None:
+            w.kind, w.value, w.lease = "put", value, lease
+        else:
+            self._writes[(False, key)] = _Write("put", key, value, lease)
+
+    def delete(self, key: bytes) -> None:
+        """Buffers deleting ``key`` (drops a buffered put of it)."""
+        if self._prefixes and any(p and key.startswith(k) for (p, k) in self._writes):
+            # An earlier buffered delete_prefix already deletes it (a later put was the only
+            # thing that could bring it back, and this drops that put).
+            self._writes.pop((False, key), None)
+            return
+        w = self._writes.get((False, key))
+        if w is not None:
+            w.kind, w.value, w.lease = "delete", b"", 0
+        else:
+            self._writes[(False, key)] = _Write("delete", key)
+
+    def delete_prefix(self, prefix: bytes) -> None:
+        """Buffers deleting every key under ``prefix`` (drops buffered writes under it)."""
+        for entry in [e for e in self._writes if e[1].startswith(prefix)]:
+            del self._writes[entry]
+        self._prefixes = sum(1 for p, _ in self._writes if p)
+        if any(p and prefix.startswith(k) for (p, k) in self._writes):
+            return  # a broader buffered delete_prefix already covers it
+        self._writes[(True, prefix)] = _Write("delete_prefix", prefix)
+        self._prefixes += 1
+
+    # -- commit --------------------------------------------------------------------------------
+
+    def _outbox_keys(self) -> Keys:
+        if self._keys is not None:
+            return self._keys
+        first = next(iter(self._writes.values()))
+        return Keys(Keys.namespace_of(first.key) or "default")
+
+    async def commit(self, *, apply: bool = True) -> bool:
+        """Sends the one transaction: every read's compare, every buffered write.
+
+        Args:
+            apply: Apply spilled outbox parts right away (False leaves them to
+                `apply_outbox`; tests use it to simulate a crash after the commit).
+
+        Returns:
+            True when committed; False when a compare failed (nothing was written: re-run the
+            transition on a fresh STM).
+
+        Raises:
+            StoreUnavailable: etcd was unreachable: the outcome is unknown (never retry blindly).
+            StoreError: etcd refused the txn, or the reads exceed ``max_ops`` compares.
+        """
+        if self._done:
+            raise RuntimeError("an STM commits once; use a fresh STM to re-run the transition")
+        self._done = True
+        # Why each compare: the transition decided its writes from what it read; if any of it
+        # changed since, those writes could be wrong (a lost update or a double completion).
+        compares = [
+            Compare.mod(k, "==", kv.mod_revision) if kv is not None else Compare.create(k, "==", 0)
+            for k, kv in self._reads.items()
+        ]
+        if len(compares) > self._max_ops:
+            raise StoreError(
+                f"a transaction read {len(compares)} keys but etcd allows {self._max_ops} compares "
+                "per txn; commit fewer transitions together"
+            )
+        writes = list(self._writes.values())
+        if not writes and not compares:
+            return True
+        head, parts = self._plan(writes)
+        ops = _ops(head)
+        part_kvs: list[tuple[bytes, bytes]] = []
+        if parts:
+            keys = self._outbox_keys()
+            self.txid = uuid.uuid4().hex
+            for n, chunk in enumerate(parts):
+                msg = records_pb2.OutboxPart(
+                    writes=[
+                        records_pb2.Write(key=w.key, value=w.value, lease=w.lease, kind=_KIND_TO_PROTO[w.kind])
+                        for w in chunk
+                    ]
+                )
+                part_kvs.append((keys.outbox(self.txid, n), msg.SerializeToString()))
+        # The spilled parts commit atomically with the head: either all of the write set is
+        # durable (some of it still queued in the outbox) or none of it.
+        ops += [Op.put(k, v) for k, v in part_kvs]
+        result = await self._etcd.txn(compares, ops)
+        if not result.succeeded:
+            return False
+        self.revision = result.revision
+        if parts and apply:
+            try:
+                await apply_outbox(self._etcd, self._outbox_keys(), txid=self.txid)
+            except StoreError:
+                # Committed: the reconciler (any replica) finishes the parts.
+                log.warning("outbox %s committed but not yet applied", self.txid, exc_info=True)
+        return True
+
+    def _plan(self, writes: list[_Write]) -> tuple[list[_Write], list[list[_Write]]]:
+        """(writes in the commit txn, spilled parts in order)."""
+        # The commit txn carries every byte of the write set anyway (parts included), so only
+        # its op count limits its own share; bytes limit each part (applied in its own txn).
+        chunks = _chunks(writes, self._max_ops, _UNLIMITED)
+        if len(chunks) == 1:
+            return chunks[0], []
+        # The commit txn also carries one put per part: shrink its share until it all fits.
+        n_parts = len(chunks) - 1
+        while True:
+            if n_parts >= self._max_ops:
+                raise StoreError(
+                    f"a write set of {len(writes)} writes needs {n_parts} outbox parts, more than "
+                    f"one txn can carry ({self._max_ops - 1}); split the work into several transitions"
+                )
+            chunks = _chunks(writes, self._max_ops - n_parts, _UNLIMITED)
+            if len(chunks) - 1 <= n_parts:
+                return chunks[0], chunks[1:]
+            n_parts = len(chunks) - 1
+
+
+async def apply_outbox(etcd: Etcd, keys: Keys, *, txid: str | None = None) -> int:
+    """Applies pending outbox parts, in order, each exactly once.
+
+    Safe to run from several replicas at once and to repeat: a part is applied by a txn that
+    also deletes it, guarded on the part still being there.
+
+    Args:
+        etcd: The store.
+        keys: The keyspace whose outbox to drain.
+        txid: Only this write set (right after its commit); None for every one (the reconciler).
+
+    Returns:
+        How many parts this call applied (others may have been applied by racing callers).
+    """
+    prefix = keys.outbox_txid_prefix(txid) if txid else keys.outbox_prefix()
+    kvs, _ = await etcd.get_prefix(prefix)
+    by_txid: dict[str, list[tuple[int, KV]]] = defaultdict(list)
+    for kv in kvs:
+        t, n = keys.parse_outbox(kv.key)
+        by_txid[t].append((n, kv))
+    applied = 0
+    for t, parts in by_txid.items():
+        for n, kv in sorted(parts, key=lambda p: p[0]):
+            part = records_pb2.OutboxPart.FromString(kv.value)
+            writes = [_Write(_PROTO_TO_KIND[w.kind], w.key, w.value, w.lease) for w in part.writes]
+            # Why: the part is still pending (nobody applied it yet) -- this is what makes each
+            # part apply exactly once among racing reconcilers.
+            part_pending = Compare.mod(kv.key, "==", kv.mod_revision)
+            guards = [part_pending]
+            if n > 0:
+                # Why: parts apply in order; part n-1 is deleted by the txn that applied it.
+                guards.append(Compare.create(keys.outbox(t, n - 1), "==", 0))
+            try:
+                result = await etcd.txn(guards, [*_ops(writes), Op.delete(kv.key)])
+            except StoreError as exc:
+                if "lease not found" not in str(exc):
+                    raise
+                # A put's lease expired since the commit (e.g. a worker session): etcd would have
+                # deleted that key at expiry anyway, so the put is dropped rather than letting
+                # the part block the outbox forever. Same guards: still applies at most once.
+                dead = {w.lease for w in writes if w.lease and await etcd.lease_ttl(w.lease) < 0}
+                writes = [w for w in writes if w.lease not in dead]
+                result = await etcd.txn(guards, [*_ops(writes), Op.delete(kv.key)])
+            if result.succeeded:
+                applied += 1
+                continue
+            # A racing caller applied it (then move on), or the previous part is still pending,
+            # which only a racing caller mid-way can cause: leave the rest to it / the next pass.
+            if await etcd.get(kv.key) is not None:
+                break
+    return applied

@@ -1,0 +1,1 @@
+"""Helpers shared by the contract, e2e and fault suites."""
