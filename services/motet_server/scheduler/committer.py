@@ -14,15 +14,15 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from motet_server.rpc import metrics
 from motet_server.scheduler.flow import Flow
-from motet_server.store.etcd import Etcd
+from motet_server.store.etcd import KV, Etcd
 from motet_server.store.keys import Keys
 from motet_server.store.stm import STM
 
-__all__ = ["Committer", "Transition"]
+__all__ = ["CommitHooks", "Committer", "Transition"]
 
 T = TypeVar("T")
 Transition = Callable[[Flow, STM], Awaitable[T]]
@@ -38,10 +38,21 @@ _BATCH_READS = 96
 _RETRIES = 20
 
 
+class CommitHooks(Protocol):
+    """What the dispatcher does around each commit."""
+
+    def before_commit(self, stm: STM) -> Any:
+        """May add writes (claims of tasks the write set creates); returns a token."""
+
+    def after_commit(self, stm: STM, token: Any, committed: bool) -> None:
+        """Acts on the outcome (send assignments, or give reserved credit back)."""
+
+
 @dataclass
 class _Pending(Generic[T]):
     fn: Transition[T]
     prefetch: list[bytes]
+    seeds: list[tuple[bytes, KV | None]]
     future: asyncio.Future[T] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
@@ -55,7 +66,7 @@ class Committer:
         result_lease: Callable[[], int],
         *,
         loops: int = 1,
-        on_commit: Callable[[STM], None] | None = None,
+        hooks: CommitHooks | None = None,
     ) -> None:
         self._etcd = etcd
         self._keys = keys
@@ -64,8 +75,8 @@ class Committer:
         self._wakeup = asyncio.Event()
         self._loops = loops
         self._tasks: list[asyncio.Task[None]] = []
-        self.on_commit = on_commit
-        """Called with each committed STM (the dispatcher learns of new tasks without a watch hop)."""
+        self.hooks = hooks
+        """Sees every write set just before and after its commit (the dispatcher's hand-off)."""
 
     def start(self) -> None:
         """Starts the commit loops (several, so one slow txn does not stall the rest)."""
@@ -81,14 +92,18 @@ class Committer:
         while self._queue:
             self._queue.popleft().future.cancel()
 
-    async def run(self, fn: Transition[T], prefetch: Iterable[bytes] = ()) -> T:
+    async def run(
+        self, fn: Transition[T], prefetch: Iterable[bytes] = (), seeds: Iterable[tuple[bytes, KV | None]] = ()
+    ) -> T:
         """Runs one transition and returns its result once it has committed.
 
         Args:
             fn: The transition; may run more than once (on conflicts), only its last run counts.
             prefetch: Keys the transition will read; a batch reads all of them in one round trip.
+            seeds: Snapshots the caller already knows (from its own last commit); they save the
+                read. A stale seed only costs a re-run: its compare fails, and re-runs read afresh.
         """
-        pending: _Pending[T] = _Pending(fn, list(prefetch))
+        pending: _Pending[T] = _Pending(fn, list(prefetch), list(seeds))
         self._queue.append(pending)
         self._wakeup.set()
         return await pending.future
@@ -109,13 +124,17 @@ class Committer:
     async def _loop(self) -> None:
         while True:
             batch = await self._next_batch()
-            if len(batch) == 1:
+            if len(batch) == 1 and not batch[0].seeds:
                 await self._run_alone(batch[0])
                 continue
             flow = self.flow()
             stm = STM(self._etcd, self._keys)
+            for item in batch:
+                for key, kv in item.seeds:
+                    stm.seed(key, kv)
+            seeded = {key for item in batch for key, _ in item.seeds}
             try:
-                await stm.prefetch([k for item in batch for k in item.prefetch])
+                await stm.prefetch([k for item in batch for k in item.prefetch if k not in seeded])
             except Exception as exc:  # noqa: BLE001 - the store is unreachable: tell every caller
                 for item in batch:
                     item.future.set_exception(exc)
@@ -141,26 +160,28 @@ class Committer:
             committed = False
             if ok:
                 try:
-                    committed = await stm.commit()
+                    committed = await self._commit(stm)
                 except Exception as exc:  # noqa: BLE001 - never retry a txn blindly
                     for item in ran:
                         item.future.set_exception(exc)
                     continue
-                metrics.etcd_txn_total.labels(outcome="committed" if committed else "conflict").inc()
             if committed:
-                self._committed(stm)
                 for item, result in zip(ran, results, strict=True):
                     item.future.set_result(result)
                 continue
             for item in ran:
                 await self._run_alone(item)
 
-    def _committed(self, stm: STM) -> None:
-        if self.on_commit is not None:
-            try:
-                self.on_commit(stm)
-            except Exception:  # noqa: BLE001 - a cache hint only; the watch corrects it
-                log.warning("on_commit hook failed", exc_info=True)
+    async def _commit(self, stm: STM) -> bool:
+        token = self.hooks.before_commit(stm) if self.hooks is not None else None
+        committed = False
+        try:
+            committed = await stm.commit()
+        finally:
+            if self.hooks is not None:
+                self.hooks.after_commit(stm, token, committed)
+        metrics.etcd_txn_total.labels(outcome="committed" if committed else "conflict").inc()
+        return committed
 
     async def _run_alone(self, item: _Pending[Any]) -> None:
         if item.future.done():
@@ -171,13 +192,11 @@ class Committer:
             try:
                 await stm.prefetch(item.prefetch)
                 result = await item.fn(flow, stm)
-                committed = await stm.commit()
+                committed = await self._commit(stm)
             except Exception as exc:  # noqa: BLE001 - handed to the caller
                 item.future.set_exception(exc)
                 return
-            metrics.etcd_txn_total.labels(outcome="committed" if committed else "conflict").inc()
             if committed:
-                self._committed(stm)
                 item.future.set_result(result)
                 return
             # Contention on one key (a busy chord counter): back off a little, then re-read.

@@ -21,7 +21,7 @@ from motet.v1 import worker_pb2
 from motet_server.rpc import metrics
 from motet_server.scheduler import transitions
 from motet_server.scheduler.committer import Committer
-from motet_server.store.etcd import Etcd, WatchEvent
+from motet_server.store.etcd import KV, Etcd, WatchEvent
 from motet_server.store.keys import Keys
 from motet_server.store.stm import STM
 from motet_server.v1 import records_pb2
@@ -78,6 +78,8 @@ class Dispatcher:
         self._kick = asyncio.Event()
         self._background: set[asyncio.Task[object]] = set()
         self._loops: list[asyncio.Task[None]] = []
+        self.known: dict[str, tuple[KV, KV]] = {}
+        """Task and claim snapshots from this process's own claim commits, by task id."""
         self.on_revoke_running: Callable[[str, records_pb2.RevokeRecord], None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -153,22 +155,76 @@ class Dispatcher:
             self._schedule(task_id)
         self.kick()
 
-    def on_commit(self, stm: STM) -> None:
-        """Learns of tasks this process just created without waiting for the watch.
+    # ------------------------------------------------------------------ hand-off
 
-        The watch delivers the same puts later; they are idempotent for the cache, and the
-        claim transaction's compares stay the truth either way.
+    def before_commit(self, stm: STM) -> list[tuple[Session, records_pb2.TaskRecord]]:
+        """Claims tasks this write set creates for workers with spare credit, in the same txn.
+
+        A chain step then costs one transaction (complete + create + claim the next step) and
+        no watch hop; the claim is the same record, under the same session lease, as a claim
+        made by `_claim`.
         """
+        handoffs: list[tuple[Session, records_pb2.TaskRecord]] = []
         prefix = self._keys.task_prefix()
-        puts = stm.puts(prefix)
-        for key, value in puts:
-            task_id = self._keys.id_from(key, prefix)
+        now = time.time()
+        for key, value in stm.puts(prefix):
+            rec = records_pb2.TaskRecord.FromString(value)
+            if rec.deliveries or rec.not_before > now or rec.expires_at or rec.id in self.revoked:
+                continue
+            session = self._session_for(rec)
+            if session is None:
+                continue
+            session.available -= 1
+            rec.deliveries = 1
+            stm.put(key, rec.SerializeToString())
+            claim = records_pb2.ClaimRecord(session_id=session.id, delivery=1, worker_id=session.worker_id)
+            stm.put(self._keys.claim(rec.id), claim.SerializeToString(), lease=session.id)
+            handoffs.append((session, rec))
+        return handoffs
+
+    def after_commit(self, stm: STM, handoffs: list[tuple[Session, records_pb2.TaskRecord]], committed: bool) -> None:
+        """Sends the hand-offs of a committed write set, or gives their credit back."""
+        if not committed:
+            for session, _ in handoffs:
+                session.available += 1
+            return
+        for session, rec in handoffs:
+            self.tasks[rec.id] = rec
+            self.claimed.add(rec.id)
+            session.inflight[rec.id] = rec.deliveries
+            session.send(worker_pb2.ConnectResponse(assignment=assignment(rec)))
+        # Every key of a committed txn has mod_revision == the txn's revision: remember the
+        # claimed ones, so the completion can compare against them without reading them again.
+        claims = dict(stm.puts(self._keys.claim_prefix()))
+        for key, value in stm.puts(self._keys.task_prefix()):
+            task_id = self._keys.id_from(key, self._keys.task_prefix())
+            claim = claims.get(self._keys.claim(task_id))
+            if claim is not None:
+                self.known[task_id] = (
+                    KV(key, value, 0, stm.revision, 1, 0),
+                    KV(self._keys.claim(task_id), claim, 0, stm.revision, 1, 0),
+                )
+        # Tasks left unclaimed are known now, without waiting for the watch to echo them.
+        prefix = self._keys.task_prefix()
+        created = False
+        for key, value in stm.puts(prefix):
             rec = records_pb2.TaskRecord.FromString(value)
             if rec.deliveries == 0:
+                task_id = self._keys.id_from(key, prefix)
                 self.tasks[task_id] = rec
                 self._schedule(task_id)
-        if puts:
+                created = True
+        if created:
             self.kick()
+
+    def _session_for(self, rec: records_pb2.TaskRecord) -> Session | None:
+        queue, name = _route(rec)
+        best = None
+        for session in self.sessions.values():
+            if session.available > 0 and not session.closed and queue in session.queues and name in session.names:
+                if best is None or session.available > best.available:
+                    best = session
+        return best
 
     def _on_claims(self, events: list[WatchEvent]) -> None:
         prefix = self._keys.claim_prefix()
@@ -230,6 +286,8 @@ class Dispatcher:
         """Forgets a worker; its claims vanish with its lease."""
         session.closed = True
         self.sessions.pop(session.id, None)
+        for task_id in session.inflight:
+            self.known.pop(task_id, None)
         metrics.workers_connected.set(len(self.sessions))
 
     def kick(self) -> None:

@@ -50,7 +50,7 @@ async def serve(
     committer = Committer(store, keys, lease)
     committer.start()
     dispatcher = Dispatcher(store, keys, committer)
-    committer.on_commit = dispatcher.on_commit
+    committer.hooks = dispatcher
     await apply_outbox(store, keys)
     await dispatcher.start()
     workers = WorkerServicer(store, keys, committer, dispatcher)

@@ -175,10 +175,18 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
 
     async def _report(self, session: Session, report: transitions.Report) -> None:
         report.revoked = report.task_id in self._dispatcher.revoked
+        known = self._dispatcher.known.pop(report.task_id, None)
+        prefetch = [self._keys.task(report.task_id), self._keys.claim(report.task_id)]
+        rec = self._dispatcher.tasks.get(report.task_id)
+        if rec is not None and not rec.continuation.remaining and rec.continuation.HasField("slot"):
+            # A join member reads its join and its slot: fetch them in the batch's one read.
+            slot = rec.continuation.slot
+            prefetch += [self._keys.join(slot.join_id), self._keys.join_slot(slot.join_id, slot.index)]
         try:
             await self._committer.run(
                 partial(transitions.finish, report=report),
-                prefetch=[self._keys.task(report.task_id), self._keys.claim(report.task_id)],
+                prefetch=prefetch,
+                seeds=[(known[0].key, known[0]), (known[1].key, known[1])] if known else (),
             )
         except Exception:  # noqa: BLE001 - the claim stays; the task is redelivered after the lease
             log.warning("report for %s could not be committed", report.task_id, exc_info=True)
