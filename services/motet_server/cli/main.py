@@ -1,0 +1,61 @@
+"""The `motet` console script: the subcommand table. Every flag also reads MOTET_<FLAG>."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from motet_server.cli import serve
+
+__all__ = ["main"]
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(f"MOTET_{name.upper()}", default)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="motet", description="Celery-compatible canvas workflows over gRPC")
+    parser.add_argument("--log-level", default=_env("log_level", "WARNING"))
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    for name, port in (("scheduler", 7410), ("results", 7411)):
+        p = sub.add_parser(name, help=f"run one {name} service")
+        p.add_argument("--listen", default=_env("listen", f"127.0.0.1:{port}"), help="host:port to serve gRPC on")
+        p.add_argument("--etcd", default=_env("etcd", "127.0.0.1:2379"), help="etcd endpoints host:port[,...]")
+        p.add_argument("--namespace", default=_env("namespace", "default"))
+        p.add_argument("--metrics", default=_env("metrics"), help="host:port for Prometheus metrics")
+
+    def worker_flags(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--app", default=_env("app"), required=_env("app") is None, help="module with the @app.task functions")
+        p.add_argument("--concurrency", type=int, default=int(_env("concurrency", "8") or 8))
+        p.add_argument("--pool", default=_env("pool", "threads"), choices=["threads", "processes"])
+        p.add_argument("--queues", default=_env("queues", "celery"), help="queues to serve, comma separated")
+        p.add_argument("--prefetch", type=int, default=int(_env("prefetch", "2") or 2))
+
+    w = sub.add_parser("worker", help="run a worker for a module of tasks")
+    worker_flags(w)
+    w.add_argument("--scheduler", default=_env("scheduler", "127.0.0.1:7410"))
+    w.add_argument("--grace", type=float, default=float(_env("grace", "30") or 30))
+
+    d = sub.add_parser("dev", help="a complete local cluster: etcd, scheduler, results, workers")
+    worker_flags(d)
+    d.add_argument("--workers", type=int, default=int(_env("workers", "1") or 1))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `motet` command."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command in ("scheduler", "results"):
+        return serve.service(args.command, args.listen, args.etcd.split(","), args.namespace, args.metrics)
+    if args.command == "worker":
+        return serve.worker(args)
+    return serve.dev(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,192 @@
+"""A complete local cluster: a private etcd, a scheduler, a results service and workers.
+
+One implementation serves `motet dev` and the end-to-end tests: every service is a real
+process on loopback, with its log in the cluster's own temp dir, stopped by its pid.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+
+from motet_server.ports import free_port
+from motet_server.store.etcd_process import EtcdProcess
+
+__all__ = ["DevCluster", "ServiceProcess"]
+
+READY_TIMEOUT = 30.0
+
+
+class ServiceProcess:
+    """One service subprocess: started, waited for (its ready line), stopped by pid."""
+
+    def __init__(self, name: str, argv: list[str], log_path: Path, env: dict[str, str], ready_word: str) -> None:
+        self.name = name
+        self.argv = argv
+        self.log_path = log_path
+        self.env = env
+        self.ready_word = ready_word
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    def start(self) -> ServiceProcess:
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        offset = self.log_path.stat().st_size
+        self.proc = subprocess.Popen(self.argv, stdout=self._log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True)
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            text = self.log_path.read_bytes()[offset:].decode(errors="replace")
+            if self.ready_word in text:
+                return self
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.02)
+        tail = "\n".join(self.log_path.read_text(errors="replace").splitlines()[-30:])
+        self.stop()
+        raise RuntimeError(f"{self.name} did not become ready (log {self.log_path}):\n{tail}")
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM, then SIGKILL after `timeout`."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def kill(self) -> None:
+        """SIGKILL (for fault tests)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class DevCluster:
+    """etcd + scheduler + results + N workers on loopback.
+
+    Args:
+        app: The module of tasks the workers load.
+        ports: "free" (tests), "default" (7410 / 7411) or "env" (MOTET_SCHEDULER / MOTET_RESULTS).
+        workers: How many worker processes.
+        concurrency: Threads per worker.
+        env: Extra environment for every service.
+    """
+
+    def __init__(self, app: str, *, ports: str = "free", workers: int = 1, concurrency: int = 8, pool: str = "threads",
+                 queues: str = "celery", env: dict[str, str] | None = None) -> None:
+        self.app = app
+        self.dir = Path(tempfile.mkdtemp(prefix="motet-dev-"))
+        self.etcd_process = EtcdProcess(data_dir=self.dir / "etcd")
+        self._ports = ports
+        self.worker_count = workers
+        self.concurrency = concurrency
+        self.pool = pool
+        self.queues = queues
+        self.env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
+        cwd = os.getcwd()
+        self.env["PYTHONPATH"] = os.pathsep.join(p for p in (cwd, self.env.get("PYTHONPATH", "")) if p)
+        self.scheduler = ""
+        self.results = ""
+        self.scheduler_process: ServiceProcess | None = None
+        self.results_process: ServiceProcess | None = None
+        self.workers: list[ServiceProcess] = []
+        self._lock = threading.Lock()
+
+    @property
+    def etcd(self) -> str:
+        """The etcd endpoint."""
+        return self.etcd_process.endpoint
+
+    def _endpoint(self, env_name: str, default_port: int) -> str:
+        if self._ports == "env" and os.environ.get(env_name):
+            return os.environ[env_name]
+        if self._ports == "default":
+            return f"127.0.0.1:{default_port}"
+        return f"127.0.0.1:{free_port()}"
+
+    def log_path(self, name: str) -> Path:
+        """Where a service's output goes."""
+        return self.dir / f"{name}.log"
+
+    def _python(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "motet_server", *args]
+
+    def start(self) -> DevCluster:
+        """Starts everything; returns when every service has said it is ready."""
+        try:
+            self.etcd_process.start()
+            self.scheduler = self._endpoint("MOTET_SCHEDULER", 7410)
+            self.results = self._endpoint("MOTET_RESULTS", 7411)
+            self.scheduler_process = ServiceProcess(
+                "scheduler", self._python("scheduler", "--listen", self.scheduler, "--etcd", self.etcd),
+                self.log_path("scheduler"), self.env, "motet scheduler listening").start()
+            self.results_process = ServiceProcess(
+                "results", self._python("results", "--listen", self.results, "--etcd", self.etcd),
+                self.log_path("results"), self.env, "motet results listening").start()
+            for _ in range(self.worker_count):
+                self.add_worker()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def add_worker(self, **flags: str) -> ServiceProcess:
+        """Starts one more worker process."""
+        index = len(self.workers)
+        argv = self._python(
+            "worker", "--app", self.app, "--scheduler", self.scheduler, "--concurrency", str(self.concurrency),
+            "--pool", self.pool, "--queues", flags.get("queues", self.queues),
+        )
+        proc = ServiceProcess(f"worker-{index}", argv, self.log_path(f"worker-{index}"), self.env, "motet worker ready").start()
+        self.workers.append(proc)
+        return proc
+
+    def kill_worker(self, index: int) -> None:
+        """SIGKILLs a worker mid-whatever (fault tests)."""
+        self.workers[index].kill()
+
+    def stop_worker(self, index: int) -> None:
+        """Stops a worker gracefully (SIGTERM)."""
+        self.workers[index].stop()
+
+    def restart_scheduler(self, *, kill: bool = False) -> None:
+        """Stops (or kills) the scheduler and starts it again on the same port."""
+        assert self.scheduler_process is not None
+        if kill:
+            self.scheduler_process.kill()
+        self.scheduler_process.stop()
+        self.scheduler_process.start()
+
+    def stop(self) -> None:
+        """Stops everything, in reverse order, by pid."""
+        for proc in reversed(self.workers):
+            proc.stop()
+        for proc in (self.results_process, self.scheduler_process):
+            if proc is not None:
+                proc.stop()
+        self.etcd_process.stop()
+        if os.environ.get("MOTET_KEEP_LOGS") is None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> DevCluster:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()

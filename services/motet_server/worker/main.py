@@ -1,0 +1,200 @@
+"""The Python worker: one stream to the scheduler, tasks run on a thread pool.
+
+Delivery is at least once: if the stream drops while tasks run, they finish but their reports
+are dropped (the scheduler has handed them to another session by then, or will once this
+session's lease lapses).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import os
+import signal
+import socket
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+
+from motet import App
+from motet.exceptions import TaskRevokedError, TimeLimitExceeded, SoftTimeLimitExceeded
+from motet.failures import failure_from_exception
+from motet.v1 import worker_pb2, worker_pb2_grpc
+from motet_server.worker.runtime import Running, execute, interrupt
+
+__all__ = ["find_app", "run"]
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT = 5.0
+_MAX_MESSAGE = 64 * 1024 * 1024
+
+
+def find_app(module_name: str) -> App:
+    """Imports the module (cwd on sys.path) and returns its App (`app` or the first App)."""
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    module = importlib.import_module(module_name)
+    app = getattr(module, "app", None)
+    if isinstance(app, App):
+        return app
+    for value in vars(module).values():
+        if isinstance(value, App):
+            return value
+    raise SystemExit(f"module {module_name!r} defines no motet.App")
+
+
+class Worker:
+    """One worker process's session loop."""
+
+    def __init__(self, app: App, scheduler: str, concurrency: int, queues: list[str], prefetch: int, grace: float) -> None:
+        self.app = app
+        self.scheduler = scheduler
+        self.concurrency = concurrency
+        self.queues = queues
+        self.prefetch = prefetch
+        self.grace = grace
+        self.pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="motet-task")
+        self.running = Running()
+        self.inflight: dict[str, asyncio.Future[worker_pb2.ConnectRequest]] = {}
+        self.stopping = asyncio.Event()
+        self.worker_id = f"{socket.gethostname()}.{os.getpid()}"
+        self.announced = False
+
+    async def run(self) -> int:
+        backoff = 0.1
+        while not self.stopping.is_set():
+            try:
+                await self._session()
+                backoff = 0.1
+            except grpc.aio.AioRpcError as err:
+                if not self.stopping.is_set():
+                    log.warning("scheduler stream ended (%s); reconnecting", err.code().name)
+            if self.stopping.is_set():
+                break
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 2.0)
+        if self.inflight:
+            await asyncio.wait(list(self.inflight.values()), timeout=self.grace)
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        return 0
+
+    async def _session(self) -> None:
+        outgoing: asyncio.Queue[worker_pb2.ConnectRequest | None] = asyncio.Queue()
+        hello = worker_pb2.WorkerHello(
+            worker_id=self.worker_id, queues=self.queues, task_names=sorted(self.app.tasks), concurrency=self.concurrency
+        )
+        outgoing.put_nowait(worker_pb2.ConnectRequest(hello=hello))
+        outgoing.put_nowait(worker_pb2.ConnectRequest(credit=worker_pb2.Credit(n=self.concurrency * self.prefetch)))
+
+        async def frames():  # type: ignore[no-untyped-def]
+            while True:
+                try:
+                    frame = await asyncio.wait_for(outgoing.get(), timeout=HEARTBEAT)
+                except asyncio.TimeoutError:
+                    frame = worker_pb2.ConnectRequest(heartbeat=worker_pb2.Heartbeat())
+                if frame is None:
+                    return
+                yield frame
+
+        channel = grpc.aio.insecure_channel(
+            self.scheduler,
+            options=[("grpc.max_send_message_length", _MAX_MESSAGE), ("grpc.max_receive_message_length", _MAX_MESSAGE),
+                     ("grpc.keepalive_time_ms", 10_000)],
+        )
+        try:
+            call = worker_pb2_grpc.WorkerServiceStub(channel).Connect(frames())
+            stop_task = asyncio.ensure_future(self.stopping.wait())
+            async for frame in _until(call, stop_task):
+                kind = frame.WhichOneof("frame")
+                if kind == "welcome":
+                    if not self.announced:
+                        print(f"motet worker ready worker_id={self.worker_id} scheduler={self.scheduler} tasks={len(self.app.tasks)}", flush=True)
+                        self.announced = True
+                elif kind == "assignment":
+                    self._start(frame.assignment, outgoing)
+                elif kind == "revoke":
+                    self._revoke(frame.revoke)
+                elif kind == "shutdown":
+                    break
+            stop_task.cancel()
+            outgoing.put_nowait(None)
+        finally:
+            await channel.close(grace=0.5)
+
+    def _start(self, a: worker_pb2.Assignment, outgoing: asyncio.Queue[worker_pb2.ConnectRequest | None]) -> None:
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self.pool, execute, self.app, a, self.running)
+        self.inflight[a.task_id] = future
+        limit = a.request.time_limit or getattr(self.app.tasks.get(a.task), "time_limit", None) or 0
+        soft = a.request.soft_time_limit or getattr(self.app.tasks.get(a.task), "soft_time_limit", None) or 0
+        asyncio.ensure_future(self._report(a, future, outgoing, limit, soft))
+
+    async def _report(self, a: worker_pb2.Assignment, future: asyncio.Future[worker_pb2.ConnectRequest],
+                      outgoing: asyncio.Queue[worker_pb2.ConnectRequest | None], limit: float, soft: float) -> None:
+        try:
+            if soft:
+                done, _ = await asyncio.wait([future], timeout=soft)
+                if not done:
+                    thread = self.running.thread_of(a.task_id)
+                    if thread is not None:
+                        interrupt(thread, SoftTimeLimitExceeded)
+            if limit:
+                try:
+                    frame = await asyncio.wait_for(asyncio.shield(future), timeout=max(limit - (soft or 0), 0.001) if soft else limit)
+                except asyncio.TimeoutError:
+                    thread = self.running.thread_of(a.task_id)
+                    if thread is not None:
+                        interrupt(thread, TimeLimitExceeded)
+                    exc = TimeLimitExceeded(f"task {a.task}[{a.task_id}] exceeded its time limit of {limit} s")
+                    frame = worker_pb2.ConnectRequest(failed=worker_pb2.TaskFailed(
+                        task_id=a.task_id, delivery=a.delivery, failure=failure_from_exception(exc, task_id=a.task_id)))
+            else:
+                frame = await future
+            outgoing.put_nowait(frame)
+        finally:
+            self.inflight.pop(a.task_id, None)
+
+    def _revoke(self, notice: worker_pb2.RevokeNotice) -> None:
+        if not notice.terminate:
+            return
+        thread = self.running.thread_of(notice.task_id)
+        if thread is not None:
+            interrupt(thread, TaskRevokedError)
+
+
+async def _until(call, stop: asyncio.Future[object]):  # type: ignore[no-untyped-def]
+    iterator = call.__aiter__()
+    while True:
+        nxt = asyncio.ensure_future(iterator.__anext__())
+        done, _ = await asyncio.wait([nxt, stop], return_when=asyncio.FIRST_COMPLETED)
+        if nxt not in done:
+            nxt.cancel()
+            call.cancel()
+            return
+        try:
+            yield nxt.result()
+        except StopAsyncIteration:
+            return
+
+
+def run(app_module: str, scheduler: str, concurrency: int = 4, pool: str = "threads", queues: list[str] | None = None,
+        prefetch: int = 2, grace: float = 30.0) -> int:
+    """Runs a worker until SIGTERM / SIGINT; returns the exit code."""
+    if pool not in ("threads",):
+        log.warning("pool %r is not available in this build; using threads", pool)
+    app = find_app(app_module)
+
+    async def main() -> int:
+        worker = Worker(app, scheduler, concurrency, queues or ["celery"], prefetch, grace)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, worker.stopping.set)
+        return await worker.run()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        return asyncio.run(main())
+    return 0

@@ -1,0 +1,82 @@
+"""Tasks for the end-to-end suites: the guide's tasks plus a few that exercise the worker."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from examples.guide.tasks import *  # noqa: F403 - one App serves the guide's and these tasks
+from examples.guide.tasks import _record, app
+
+__all__ = ["app"]
+
+
+@app.task
+def slow_add(x: int, y: int) -> int:
+    """Records that it started (for redelivery checks), then takes a while."""
+    _record("slow_add", slow_add.request.id or "")
+    time.sleep(0.4)
+    return x + y
+
+
+@app.task(bind=True, max_retries=5)
+def retry_task(self: Any, times: int) -> int:
+    """Retries `times` times, then returns how many retries it took."""
+    if self.request.retries < times:
+        raise self.retry(countdown=0.05)
+    return int(self.request.retries)
+
+
+class Flaky(Exception):
+    """An error autoretry_for retries."""
+
+
+@app.task(bind=True, autoretry_for=(Flaky,), max_retries=2, retry_backoff=0.05)
+def autoretry_task(self: Any) -> int:
+    """Fails with Flaky twice (autoretried), then succeeds."""
+    if self.request.retries < 2:
+        raise Flaky("not yet")
+    return int(self.request.retries)
+
+
+@app.task(bind=True, max_retries=1)
+def always_retry(self: Any) -> None:
+    """Retries until max_retries is exceeded, then fails with the original error."""
+    raise self.retry(exc=KeyError("gone"), countdown=0.05)
+
+
+@app.task(bind=True)
+def request_info(self: Any, *args: Any) -> dict[str, Any]:
+    """Returns what the worker put in self.request."""
+    r = self.request
+    return {
+        "id": r.id, "root_id": r.root_id, "parent_id": r.parent_id, "group_id": r.group_id,
+        "group_index": r.group_index, "retries": r.retries, "queue": r.delivery_info.get("routing_key"),
+    }
+
+
+@app.task(bind=True)
+def replace_with_chain(self: Any, x: int) -> None:
+    """Replaces itself with add(x, 1) | mul(2)."""
+    from examples.guide.tasks import add, mul
+
+    raise self.replace(add.s(x, 1) | mul.s(2))
+
+
+@app.task(soft_time_limit=0.3)
+def soft_limited() -> str:
+    """Catches its soft time limit and returns."""
+    from motet.exceptions import SoftTimeLimitExceeded
+
+    try:
+        time.sleep(5)
+    except SoftTimeLimitExceeded:
+        return "cleaned up"
+    return "slept"
+
+
+@app.task
+def pid() -> int:
+    """The worker process id."""
+    return os.getpid()

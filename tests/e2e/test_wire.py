@@ -1,0 +1,80 @@
+"""What crosses the wire: status codes with google.rpc details, health, reflection, metrics."""
+
+from __future__ import annotations
+
+import json
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from grpc_status import rpc_status
+
+from motet.v1 import canvas_pb2, common_pb2, results_pb2, results_pb2_grpc, scheduler_pb2, scheduler_pb2_grpc
+
+
+def _details(err: grpc.RpcError) -> tuple[list[error_details_pb2.ErrorInfo], list[error_details_pb2.BadRequest]]:
+    status = rpc_status.from_call(err)  # type: ignore[arg-type]
+    assert status is not None, "the error carries no google.rpc.Status"
+    infos, bad = [], []
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            infos.append(info)
+        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            req = error_details_pb2.BadRequest()
+            detail.Unpack(req)
+            bad.append(req)
+    return infos, bad
+
+
+def _scheduler(cluster: object) -> scheduler_pb2_grpc.SchedulerServiceStub:
+    return scheduler_pb2_grpc.SchedulerServiceStub(grpc.insecure_channel(cluster.scheduler))  # type: ignore[attr-defined]
+
+
+def test_a_malformed_canvas_is_invalid_argument_with_field_violations(cluster: object) -> None:
+    chord_without_body = canvas_pb2.Canvas(
+        chord=canvas_pb2.Chord(header=[canvas_pb2.Canvas(signature=canvas_pb2.Signature(task="add"))])
+    )
+    with pytest.raises(grpc.RpcError) as info:
+        _scheduler(cluster).SubmitCanvas(scheduler_pb2.SubmitCanvasRequest(canvas=chord_without_body))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    infos, bad = _details(info.value)
+    assert infos and infos[0].domain == "motet.dev"
+    assert [v.field for v in bad[0].field_violations] == ["canvas.chord.body"]
+
+
+def test_an_oversized_payload_is_resource_exhausted(cluster: object) -> None:
+    big = common_pb2.Payload(encoding="json", data=json.dumps(["x" * (1 << 20)]).encode())
+    canvas = canvas_pb2.Canvas(signature=canvas_pb2.Signature(task="add", args=big))
+    with pytest.raises(grpc.RpcError) as info:
+        _scheduler(cluster).SubmitCanvas(scheduler_pb2.SubmitCanvasRequest(canvas=canvas))
+    assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+def test_restoring_an_unknown_group_is_not_found(cluster: object) -> None:
+    stub = results_pb2_grpc.ResultsServiceStub(grpc.insecure_channel(cluster.results))  # type: ignore[attr-defined]
+    with pytest.raises(grpc.RpcError) as info:
+        stub.RestoreGroup(results_pb2.RestoreGroupRequest(group_id="no-such-group"))
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND
+    assert _details(info.value)[0][0].domain == "motet.dev"
+
+
+def test_an_unknown_id_is_pending_as_in_celery(cluster: object) -> None:
+    stub = results_pb2_grpc.ResultsServiceStub(grpc.insecure_channel(cluster.results))  # type: ignore[attr-defined]
+    reply = stub.GetResult(results_pb2.GetResultRequest(task_id="never-submitted"))
+    assert reply.result.state == common_pb2.TASK_STATE_PENDING
+
+
+@pytest.mark.parametrize("endpoint,service", [("scheduler", "motet.v1.SchedulerService"), ("results", "motet.v1.ResultsService")])
+def test_health_and_reflection(cluster: object, endpoint: str, service: str) -> None:
+    channel = grpc.insecure_channel(getattr(cluster, endpoint))
+    health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=service))
+    assert health.status == health_pb2.HealthCheckResponse.SERVING
+    stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+    replies = list(stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")])))
+    names = {s.name for s in replies[0].list_services_response.service}
+    assert service in names
+
