@@ -208,9 +208,10 @@ class Flow:
         del member_opts.link_error[:]
         for index, member in enumerate(members):
             child = _copy(member)
-            child_opts = nodes.options_of(child)
-            child_opts.group_id = join_id
-            child_opts.group_index = index
+            if child.WhichOneof("kind") != "chord":  # a chord's group_id names its own header
+                child_opts = nodes.options_of(child)
+                child_opts.group_id = join_id
+                child_opts.group_index = index
             member_cont = records_pb2.Continuation()
             if needs_join:
                 member_cont.slot.join_id = join_id
