@@ -283,7 +283,10 @@ class GroupResult(ResultBase):
 
     def forget(self) -> None:
         """Deletes the members' results and the saved group."""
-        client.forget(self.app, [r.id for r in self._leaves()] + [self.id])
+        leaves = self._leaves()
+        client.forget(self.app, [r.id for r in leaves] + [self.id])
+        for r in leaves:
+            r._meta = None
 
     def _ref(self) -> results_pb2.GroupRef:
         members = [

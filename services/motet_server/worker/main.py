@@ -63,6 +63,9 @@ class Worker:
         self.stopping = asyncio.Event()
         self.worker_id = f"{socket.gethostname()}.{os.getpid()}"
         self.announced = False
+        self.terminated: set[str] = set()
+        self.deliveries: dict[str, int] = {}
+        self.outgoing: asyncio.Queue[worker_pb2.ConnectRequest | None] | None = None
 
     async def run(self) -> int:
         backoff = 0.1
@@ -84,6 +87,7 @@ class Worker:
 
     async def _session(self) -> None:
         outgoing: asyncio.Queue[worker_pb2.ConnectRequest | None] = asyncio.Queue()
+        self.outgoing = outgoing
         hello = worker_pb2.WorkerHello(
             worker_id=self.worker_id, queues=self.queues, task_names=sorted(self.app.tasks), concurrency=self.concurrency
         )
@@ -129,6 +133,7 @@ class Worker:
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(self.pool, execute, self.app, a, self.running)
         self.inflight[a.task_id] = future
+        self.deliveries[a.task_id] = a.delivery
         limit = a.request.time_limit or getattr(self.app.tasks.get(a.task), "time_limit", None) or 0
         soft = a.request.soft_time_limit or getattr(self.app.tasks.get(a.task), "soft_time_limit", None) or 0
         asyncio.ensure_future(self._report(a, future, outgoing, limit, soft))
@@ -154,16 +159,28 @@ class Worker:
                         task_id=a.task_id, delivery=a.delivery, failure=failure_from_exception(exc, task_id=a.task_id)))
             else:
                 frame = await future
-            outgoing.put_nowait(frame)
+            if a.task_id not in self.terminated:
+                outgoing.put_nowait(frame)
         finally:
             self.inflight.pop(a.task_id, None)
+            self.deliveries.pop(a.task_id, None)
+            self.terminated.discard(a.task_id)
 
-    def _revoke(self, notice: worker_pb2.RevokeNotice) -> None:
-        if not notice.terminate:
+    def _revoke(self, notice: worker_pb2.RevokeNotice, delivery: int | None = None) -> None:
+        if not notice.terminate or notice.task_id not in self.inflight:
             return
         thread = self.running.thread_of(notice.task_id)
         if thread is not None:
+            # Python code stops at its next bytecode; code blocked in C (sleep, I/O) cannot be
+            # stopped from outside a thread, so the task is reported revoked now and whatever it
+            # returns later is dropped.
             interrupt(thread, TaskRevokedError)
+        self.terminated.add(notice.task_id)
+        exc = TaskRevokedError(f"task {notice.task_id} was revoked (terminate=True)")
+        if self.outgoing is not None and notice.task_id in self.deliveries:
+            failed = worker_pb2.TaskFailed(task_id=notice.task_id, delivery=self.deliveries[notice.task_id],
+                                           failure=failure_from_exception(exc, task_id=notice.task_id))
+            self.outgoing.put_nowait(worker_pb2.ConnectRequest(failed=failed))
 
 
 async def _until(call, stop: asyncio.Future[object]):  # type: ignore[no-untyped-def]

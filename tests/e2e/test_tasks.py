@@ -1,0 +1,97 @@
+"""Worker behaviour over real processes: retries, request context, replace, limits, revoke."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from examples.guide.tasks import add, mul, sleep_task
+from motet import GroupResult, group
+from motet.exceptions import TaskRevokedError
+from tests.e2e.tasks import always_retry, autoretry_task, replace_with_chain, request_info, retry_task, soft_limited
+
+T = 30
+
+
+def test_self_retry_runs_again_and_counts_retries(cluster: object) -> None:
+    res = retry_task.delay(2)
+    assert res.get(timeout=T) == 2
+
+
+def test_autoretry_for_with_backoff(cluster: object) -> None:
+    assert autoretry_task.delay().get(timeout=T) == 2
+
+
+def test_retry_beyond_max_retries_fails_with_the_original_error(cluster: object) -> None:
+    with pytest.raises(KeyError, match="gone"):
+        always_retry.delay().get(timeout=T)
+
+
+def test_bound_task_sees_celery_request_fields(cluster: object) -> None:
+    res = (add.s(1, 1) | group(request_info.s(), request_info.s()))()
+    infos = res.get(timeout=T)
+    first = res.parent
+    assert [i["group_index"] for i in infos] == [0, 1]
+    assert {i["group_id"] for i in infos} == {res.id}
+    assert {i["parent_id"] for i in infos} == {first.id}
+    assert {i["root_id"] for i in infos} == {first.id}
+    assert [i["id"] for i in infos] == [r.id for r in res.results]
+    assert infos[0]["queue"] == "celery"
+
+
+def test_replace_makes_the_replacement_result_the_task_result(cluster: object) -> None:
+    res = (replace_with_chain.s(3) | add.s(100))()
+    assert res.get(timeout=T) == 108
+    assert res.parent.get(timeout=T) == 8
+
+
+def test_soft_time_limit_is_raised_inside_the_task(cluster: object) -> None:
+    started = time.monotonic()
+    assert soft_limited.delay().get(timeout=T) == "cleaned up"
+    assert time.monotonic() - started < 4  # the task would run 5 s without its limit
+
+
+def test_revoke_terminate_interrupts_a_running_task(cluster: object) -> None:
+    res = sleep_task.delay(20)
+    deadline = time.time() + 10
+    while res.state not in ("RECEIVED", "STARTED") and time.time() < deadline:
+        time.sleep(0.05)
+    started = time.monotonic()
+    res.revoke(terminate=True)
+    with pytest.raises(TaskRevokedError):
+        res.get(timeout=T)
+    assert time.monotonic() - started < 10
+
+
+def test_results_and_graph_from_a_fresh_process(cluster: object) -> None:
+    chained = (add.s(2, 2) | mul.s(10))()
+    assert chained.get(timeout=T) == 40
+    g = group(add.s(1, 1), add.s(2, 2))()
+    g.get(timeout=T)
+    g.save()
+    script = textwrap.dedent(
+        f"""
+        from motet import App, AsyncResult, GroupResult
+        app = App("fresh")
+        r = AsyncResult({chained.id!r}, app=app)
+        print(r.get(timeout=10), r.parent.id, r.parent.get(timeout=10))
+        print(GroupResult.restore({g.id!r}, app=app).get(timeout=10))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True).stdout.split("\n")
+    assert out[0] == f"40 {chained.parent.id} 4"
+    assert out[1] == "[2, 4]"
+    assert GroupResult.restore(g.id).get(timeout=T) == [2, 4]
+
+
+def test_group_result_operations(cluster: object) -> None:
+    res = group(add.s(i, i) for i in range(5))()
+    assert res.get(timeout=T) == [0, 2, 4, 6, 8]
+    assert res.ready() and res.successful() and not res.failed() and not res.waiting()
+    assert res.completed_count() == 5
+    res.forget()
+    assert res.results[0].state == "PENDING"
