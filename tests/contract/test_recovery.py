@@ -17,7 +17,7 @@ from motet_server.store.etcd import Etcd
 from motet_server.store.keys import Keys
 from motet_server.store.stm import STM, apply_outbox
 from motet_server.v1 import records_pb2
-from tests.contract.canvases import chord, sig
+from tests.contract.canvases import chord, payload, sig
 
 pytestmark = pytest.mark.asyncio
 
@@ -68,5 +68,26 @@ async def test_an_expired_worker_lease_makes_the_task_ready_again(store: Etcd, k
     held = records_pb2.ClaimRecord.FromString((await store.get(keys.claim(task_id))).value)
     assert held.session_id == survivor.id
     await dispatcher.stop()
+    await committer.stop()
+    await lease.stop()
+
+
+async def test_results_expire_with_their_lease(store: Etcd, keys: Keys) -> None:
+    lease = ResultLease(store, expires=1)
+    await lease.start()
+    committer = Committer(store, keys, lease)
+    committer.start()
+    task = sig("add", 1, 1)
+    task_id = task.signature.options.task_id
+    await committer.run(partial(transitions.submit, canvas=task))
+    session = await store.lease_grant(60)
+    rec = await committer.run(partial(transitions.claim, task_id=task_id, session_id=session, worker_id="w"))
+    report = transitions.Report(task_id=task_id, session_id=session, delivery=rec.deliveries, value=payload(2))
+    assert await committer.run(partial(transitions.finish, report=report))
+    assert await store.get(keys.result(task_id)) is not None
+    deadline = asyncio.get_running_loop().time() + 10
+    while await store.get(keys.result(task_id)) is not None:
+        assert asyncio.get_running_loop().time() < deadline, "the result outlived its lease"
+        await asyncio.sleep(0.2)
     await committer.stop()
     await lease.stop()

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from examples.guide.tasks import add, mul, sleep_task
-from motet import GroupResult, group
+from motet import GroupResult, chain, group
 from motet.exceptions import TaskRevokedError
 from tests.e2e.tasks import always_retry, autoretry_task, replace_with_chain, request_info, retry_task, soft_limited
 
@@ -95,3 +95,24 @@ def test_group_result_operations(cluster: object) -> None:
     assert res.completed_count() == 5
     res.forget()
     assert res.results[0].state == "PENDING"
+
+
+def test_queue_routing_waits_for_a_worker_of_that_queue(cluster: object) -> None:
+    res = add.apply_async((20, 22), queue="emails")
+    time.sleep(0.5)
+    assert res.state == "PENDING"  # no worker serves "emails" yet
+    cluster.add_worker(queues="emails")  # type: ignore[attr-defined]
+    assert res.get(timeout=T) == 42
+
+
+def test_ignore_result_keeps_the_state_not_the_value(cluster: object) -> None:
+    res = add.apply_async((1, 1), ignore_result=True)
+    assert res.get(timeout=T) is None
+    assert res.state == "SUCCESS"
+
+
+def test_chain_options_reach_every_step(cluster: object) -> None:
+    cluster.add_worker(queues="reports")  # type: ignore[attr-defined]
+    res = chain(request_info.s(), request_info.s(), queue="reports")()
+    assert res.get(timeout=T)["queue"] == "reports"
+    assert res.parent.get(timeout=T)["queue"] == "reports"  # Celery routes only the first step
