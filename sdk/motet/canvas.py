@@ -647,9 +647,13 @@ def _first_id(sig: Signature) -> str | None:
     if isinstance(sig, chain):
         return _first_id(sig.tasks[0])
     if isinstance(sig, group):
-        return _first_id(sig.tasks[0]) if sig.tasks else (sig.body.id if isinstance(sig, chord) and sig.body else sig.options.get("task_id"))
+        if sig.tasks:
+            return _first_id(sig.tasks[0])
+        if isinstance(sig, chord) and sig.body is not None:
+            return _first_id(sig.body)
+        return sig.options.get("task_id")
     if isinstance(sig, chunks):
-        return getattr(sig, "_member_ids", [None])[0]
+        return (getattr(sig, "_member_ids", None) or [sig.options.get("task_id")])[0]
     return sig.id
 
 
