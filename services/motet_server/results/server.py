@@ -39,6 +39,7 @@ async def serve(
         [ServiceSpec("motet.v1.ResultsService", results_pb2_grpc.add_ResultsServiceServicer_to_server, servicer)],
         metrics_listen=metrics_listen,
     )
+    health = asyncio.create_task(server.follow_health(store.is_healthy))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -51,6 +52,7 @@ async def serve(
     try:
         await stop.wait()
     finally:
+        health.cancel()
         await server.set_serving(False)
         await server.stop(2.0)
         await servicer.stop()

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,6 +90,16 @@ class RunningServer:
         status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
         for name in ["", *self._names]:
             await self._health.set(name, status)
+
+    async def follow_health(self, check: Callable[[], Awaitable[bool]], every: float = 2.0) -> None:
+        """Reports NOT_SERVING while ``check`` (the store's health) fails; runs until cancelled."""
+        serving = True
+        while not self._stopped:
+            healthy = await check()
+            if healthy != serving and not self._stopped:
+                serving = healthy
+                await self.set_serving(healthy)
+            await asyncio.sleep(every)
 
     async def stop(self, grace: float | None = 5.0) -> None:
         """NOT_SERVING for good, then stops accepting calls and waits up to ``grace`` seconds

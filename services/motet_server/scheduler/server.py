@@ -63,6 +63,7 @@ async def serve(
         metrics_listen=metrics_listen,
     )
     reconciler = asyncio.create_task(_reconcile(store, keys))
+    health = asyncio.create_task(server.follow_health(store.is_healthy))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -76,6 +77,7 @@ async def serve(
         await stop.wait()
     finally:
         log.info("scheduler stopping")
+        health.cancel()
         await server.set_serving(False)
         await workers.shutdown("scheduler stopping")
         await server.stop(5.0)

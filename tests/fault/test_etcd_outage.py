@@ -1,0 +1,40 @@
+"""etcd stops: services report NOT_SERVING; etcd comes back: they serve again and work resumes."""
+
+from __future__ import annotations
+
+import time
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from examples.guide.tasks import add
+
+pytestmark = [pytest.mark.fault, pytest.mark.slow]
+
+
+def _status(endpoint: str) -> int:
+    stub = health_pb2_grpc.HealthStub(grpc.insecure_channel(endpoint))
+    return stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=5).status  # type: ignore[no-any-return]
+
+
+def _wait_for(endpoint: str, status: int, seconds: float = 20) -> bool:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if _status(endpoint) == status:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_health_follows_etcd_and_work_resumes(fault_cluster: object) -> None:
+    etcd = fault_cluster.etcd_process  # type: ignore[attr-defined]
+    etcd.stop()
+    try:
+        for endpoint in (fault_cluster.scheduler, fault_cluster.results):  # type: ignore[attr-defined]
+            assert _wait_for(endpoint, health_pb2.HealthCheckResponse.NOT_SERVING)
+    finally:
+        etcd.start()
+    for endpoint in (fault_cluster.scheduler, fault_cluster.results):  # type: ignore[attr-defined]
+        assert _wait_for(endpoint, health_pb2.HealthCheckResponse.SERVING)
+    assert add.delay(2, 3).get(timeout=60) == 5
