@@ -78,3 +78,16 @@ def test_health_and_reflection(cluster: object, endpoint: str, service: str) -> 
     names = {s.name for s in replies[0].list_services_response.service}
     assert service in names
 
+
+
+def test_submitting_the_same_canvas_twice_runs_it_once(cluster: object) -> None:
+    from examples.guide.tasks import add
+
+    sig = add.s(20, 22)
+    result = sig.freeze()
+    request = scheduler_pb2.SubmitCanvasRequest(canvas=sig.to_proto())
+    first = _scheduler(cluster).SubmitCanvas(request)
+    second = _scheduler(cluster).SubmitCanvas(request)
+    assert (first.created, second.created) == (True, False)
+    assert first.result_id == second.result_id == result.id
+    assert result.get(timeout=30) == 42
