@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import signal
 from collections.abc import Callable
 
 from motet.v1 import results_pb2_grpc
@@ -39,21 +37,9 @@ async def serve(
         [ServiceSpec("motet.v1.ResultsService", results_pb2_grpc.add_ResultsServiceServicer_to_server, servicer)],
         metrics_listen=metrics_listen,
     )
-    health = asyncio.create_task(server.follow_health(store.is_healthy))
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    host = listen.rsplit(":", 1)[0]
-    if ready is not None:
-        ready(server.port)
-    else:
-        print(f"motet results listening on {host}:{server.port}", flush=True)
     try:
-        await stop.wait()
+        await server.serve_until_signalled("results", listen, store.is_healthy, ready)
     finally:
-        health.cancel()
-        await server.set_serving(False)
         await server.stop(2.0)
         await servicer.stop()
         await lease.stop()

@@ -16,6 +16,7 @@ sending new calls while in-flight ones finish.
 from __future__ import annotations
 
 import asyncio
+import signal
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -100,6 +101,26 @@ class RunningServer:
                 serving = healthy
                 await self.set_serving(healthy)
             await asyncio.sleep(every)
+
+    async def serve_until_signalled(
+        self, name: str, listen: str, health: Callable[[], Awaitable[bool]], ready: Callable[[int], None] | None = None
+    ) -> None:
+        """Announces readiness, follows the store's health, and returns on SIGTERM / SIGINT
+        (already NOT_SERVING, so load balancers stop sending before the caller stops)."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        follower = asyncio.create_task(self.follow_health(health))
+        if ready is not None:
+            ready(self.port)
+        else:
+            print(f"motet {name} listening on {listen.rsplit(':', 1)[0]}:{self.port}", flush=True)
+        try:
+            await stop.wait()
+        finally:
+            follower.cancel()
+            await self.set_serving(False)
 
     async def stop(self, grace: float | None = 5.0) -> None:
         """NOT_SERVING for good, then stops accepting calls and waits up to ``grace`` seconds

@@ -104,6 +104,7 @@ class Flow:
         origin: Origin,
         *,
         call: int = worker_pb2.CALL_KIND_CALL,
+        errback: tuple[common_pb2.TaskFailure, str] | None = None,
     ) -> None:
         opts = sig.options
         args = sig.args
@@ -126,6 +127,9 @@ class Flow:
         )
         rec.options.root_id = rec.root_id
         rec.options.parent_id = origin.task_id
+        if errback is not None:
+            rec.errback_failure.CopyFrom(errback[0])
+            rec.failed_task_id = errback[1]
         stm.put(self.keys.task(rec.id), rec.SerializeToString())
 
     def _create_map(
@@ -344,22 +348,10 @@ class Flow:
         """Creates one errback task for one failure (signature errbacks only, as in Celery)."""
         if errback.WhichOneof("kind") != "signature":
             return
-        sig = errback.signature
-        rec = records_pb2.TaskRecord(
-            id=sig.options.task_id,
-            task=sig.task,
-            args=sig.args,
-            kwargs=sig.kwargs,
-            call=worker_pb2.CALL_KIND_ERRBACK,
-            options=sig.options,
-            not_before=self.now,
-            created_at=self.now,
-            errback_failure=failure,
-            failed_task_id=failed_task_id,
-            parent_id=failed_task_id,
-            root_id=origin.root_id,
+        self._create_task(
+            stm, errback.signature, None, records_pb2.Continuation(), Origin(failed_task_id, origin.root_id),
+            call=worker_pb2.CALL_KIND_ERRBACK, errback=(failure, failed_task_id),
         )
-        stm.put(self.keys.task(rec.id), rec.SerializeToString())
 
     # ------------------------------------------------------------------ results
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 from collections.abc import Callable
 
 from motet.v1 import scheduler_pb2_grpc, worker_pb2_grpc
@@ -63,22 +62,10 @@ async def serve(
         metrics_listen=metrics_listen,
     )
     reconciler = asyncio.create_task(_reconcile(store, keys))
-    health = asyncio.create_task(server.follow_health(store.is_healthy))
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    host = listen.rsplit(":", 1)[0]
-    if ready is not None:
-        ready(server.port)
-    else:
-        print(f"motet scheduler listening on {host}:{server.port}", flush=True)
     try:
-        await stop.wait()
+        await server.serve_until_signalled("scheduler", listen, store.is_healthy, ready)
     finally:
         log.info("scheduler stopping")
-        health.cancel()
-        await server.set_serving(False)
         await workers.shutdown("scheduler stopping")
         await server.stop(5.0)
         reconciler.cancel()
