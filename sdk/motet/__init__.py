@@ -15,7 +15,8 @@ Change `from celery import ...` to `from motet import ...`::
 
 from motet import exceptions
 from motet.app import App, current_app
-from motet.canvas import Signature, chain, chord, chunks, from_proto, group, signature, xmap, xstarmap
+from motet.canvas import Signature, chain, chord, chunks, group, signature, xmap, xstarmap
+from motet.compile import from_proto
 from motet.result import AsyncResult, GroupResult
 from motet.task import Task
 

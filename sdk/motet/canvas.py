@@ -6,16 +6,15 @@ Build (`signature`, `chain`, `group`, `chord`, `chunks`, `xmap`, `xstarmap`, `|`
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from google.protobuf import timestamp_pb2
-
 from motet import payload
 from motet.app import App, current_app
 from motet.exceptions import CanvasError
+from motet.compile import check_options as _check_options
+from motet.compile import options_proto
 from motet.v1 import canvas_pb2
 
 __all__ = [
@@ -24,8 +23,7 @@ __all__ = [
     "chain",
     "chord",
     "chunks",
-    "from_proto",
-    "group",
+        "group",
     "signature",
     "xmap",
     "xstarmap",
@@ -34,38 +32,10 @@ __all__ = [
 MAX_DEPTH = 32
 """Deepest nesting accepted (protobuf decodes at most 100 message levels; a canvas level costs two)."""
 
-# Options Motet understands; anything else is refused at build time.
-_OPTIONS = {
-    "task_id", "countdown", "eta", "expires", "retries", "max_retries", "queue", "priority",
-    "time_limit", "soft_time_limit", "immutable", "ignore_result", "link", "link_error",
-    "group_id", "group_index", "root_id", "parent_id",
-}
-# Celery options accepted for compatibility and carried (uninterpreted) in Options.extra.
-_CARRIED = {"routing_key", "exchange", "serializer", "headers", "shadow", "retry", "retry_policy", "reply_to", "add_to_parent", "compression"}
-
-
 def _materialise(it: Any) -> list[Any]:
     if isinstance(it, (str, bytes)):
         raise CanvasError("expected an iterable of items, got a string")
     return [tuple(x) if isinstance(x, (zip, map)) else x for x in it]
-
-
-def _check_options(options: dict[str, Any], where: str) -> None:
-    for key in ("link", "link_error"):
-        # Celery accepts one signature or a list of them.
-        if isinstance(options.get(key), Signature):
-            options[key] = [options[key]]
-        elif key in options and options[key] is not None and not isinstance(options[key], list):
-            options[key] = list(options[key])
-    unknown = set(options) - _OPTIONS - _CARRIED
-    if unknown:
-        raise CanvasError(f"{where}: unknown option(s) {sorted(unknown)}; known options are {sorted(_OPTIONS)}")
-    countdown = options.get("countdown")
-    if countdown is not None and countdown < 0:
-        raise CanvasError(f"{where}: countdown must not be negative (got {countdown})")
-    priority = options.get("priority")
-    if priority is not None and not 0 <= priority <= 9:
-        raise CanvasError(f"{where}: priority must be between 0 and 9 (got {priority})")
 
 
 class Signature:
@@ -169,7 +139,9 @@ class Signature:
         return self
 
     def __or__(self, other: Any) -> Any:
-        return _compose(self, other)
+        from motet.compose import compose
+
+        return compose(self, other)
 
     def __invert__(self) -> Any:
         return self.apply_async().get()
@@ -252,7 +224,7 @@ class Signature:
             task=self.task,
             args=payload.encode(list(self.args), what=f"task {self.task} args"),
             kwargs=payload.encode(self.kwargs, what=f"task {self.task} kwargs"),
-            options=_options_proto(self.options, self.immutable, depth, f"task {self.task}"),
+            options=options_proto(self.options, self.immutable, depth, f"task {self.task}"),
         )
 
 
@@ -353,7 +325,7 @@ class chain(_Composite):  # noqa: N801 - Celery's name
         return canvas_pb2.Canvas(
             chain=canvas_pb2.Chain(
                 tasks=[t.to_proto(depth + 1) for t in self._steps()],
-                options=_options_proto(self.options, False, depth, "chain"),
+                options=options_proto(self.options, False, depth, "chain"),
             )
         )
 
@@ -423,7 +395,7 @@ class group(_Composite):  # noqa: N801 - Celery's name
         return canvas_pb2.Canvas(
             group=canvas_pb2.Group(
                 tasks=[t.to_proto(depth + 1) for t in self.tasks],
-                options=_options_proto(self.options, False, depth, "group"),
+                options=options_proto(self.options, False, depth, "group"),
             )
         )
 
@@ -497,7 +469,7 @@ class chord(group):  # noqa: N801 - Celery's name
             chord=canvas_pb2.Chord(
                 header=[t.to_proto(depth + 1) for t in self.tasks],
                 body=body.to_proto(depth + 1),
-                options=_options_proto(opts, False, depth, "chord"),
+                options=options_proto(opts, False, depth, "chord"),
             )
         )
 
@@ -537,7 +509,7 @@ class _MapSig(Signature):
                 task=self.mapped._sig_proto(depth),
                 items=payload.encode(self.items, what=f"task {self.task} items"),
                 starmap=self.starmap,
-                options=_options_proto(self.options, False, depth, f"task {self.task}"),
+                options=options_proto(self.options, False, depth, f"task {self.task}"),
             )
         )
 
@@ -583,7 +555,9 @@ class chunks(_Composite):  # noqa: N801 - Celery's name
         return group(*members, app=self.app, **_copy_options(self.options))
 
     def __or__(self, other: Any) -> Any:
-        return _compose(self.group(), other)
+        from motet.compose import compose
+
+        return compose(self.group(), other)
 
     def freeze(self, _id: str | None = None, group_id: str | None = None, root_id: str | None = None,
                parent_id: str | None = None, group_index: int | None = None) -> Any:
@@ -600,7 +574,7 @@ class chunks(_Composite):  # noqa: N801 - Celery's name
                 task=self.mapped._sig_proto(depth),
                 items=payload.encode(self.items, what=f"task {self.mapped.task} chunk items"),
                 size=self.n,
-                options=_options_proto(self.options, False, depth, "chunks"),
+                options=options_proto(self.options, False, depth, "chunks"),
                 member_ids=getattr(self, "_member_ids", []),
             )
         )
@@ -611,33 +585,6 @@ def signature(varies: Any, args: Any = None, kwargs: dict[str, Any] | None = Non
     if isinstance(varies, Signature):
         return varies.clone()
     return Signature(varies, args, kwargs, **options)
-
-
-# -- composition -------------------------------------------------------------------------
-
-
-def _compose(left: Signature, right: Any) -> Any:
-    """Celery's `|`: flatten chains, upgrade group | task to a chord, extend chord bodies."""
-    if isinstance(right, chunks):
-        right = right.group()
-    if not isinstance(right, Signature):
-        return NotImplemented
-    if isinstance(left, chord) and left.body is not None and not isinstance(right, group):
-        new = left._copy()
-        new.body = _compose(new.body, right) if new.body is not None else right
-        return new
-    if isinstance(left, group) and not isinstance(left, chord) and not isinstance(right, group):
-        return chord(left.tasks, right, app=left.app, **left.options)
-    if isinstance(left, chain):
-        steps = list(left.tasks)
-        if steps and isinstance(steps[-1], group) and not isinstance(steps[-1], chord) and not isinstance(right, group):
-            steps[-1] = chord(steps[-1].tasks, right, app=left.app, **steps[-1].options)
-            return chain(*steps, app=left.app, **left.options)
-        tail = right.tasks if isinstance(right, chain) and not right.options else [right]
-        return chain(*steps, *tail, app=left.app, **left.options)
-    if isinstance(right, chain) and not right.options:
-        return chain(left, *right.tasks)
-    return chain(left, right)
 
 
 # -- freeze helpers ------------------------------------------------------------------------
@@ -676,123 +623,4 @@ def _depth(depth: int) -> None:
     if depth > MAX_DEPTH:
         raise CanvasError(f"the canvas is nested deeper than {MAX_DEPTH} levels")
 
-
-# -- options <-> proto --------------------------------------------------------------------
-
-
-def _timestamp(value: Any, where: str) -> timestamp_pb2.Timestamp:
-    ts = timestamp_pb2.Timestamp()
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.timezone.utc)
-        ts.FromDatetime(value)
-    elif isinstance(value, (int, float)):
-        ts.FromNanoseconds(int(value * 1e9))
-    else:
-        raise CanvasError(f"{where}: expected a datetime, got {type(value).__name__}")
-    return ts
-
-
-def _options_proto(options: dict[str, Any], immutable: bool, depth: int, where: str) -> canvas_pb2.Options:
-    _check_options(options, where)
-    out = canvas_pb2.Options(immutable=immutable)
-    for key in ("task_id", "queue", "group_id", "root_id", "parent_id"):
-        if options.get(key):
-            setattr(out, key, options[key])
-    for key in ("countdown", "time_limit", "soft_time_limit"):
-        if options.get(key) is not None:
-            setattr(out, key, float(options[key]))
-    for key in ("max_retries", "priority", "group_index"):
-        if options.get(key) is not None:
-            setattr(out, key, int(options[key]))
-    if options.get("retries"):
-        out.retries = int(options["retries"])
-    if options.get("ignore_result"):
-        out.ignore_result = True
-    if options.get("eta") is not None:
-        out.eta.CopyFrom(_timestamp(options["eta"], f"{where} eta"))
-    expires = options.get("expires")
-    if isinstance(expires, dt.datetime):
-        out.expires_at.CopyFrom(_timestamp(expires, f"{where} expires"))
-    elif expires is not None:
-        if expires <= 0:
-            raise CanvasError(f"{where}: expires must be positive seconds or a datetime (got {expires})")
-        out.expires = float(expires)
-    for key in ("link", "link_error"):
-        for sig in options.get(key, []):
-            if not isinstance(sig, Signature):
-                raise CanvasError(f"{where}: {key} must be signatures, got {type(sig).__name__}")
-            getattr(out, key).append(sig.to_proto(depth + 1))
-    carried = {k: v for k, v in options.items() if k in _CARRIED}
-    if carried:
-        out.extra.CopyFrom(payload.encode(carried, what=f"{where} options"))
-    return out
-
-
-def _options_from(opts: canvas_pb2.Options) -> tuple[dict[str, Any], bool]:
-    out: dict[str, Any] = {}
-    for key in ("task_id", "queue", "group_id", "root_id", "parent_id"):
-        if getattr(opts, key):
-            out[key] = getattr(opts, key)
-    for key in ("countdown", "time_limit", "soft_time_limit", "max_retries", "priority", "group_index", "expires"):
-        if opts.HasField(key):
-            out[key] = getattr(opts, key)
-    if opts.retries:
-        out["retries"] = opts.retries
-    if opts.ignore_result:
-        out["ignore_result"] = True
-    if opts.HasField("eta"):
-        out["eta"] = opts.eta.ToDatetime(tzinfo=dt.timezone.utc)
-    if opts.HasField("expires_at"):
-        out["expires"] = opts.expires_at.ToDatetime(tzinfo=dt.timezone.utc)
-    if opts.link:
-        out["link"] = [from_proto(c) for c in opts.link]
-    if opts.link_error:
-        out["link_error"] = [from_proto(c) for c in opts.link_error]
-    if opts.extra.data:
-        out.update(payload.decode(opts.extra))
-    return out, opts.immutable
-
-
-def _sig_from(sig: canvas_pb2.Signature) -> Signature:
-    options, immutable = _options_from(sig.options)
-    out = Signature(sig.task, tuple(payload.decode(sig.args, [])), payload.decode(sig.kwargs, {}), immutable=immutable)
-    out.options = options
-    return out
-
-
-def from_proto(msg: canvas_pb2.Canvas) -> Signature:
-    """The canvas object for a `motet.v1.Canvas` (the inverse of `.to_proto()`)."""
-    kind = msg.WhichOneof("kind")
-    if kind == "signature":
-        return _sig_from(msg.signature)
-    if kind == "chain":
-        options, _ = _options_from(msg.chain.options)
-        c = chain(*[from_proto(t) for t in msg.chain.tasks])
-        c.options = options
-        return c
-    if kind == "group":
-        options, _ = _options_from(msg.group.options)
-        g = group(*[from_proto(t) for t in msg.group.tasks])
-        g.options = options
-        return g
-    if kind == "chord":
-        options, _ = _options_from(msg.chord.options)
-        ch = chord([from_proto(t) for t in msg.chord.header], from_proto(msg.chord.body))
-        ch.options = options
-        return ch
-    if kind == "map":
-        options, _ = _options_from(msg.map.options)
-        cls = xstarmap if msg.map.starmap else xmap
-        m = cls(_sig_from(msg.map.task), payload.decode(msg.map.items, []))
-        m.options = options
-        return m
-    if kind == "chunks":
-        options, _ = _options_from(msg.chunks.options)
-        ck = chunks(_sig_from(msg.chunks.task), payload.decode(msg.chunks.items, []), msg.chunks.size)
-        ck.options = options
-        if msg.chunks.member_ids:
-            ck._member_ids = list(msg.chunks.member_ids)
-        return ck
-    raise CanvasError("an empty canvas message: set one of signature, chain, group, chord, map, chunks")
 
