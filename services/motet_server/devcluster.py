@@ -152,7 +152,7 @@ class DevCluster:
         index = len(self.workers)
         argv = self._python(
             "worker", "--app", self.app, "--scheduler", self.scheduler, "--concurrency", str(self.concurrency),
-            "--pool", self.pool, "--queues", flags.get("queues", self.queues),
+            "--pool", flags.get("pool", self.pool), "--queues", flags.get("queues", self.queues),
         )
         proc = ServiceProcess(f"worker-{index}", argv, self.log_path(f"worker-{index}"), self.env, "motet worker ready").start()
         self.workers.append(proc)

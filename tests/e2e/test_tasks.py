@@ -116,3 +116,12 @@ def test_chain_options_reach_every_step(cluster: object) -> None:
     res = chain(request_info.s(), request_info.s(), queue="reports")()
     assert res.get(timeout=T)["queue"] == "reports"
     assert res.parent.get(timeout=T)["queue"] == "reports"  # Celery routes only the first step
+
+
+def test_processes_pool_runs_tasks_in_child_processes(cluster: object) -> None:
+    from tests.e2e.tasks import pid
+
+    worker = cluster.add_worker(queues="cpu", pool="processes")  # type: ignore[attr-defined]
+    pids = group(pid.s().set(queue="cpu") for _ in range(4))().get(timeout=60)
+    assert worker.pid not in pids
+    assert add.apply_async((2, 3), queue="cpu").get(timeout=T) == 5

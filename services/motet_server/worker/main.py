@@ -15,7 +15,6 @@ import os
 import signal
 import socket
 import sys
-from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 
@@ -23,7 +22,8 @@ from motet import App
 from motet.exceptions import TaskRevokedError, TimeLimitExceeded, SoftTimeLimitExceeded
 from motet.failures import failure_from_exception
 from motet.v1 import worker_pb2, worker_pb2_grpc
-from motet_server.worker.runtime import Running, execute, interrupt
+from motet_server.worker.pool import Pool
+from motet_server.worker.runtime import Running, interrupt
 
 __all__ = ["find_app", "run"]
 
@@ -50,15 +50,16 @@ def find_app(module_name: str) -> App:
 class Worker:
     """One worker process's session loop."""
 
-    def __init__(self, app: App, scheduler: str, concurrency: int, queues: list[str], prefetch: int, grace: float) -> None:
+    def __init__(self, app: App, module: str, scheduler: str, concurrency: int, queues: list[str], prefetch: int,
+                 grace: float, pool: str = "threads") -> None:
         self.app = app
         self.scheduler = scheduler
         self.concurrency = concurrency
         self.queues = queues
         self.prefetch = prefetch
         self.grace = grace
-        self.pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="motet-task")
         self.running = Running()
+        self.pool = Pool(pool, app, module, concurrency, self.running)
         self.inflight: dict[str, asyncio.Future[worker_pb2.ConnectRequest]] = {}
         self.stopping = asyncio.Event()
         self.worker_id = f"{socket.gethostname()}.{os.getpid()}"
@@ -82,7 +83,7 @@ class Worker:
             backoff = min(backoff * 2, 2.0)
         if self.inflight:
             await asyncio.wait(list(self.inflight.values()), timeout=self.grace)
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.pool.shutdown()
         return 0
 
     async def _session(self) -> None:
@@ -130,8 +131,7 @@ class Worker:
             await channel.close(grace=0.5)
 
     def _start(self, a: worker_pb2.Assignment, outgoing: asyncio.Queue[worker_pb2.ConnectRequest | None]) -> None:
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self.pool, execute, self.app, a, self.running)
+        future = self.pool.submit(a)
         self.inflight[a.task_id] = future
         self.deliveries[a.task_id] = a.delivery
         limit = a.request.time_limit or getattr(self.app.tasks.get(a.task), "time_limit", None) or 0
@@ -201,12 +201,10 @@ async def _until(call, stop: asyncio.Future[object]):  # type: ignore[no-untyped
 def run(app_module: str, scheduler: str, concurrency: int = 4, pool: str = "threads", queues: list[str] | None = None,
         prefetch: int = 2, grace: float = 30.0) -> int:
     """Runs a worker until SIGTERM / SIGINT; returns the exit code."""
-    if pool not in ("threads",):
-        log.warning("pool %r is not available in this build; using threads", pool)
     app = find_app(app_module)
 
     async def main() -> int:
-        worker = Worker(app, scheduler, concurrency, queues or ["celery"], prefetch, grace)
+        worker = Worker(app, app_module, scheduler, concurrency, queues or ["celery"], prefetch, grace, pool)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, worker.stopping.set)
