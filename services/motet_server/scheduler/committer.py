@@ -41,10 +41,10 @@ _RETRIES = 20
 class CommitHooks(Protocol):
     """What the dispatcher does around each commit."""
 
-    def before_commit(self, stm: STM) -> Any:
+    def before_commit(self, stm: STM, flow: Flow) -> Any:
         """May add writes (claims of tasks the write set creates); returns a token."""
 
-    def after_commit(self, stm: STM, token: Any, committed: bool) -> None:
+    def after_commit(self, stm: STM, flow: Flow, token: Any, committed: bool) -> None:
         """Acts on the outcome (send assignments, or give reserved credit back)."""
 
 
@@ -160,7 +160,7 @@ class Committer:
             committed = False
             if ok:
                 try:
-                    committed = await self._commit(stm)
+                    committed = await self._commit(stm, flow)
                 except Exception as exc:  # noqa: BLE001 - never retry a txn blindly
                     for item in ran:
                         item.future.set_exception(exc)
@@ -172,14 +172,14 @@ class Committer:
             for item in ran:
                 await self._run_alone(item)
 
-    async def _commit(self, stm: STM) -> bool:
-        token = self.hooks.before_commit(stm) if self.hooks is not None else None
+    async def _commit(self, stm: STM, flow: Flow) -> bool:
+        token = self.hooks.before_commit(stm, flow) if self.hooks is not None else None
         committed = False
         try:
             committed = await stm.commit()
         finally:
             if self.hooks is not None:
-                self.hooks.after_commit(stm, token, committed)
+                self.hooks.after_commit(stm, flow, token, committed)
         metrics.etcd_txn_total.labels(outcome="committed" if committed else "conflict").inc()
         return committed
 
@@ -192,7 +192,7 @@ class Committer:
             try:
                 await stm.prefetch(item.prefetch)
                 result = await item.fn(flow, stm)
-                committed = await self._commit(stm)
+                committed = await self._commit(stm, flow)
             except Exception as exc:  # noqa: BLE001 - handed to the caller
                 item.future.set_exception(exc)
                 return

@@ -24,6 +24,7 @@ from motet_server.scheduler.committer import Committer
 from motet_server.store.etcd import KV, Etcd, WatchEvent
 from motet_server.store.keys import Keys
 from motet_server.store.stm import STM
+from motet_server.scheduler.flow import Flow
 from motet_server.v1 import records_pb2
 
 __all__ = ["Dispatcher", "Session"]
@@ -157,7 +158,7 @@ class Dispatcher:
 
     # ------------------------------------------------------------------ hand-off
 
-    def before_commit(self, stm: STM) -> list[tuple[Session, records_pb2.TaskRecord]]:
+    def before_commit(self, stm: STM, flow: Flow) -> list[tuple[Session, records_pb2.TaskRecord]]:
         """Claims tasks this write set creates for workers with spare credit, in the same txn.
 
         A chain step then costs one transaction (complete + create + claim the next step) and
@@ -165,54 +166,54 @@ class Dispatcher:
         made by `_claim`.
         """
         handoffs: list[tuple[Session, records_pb2.TaskRecord]] = []
-        prefix = self._keys.task_prefix()
         now = time.time()
-        for key, value in stm.puts(prefix):
-            rec = records_pb2.TaskRecord.FromString(value)
+        for rec in flow.created:
+            if not any(s.available > 0 for s in self.sessions.values()):
+                break
             if rec.deliveries or rec.not_before > now or rec.expires_at or rec.id in self.revoked:
                 continue
             session = self._session_for(rec)
             if session is None:
                 continue
             session.available -= 1
-            rec.deliveries = 1
-            stm.put(key, rec.SerializeToString())
+            claimed = records_pb2.TaskRecord()
+            claimed.CopyFrom(rec)
+            claimed.deliveries = 1
+            stm.put(self._keys.task(rec.id), claimed.SerializeToString())
             claim = records_pb2.ClaimRecord(session_id=session.id, delivery=1, worker_id=session.worker_id)
             stm.put(self._keys.claim(rec.id), claim.SerializeToString(), lease=session.id)
-            handoffs.append((session, rec))
+            flow.claimed.append((claimed, claim))
+            handoffs.append((session, claimed))
         return handoffs
 
-    def after_commit(self, stm: STM, handoffs: list[tuple[Session, records_pb2.TaskRecord]], committed: bool) -> None:
+    def after_commit(
+        self, stm: STM, flow: Flow, handoffs: list[tuple[Session, records_pb2.TaskRecord]], committed: bool
+    ) -> None:
         """Sends the hand-offs of a committed write set, or gives their credit back."""
         if not committed:
             for session, _ in handoffs:
                 session.available += 1
             return
+        handed = set()
         for session, rec in handoffs:
+            handed.add(rec.id)
             self.tasks[rec.id] = rec
             self.claimed.add(rec.id)
             session.inflight[rec.id] = rec.deliveries
             session.send(worker_pb2.ConnectResponse(assignment=assignment(rec)))
         # Every key of a committed txn has mod_revision == the txn's revision: remember the
-        # claimed ones, so the completion can compare against them without reading them again.
-        claims = dict(stm.puts(self._keys.claim_prefix()))
-        for key, value in stm.puts(self._keys.task_prefix()):
-            task_id = self._keys.id_from(key, self._keys.task_prefix())
-            claim = claims.get(self._keys.claim(task_id))
-            if claim is not None:
-                self.known[task_id] = (
-                    KV(key, value, 0, stm.revision, 1, 0),
-                    KV(self._keys.claim(task_id), claim, 0, stm.revision, 1, 0),
-                )
+        # claimed records, so their completion compares against them without reading them.
+        for rec, claim in flow.claimed:
+            self.known[rec.id] = (
+                KV(self._keys.task(rec.id), rec.SerializeToString(), 0, stm.revision, 1, 0),
+                KV(self._keys.claim(rec.id), claim.SerializeToString(), 0, stm.revision, 1, 0),
+            )
         # Tasks left unclaimed are known now, without waiting for the watch to echo them.
-        prefix = self._keys.task_prefix()
         created = False
-        for key, value in stm.puts(prefix):
-            rec = records_pb2.TaskRecord.FromString(value)
-            if rec.deliveries == 0:
-                task_id = self._keys.id_from(key, prefix)
-                self.tasks[task_id] = rec
-                self._schedule(task_id)
+        for rec in flow.created:
+            if rec.id not in handed:
+                self.tasks[rec.id] = rec
+                self._schedule(rec.id)
                 created = True
         if created:
             self.kick()

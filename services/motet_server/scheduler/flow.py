@@ -44,6 +44,10 @@ class Flow:
     keys: Keys
     result_lease: int = 0
     now: float = field(default_factory=time.time)
+    created: list[records_pb2.TaskRecord] = field(default_factory=list)
+    """Task records this attempt created (the dispatcher may hand them off in the same txn)."""
+    claimed: list[tuple[records_pb2.TaskRecord, records_pb2.ClaimRecord]] = field(default_factory=list)
+    """Tasks this attempt claimed for a worker session, with their claims."""
 
     # ----------------------------------------------------------------- activation
 
@@ -131,6 +135,7 @@ class Flow:
             rec.errback_failure.CopyFrom(errback[0])
             rec.failed_task_id = errback[1]
         stm.put(self.keys.task(rec.id), rec.SerializeToString())
+        self.created.append(rec)
 
     def _create_map(
         self, stm: STM, m: canvas_pb2.Map, cont: records_pb2.Continuation, origin: Origin

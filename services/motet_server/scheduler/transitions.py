@@ -83,6 +83,7 @@ async def claim(
     stm.put(flow.keys.task(task_id), rec.SerializeToString())
     claim_rec = records_pb2.ClaimRecord(session_id=session_id, delivery=rec.deliveries, worker_id=worker_id)
     stm.put(flow.keys.claim(task_id), claim_rec.SerializeToString(), lease=session_id)
+    flow.claimed.append((rec, claim_rec))
     return rec
 
 

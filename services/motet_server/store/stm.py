@@ -105,27 +105,32 @@ def _ops(writes: list[_Write]) -> list[Op]:
     return ops
 
 
-def _op_cost(chunk: list[_Write], w: _Write) -> int:
-    """Ops ``w`` adds to ``chunk`` (a put inside an earlier delete prefix splits it: one more)."""
+def _op_cost(prefixes: list[_Write], w: _Write) -> int:
+    """Ops ``w`` adds to a chunk whose delete_prefix writes are ``prefixes`` (a put inside an
+    earlier delete prefix splits that delete: one more op)."""
     if w.kind == "put":
-        return 1 + sum(1 for x in chunk if x.kind == "delete_prefix" and w.key.startswith(x.key))
+        return 1 + sum(1 for x in prefixes if w.key.startswith(x.key))
     return 1
 
 
 def _chunks(writes: list[_Write], first_ops: int, first_bytes: int) -> list[list[_Write]]:
     """Splits writes in order: the first chunk within (first_ops, first_bytes), then parts."""
     out: list[list[_Write]] = [[]]
+    prefixes: list[_Write] = []  # the current chunk's delete_prefix writes
     ops, size = 0, 0
     limit_ops, limit_bytes = first_ops, first_bytes
     for w in writes:
-        cost = _op_cost(out[-1], w)
+        cost = _op_cost(prefixes, w)
         full = bool(out[-1]) and (ops + cost > limit_ops or size + w.size > limit_bytes)
         if full or limit_ops <= 0:
             out.append([])
+            prefixes = []
             ops, size = 0, 0
             limit_ops, limit_bytes = PART_OPS, PART_BYTES
             cost = 1
         out[-1].append(w)
+        if w.kind == "delete_prefix":
+            prefixes.append(w)
         ops += cost
         size += w.size
     return out
