@@ -125,3 +125,14 @@ def test_processes_pool_runs_tasks_in_child_processes(cluster: object) -> None:
     pids = group(pid.s().set(queue="cpu") for _ in range(4))().get(timeout=60)
     assert worker.pid not in pids
     assert add.apply_async((2, 3), queue="cpu").get(timeout=T) == 5
+
+
+def test_sigterm_lets_a_worker_finish_its_task_before_it_leaves(cluster: object) -> None:
+    worker = cluster.add_worker(queues="drain")  # type: ignore[attr-defined]
+    res = sleep_task.apply_async((1.0,), queue="drain")
+    deadline = time.time() + 10
+    while res.state == "PENDING" and time.time() < deadline:
+        time.sleep(0.05)
+    worker.stop()  # SIGTERM: no other worker serves "drain", so only this one can finish it
+    assert res.get(timeout=5) == 1.0
+    assert worker.proc is not None and worker.proc.returncode == 0

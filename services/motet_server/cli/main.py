@@ -33,7 +33,7 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--concurrency", type=int, default=int(_env("concurrency", "8") or 8))
         p.add_argument("--pool", default=_env("pool", "threads"), choices=["threads", "processes"])
         p.add_argument("--queues", default=_env("queues", "celery"), help="queues to serve, comma separated")
-        p.add_argument("--prefetch", type=int, default=int(_env("prefetch", "2") or 2))
+        p.add_argument("--prefetch", type=int, default=int(_env("prefetch", "4") or 4), help="credit per thread (Celery's prefetch multiplier)")
 
     w = sub.add_parser("worker", help="run a worker for a module of tasks")
     worker_flags(w)

@@ -66,6 +66,7 @@ class Worker:
         self.announced = False
         self.terminated: set[str] = set()
         self.deliveries: dict[str, int] = {}
+        self.reporting: set[asyncio.Future[None]] = set()
         self.outgoing: asyncio.Queue[worker_pb2.ConnectRequest | None] | None = None
 
     async def run(self) -> int:
@@ -81,8 +82,6 @@ class Worker:
                 break
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 2.0)
-        if self.inflight:
-            await asyncio.wait(list(self.inflight.values()), timeout=self.grace)
         self.pool.shutdown()
         return 0
 
@@ -112,23 +111,42 @@ class Worker:
         )
         try:
             call = worker_pb2_grpc.WorkerServiceStub(channel).Connect(frames())
-            stop_task = asyncio.ensure_future(self.stopping.wait())
-            async for frame in _until(call, stop_task):
-                kind = frame.WhichOneof("frame")
-                if kind == "welcome":
-                    if not self.announced:
-                        print(f"motet worker ready worker_id={self.worker_id} scheduler={self.scheduler} tasks={len(self.app.tasks)}", flush=True)
-                        self.announced = True
-                elif kind == "assignment":
-                    self._start(frame.assignment, outgoing)
-                elif kind == "revoke":
-                    self._revoke(frame.revoke)
-                elif kind == "shutdown":
-                    break
-            stop_task.cancel()
-            outgoing.put_nowait(None)
+
+            async def stop_when_asked() -> None:
+                await self.stopping.wait()
+                await self._drain(outgoing)
+                outgoing.put_nowait(None)  # half-close: the scheduler ends the stream
+
+            stopper = asyncio.ensure_future(stop_when_asked())
+            try:
+                async for frame in call:
+                    kind = frame.WhichOneof("frame")
+                    if kind == "welcome":
+                        if not self.announced:
+                            print(f"motet worker ready worker_id={self.worker_id} scheduler={self.scheduler} tasks={len(self.app.tasks)}", flush=True)
+                            self.announced = True
+                    elif kind == "assignment":
+                        self._start(frame.assignment, outgoing)
+                    elif kind == "revoke":
+                        self._revoke(frame.revoke)
+                    elif kind == "shutdown":
+                        break
+            finally:
+                stopper.cancel()
+                outgoing.put_nowait(None)
         finally:
             await channel.close(grace=0.5)
+
+    async def _drain(self, outgoing: asyncio.Queue[worker_pb2.ConnectRequest | None]) -> None:
+        """Graceful stop: withdraw all credit, let in-flight tasks finish and report (up to the
+        grace period); what is still running then is handed back when the stream closes."""
+        outgoing.put_nowait(worker_pb2.ConnectRequest(credit=worker_pb2.Credit(n=-self.concurrency * self.prefetch)))
+        if self.reporting:
+            await asyncio.wait(list(self.reporting), timeout=self.grace)
+        deadline = asyncio.get_running_loop().time() + 2.0
+        while not outgoing.empty() and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)  # the last reports leave through the stream
+        await asyncio.sleep(0.05)
 
     def _start(self, a: worker_pb2.Assignment, outgoing: asyncio.Queue[worker_pb2.ConnectRequest | None]) -> None:
         future = self.pool.submit(a)
@@ -136,7 +154,9 @@ class Worker:
         self.deliveries[a.task_id] = a.delivery
         limit = a.request.time_limit or getattr(self.app.tasks.get(a.task), "time_limit", None) or 0
         soft = a.request.soft_time_limit or getattr(self.app.tasks.get(a.task), "soft_time_limit", None) or 0
-        asyncio.ensure_future(self._report(a, future, outgoing, limit, soft))
+        report = asyncio.ensure_future(self._report(a, future, outgoing, limit, soft))
+        self.reporting.add(report)
+        report.add_done_callback(self.reporting.discard)
 
     async def _report(self, a: worker_pb2.Assignment, future: asyncio.Future[worker_pb2.ConnectRequest],
                       outgoing: asyncio.Queue[worker_pb2.ConnectRequest | None], limit: float, soft: float) -> None:
@@ -183,23 +203,8 @@ class Worker:
             self.outgoing.put_nowait(worker_pb2.ConnectRequest(failed=failed))
 
 
-async def _until(call, stop: asyncio.Future[object]):  # type: ignore[no-untyped-def]
-    iterator = call.__aiter__()
-    while True:
-        nxt = asyncio.ensure_future(iterator.__anext__())
-        done, _ = await asyncio.wait([nxt, stop], return_when=asyncio.FIRST_COMPLETED)
-        if nxt not in done:
-            nxt.cancel()
-            call.cancel()
-            return
-        try:
-            yield nxt.result()
-        except StopAsyncIteration:
-            return
-
-
 def run(app_module: str, scheduler: str, concurrency: int = 4, pool: str = "threads", queues: list[str] | None = None,
-        prefetch: int = 2, grace: float = 30.0) -> int:
+        prefetch: int = 4, grace: float = 30.0) -> int:
     """Runs a worker until SIGTERM / SIGINT; returns the exit code."""
     app = find_app(app_module)
 
