@@ -104,6 +104,8 @@ class DevCluster:
         self.env["PYTHONPATH"] = os.pathsep.join(p for p in (cwd, self.env.get("PYTHONPATH", "")) if p)
         self.scheduler = ""
         self.results = ""
+        self.scheduler_metrics = ""
+        self.results_metrics = ""
         self.scheduler_process: ServiceProcess | None = None
         self.results_process: ServiceProcess | None = None
         self.workers: list[ServiceProcess] = []
@@ -134,11 +136,15 @@ class DevCluster:
             self.etcd_process.start()
             self.scheduler = self._endpoint("MOTET_SCHEDULER", 7410)
             self.results = self._endpoint("MOTET_RESULTS", 7411)
+            self.scheduler_metrics = f"127.0.0.1:{free_port()}"
+            self.results_metrics = f"127.0.0.1:{free_port()}"
             self.scheduler_process = ServiceProcess(
-                "scheduler", self._python("scheduler", "--listen", self.scheduler, "--etcd", self.etcd),
+                "scheduler",
+                self._python("scheduler", "--listen", self.scheduler, "--etcd", self.etcd, "--metrics", self.scheduler_metrics),
                 self.log_path("scheduler"), self.env, "motet scheduler listening").start()
             self.results_process = ServiceProcess(
-                "results", self._python("results", "--listen", self.results, "--etcd", self.etcd),
+                "results",
+                self._python("results", "--listen", self.results, "--etcd", self.etcd, "--metrics", self.results_metrics),
                 self.log_path("results"), self.env, "motet results listening").start()
             for _ in range(self.worker_count):
                 self.add_worker()

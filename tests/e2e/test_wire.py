@@ -91,3 +91,26 @@ def test_submitting_the_same_canvas_twice_runs_it_once(cluster: object) -> None:
     assert (first.created, second.created) == (True, False)
     assert first.result_id == second.result_id == result.id
     assert result.get(timeout=30) == 42
+
+
+def _scrape(endpoint: str) -> dict[str, float]:
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = urllib.request.urlopen(f"http://{endpoint}/metrics", timeout=10).read().decode()
+    return {s.name: s.value for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def test_prometheus_metrics_are_served(cluster: object) -> None:
+    from examples.guide.tasks import add
+
+    if not getattr(cluster, "scheduler_metrics", ""):
+        pytest.skip("an existing cluster (MOTET_TEST_CLUSTER) does not say where its metrics are")
+    add.delay(1, 2).get(timeout=30)
+    scheduler = _scrape(cluster.scheduler_metrics)  # type: ignore[attr-defined]
+    assert scheduler["motet_tasks_submitted_total"] >= 1
+    assert scheduler["motet_workers_connected"] >= 1
+    assert any(name.startswith("motet_etcd_txn_total") for name in scheduler)
+    results = _scrape(cluster.results_metrics)  # type: ignore[attr-defined]
+    assert "motet_wait_streams" in results
