@@ -134,3 +134,21 @@ async def test_a_failed_member_fails_the_body_once_with_chord_error(store: Etcd,
     assert len(await _tasks_named(store, keys, "log_error")) == 1  # the chord errback runs once
     assert await _tasks_named(store, keys, "tsum") == []
     await committer.stop()
+
+
+async def test_a_failed_task_fails_its_callbacks_instead_of_leaving_them_pending(store: Etcd, keys: Keys) -> None:
+    callback = sig("mul", 2)
+    task = sig("boom", link=[callback])
+    task_id = task.signature.options.task_id
+    (committer,) = await _committers(store, keys, 1)
+    await committer.run(partial(transitions.submit, canvas=task))
+    session = await store.lease_grant(60)
+    deliveries = await _claim_all(committer, [task_id], session)
+    failure = common_pb2.TaskFailure(exc_type="builtins.ValueError", message="bad", task_id=task_id)
+    report = transitions.Report(task_id=task_id, session_id=session, delivery=deliveries[task_id], failure=failure)
+    assert await committer.run(partial(transitions.finish, report=report))
+    linked = records_pb2.ResultRecord.FromString((await store.get(keys.result(callback.signature.options.task_id))).value).result
+    assert linked.state == common_pb2.TASK_STATE_FAILURE
+    assert linked.failure.task_id == task_id
+    assert await _tasks_named(store, keys, "mul") == []
+    await committer.stop()

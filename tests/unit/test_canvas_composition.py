@@ -75,7 +75,7 @@ def test_chain_into_a_group_stays_a_chain() -> None:
 
 def test_generators_are_materialised() -> None:
     g = group(add.s(i, i) for i in range(3))
-    assert len(g.tasks) == 3 and len(g.tasks) == 3
+    assert [t.args for t in g.tasks] == [(0, 0), (1, 1), (2, 2)]
     m = add.starmap(zip(range(3), range(3), strict=True))
     assert m.items == [[0, 0], [1, 1], [2, 2]]
     ck = add.chunks(zip(range(25), range(25), strict=True), 10)

@@ -9,7 +9,7 @@ return value.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from motet.v1 import canvas_pb2, common_pb2
 from motet_server.scheduler import nodes
@@ -99,9 +99,7 @@ class Report:
     retry_countdown: float | None = None
     retry_max: int | None = None
     replacement: canvas_pb2.Canvas | None = None
-    started: bool = False
     revoked: bool = False
-    extra: dict[str, object] = field(default_factory=dict)
 
 
 async def finish(flow: Flow, stm: STM, report: Report) -> bool:
@@ -117,10 +115,6 @@ async def finish(flow: Flow, stm: STM, report: Report) -> bool:
     if held.session_id != report.session_id or held.delivery != report.delivery:
         return False
     rec = records_pb2.TaskRecord.FromString(raw)
-    if report.started:
-        held.started = True
-        stm.put(flow.keys.claim(report.task_id), held.SerializeToString(), lease=report.session_id)
-        return True
     if report.retry_countdown is not None:
         _retry(flow, stm, rec, report)
         return True
@@ -185,6 +179,10 @@ async def _fail(
         # Errbacks run exactly once per failed task that carries them.
         for errback in rec.options.link_error:
             flow.create_errback(stm, errback, failure, rec.id, origin)
+    # Callbacks will never run: their results fail too rather than stay PENDING forever.
+    for callback in rec.options.link:
+        for task_id in nodes.all_task_ids(callback):
+            flow.put_result(stm, task_id, state, failure=failure, root_id=rec.root_id)
     await flow.fail_downstream(stm, state, failure, rec.continuation, origin)
 
 
