@@ -157,9 +157,12 @@ class DevCluster:
         """Starts one more worker process."""
         index = len(self.workers)
         argv = self._python(
-            "worker", "--app", self.app, "--scheduler", self.scheduler, "--concurrency", str(self.concurrency),
+            "worker", "--app", self.app, "--scheduler", self.scheduler,
+            "--concurrency", flags.get("concurrency", str(self.concurrency)),
             "--pool", flags.get("pool", self.pool), "--queues", flags.get("queues", self.queues),
         )
+        if "prefetch" in flags:
+            argv += ["--prefetch", flags["prefetch"]]
         proc = ServiceProcess(f"worker-{index}", argv, self.log_path(f"worker-{index}"), self.env, "motet worker ready").start()
         self.workers.append(proc)
         return proc

@@ -81,3 +81,10 @@ def soft_limited() -> str:
 def pid() -> int:
     """The worker process id."""
     return os.getpid()
+
+
+@app.task
+def record_order(tag: str) -> str:
+    """Appends its tag to the "order" record (to observe dispatch order)."""
+    _record("order", tag)
+    return tag

@@ -136,3 +136,19 @@ def test_sigterm_lets_a_worker_finish_its_task_before_it_leaves(cluster: object)
     worker.stop()  # SIGTERM: no other worker serves "drain", so only this one can finish it
     assert res.get(timeout=5) == 1.0
     assert worker.proc is not None and worker.proc.returncode == 0
+
+
+def test_higher_priority_runs_first(cluster: object, record_dir: str) -> None:
+    import os
+
+    from tests.e2e.tasks import record_order
+
+    low = [record_order.apply_async((f"low{i}",), queue="prio", priority=0) for i in range(3)]
+    high = record_order.apply_async(("high",), queue="prio", priority=9)
+    cluster.add_worker(queues="prio", concurrency="1", prefetch="1")  # type: ignore[attr-defined]
+    for r in [*low, high]:
+        r.get(timeout=T)
+    with open(os.path.join(record_dir, "order")) as fh:
+        order = fh.read().split()
+    assert order[0] == "high"
+    assert order[1:] == ["low0", "low1", "low2"]  # equal priority: first come, first served
