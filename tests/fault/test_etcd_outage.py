@@ -28,7 +28,13 @@ def _wait_for(endpoint: str, status: int, seconds: float = 20) -> bool:
 
 
 def test_health_follows_etcd_and_work_resumes(fault_cluster: object) -> None:
+    from examples.guide.tasks import sleep_task
+
     etcd = fault_cluster.etcd_process  # type: ignore[attr-defined]
+    running = sleep_task.delay(1.5)  # finishes while etcd is down: its report must not be lost
+    deadline = time.time() + 10
+    while running.state == "PENDING" and time.time() < deadline:
+        time.sleep(0.05)
     etcd.stop()
     try:
         for endpoint in (fault_cluster.scheduler, fault_cluster.results):  # type: ignore[attr-defined]
@@ -38,3 +44,4 @@ def test_health_follows_etcd_and_work_resumes(fault_cluster: object) -> None:
     for endpoint in (fault_cluster.scheduler, fault_cluster.results):  # type: ignore[attr-defined]
         assert _wait_for(endpoint, health_pb2.HealthCheckResponse.SERVING)
     assert add.delay(2, 3).get(timeout=60) == 5
+    assert running.get(timeout=60) == 1.5

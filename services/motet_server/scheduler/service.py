@@ -146,11 +146,22 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
             log.info("worker %s disconnected", session.worker_id)
 
     async def _keepalive(self, session: Session) -> None:
+        loop = asyncio.get_running_loop()
+        renewed = loop.time()
         while True:
             await asyncio.sleep(SESSION_TTL / 3)
-            if await self._etcd.lease_keepalive_once(session.id) <= 0:
+            try:
+                ttl = await self._etcd.lease_keepalive_once(session.id)
+            except StoreError:
+                # A store blip: the lease may still be alive; give up only once it must be gone.
+                if loop.time() - renewed > SESSION_TTL:
+                    log.warning("session %x could not be renewed for %d s; closing the stream", session.id, SESSION_TTL)
+                    return
+                continue
+            if ttl <= 0:
                 log.warning("session %x lost its lease; closing the stream", session.id)
                 return
+            renewed = loop.time()
 
     async def _write(self, session: Session, context: grpc.aio.ServicerContext) -> None:
         while True:
@@ -185,14 +196,23 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
             # A join member reads its join and its slot: fetch them in the batch's one read.
             slot = rec.continuation.slot
             prefetch += [self._keys.join(slot.join_id), self._keys.join_slot(slot.join_id, slot.index)]
+        seeds = [(known[0].key, known[0]), (known[1].key, known[1])] if known else []
+        delay = 0.2
         try:
-            await self._committer.run(
-                partial(transitions.finish, report=report),
-                prefetch=prefetch,
-                seeds=[(known[0].key, known[0]), (known[1].key, known[1])] if known else (),
-            )
-        except Exception:  # noqa: BLE001 - the claim stays; the task is redelivered after the lease
-            log.warning("report for %s could not be committed", report.task_id, exc_info=True)
+            while True:
+                try:
+                    await self._committer.run(partial(transitions.finish, report=report), prefetch=prefetch, seeds=seeds)
+                    break
+                except StoreError:
+                    # The store is unreachable: the outcome is unknown, and finish is idempotent
+                    # (a report that did land finds its task gone), so try again while the
+                    # session lives; a closed session's claim lapses and the task is redelivered.
+                    if session.closed:
+                        log.warning("report for %s not committed; its task will be redelivered", report.task_id)
+                        return
+                    seeds = []
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 2.0)
         finally:
             session.inflight.pop(report.task_id, None)
             session.available += 1
