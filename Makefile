@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PROTO_SRC := $(shell find protos -name '*.proto')
 
-.PHONY: venv proto test test-unit run bench clean etcd
+.PHONY: venv proto lint test test-unit run bench clean etcd
 
 venv: $(VENV)/.installed
 
@@ -28,7 +28,12 @@ etcd:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq etcd-server >/dev/null; }
 
-test: proto etcd
+# The proto is the product: lint (STANDARD + COMMENTS), format, and no breaking change against
+# the committed baseline image (refresh it with `buf build -o baseline/motet.binpb` on release).
+lint: venv
+	cd protos && ../$(BIN)/buf lint && ../$(BIN)/buf format -d --exit-code && ../$(BIN)/buf breaking --against baseline/motet.binpb
+
+test: proto etcd lint
 	$(BIN)/python -m pytest -q
 
 test-unit: proto
