@@ -20,7 +20,7 @@ __all__ = ["Request", "Task"]
 _TASK_OPTIONS = {
     "name", "bind", "max_retries", "default_retry_delay", "autoretry_for", "retry_backoff",
     "retry_backoff_max", "retry_jitter", "ignore_result", "queue", "time_limit", "soft_time_limit",
-    "acks_late", "retry_kwargs", "priority", "serializer", "typing", "base", "shared",
+    "acks_late", "retry_kwargs", "priority", "serializer", "typing", "base", "shared", "track_started",
 }
 
 
@@ -69,6 +69,7 @@ class Task:
         self.queue: str | None = options.get("queue")
         self.time_limit: float | None = options.get("time_limit")
         self.soft_time_limit: float | None = options.get("soft_time_limit")
+        self.track_started: bool = options.get("track_started", False)
         self._local = threading.local()
         self.__doc__ = fun.__doc__
         self.__wrapped__ = fun

@@ -88,3 +88,10 @@ def record_order(tag: str) -> str:
     """Appends its tag to the "order" record (to observe dispatch order)."""
     _record("order", tag)
     return tag
+
+
+@app.task(track_started=True)
+def tracked_sleep(seconds: float) -> float:
+    """Sleeps; its state reads STARTED while it runs."""
+    time.sleep(seconds)
+    return seconds

@@ -152,3 +152,16 @@ def test_higher_priority_runs_first(cluster: object, record_dir: str) -> None:
         order = fh.read().split()
     assert order[0] == "high"
     assert order[1:] == ["low0", "low1", "low2"]  # equal priority: first come, first served
+
+
+def test_track_started_shows_started_while_running(cluster: object) -> None:
+    from tests.e2e.tasks import tracked_sleep
+
+    res = tracked_sleep.delay(1.5)
+    seen = set()
+    deadline = time.time() + 10
+    while not res.ready() and time.time() < deadline:
+        seen.add(res.state)
+        time.sleep(0.05)
+    assert "STARTED" in seen
+    assert res.get(timeout=T) == 1.5

@@ -180,12 +180,27 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
             if kind == "credit":
                 session.available += frame.credit.n
                 self._dispatcher.kick()
+            elif kind == "started":
+                task = asyncio.create_task(self._started(session, frame.started))
+                pending.add(task)
+                task.add_done_callback(pending.discard)
             elif kind in ("succeeded", "failed", "retry", "replaced"):
                 task = asyncio.create_task(self._report(session, _report(session, frame, kind)))
                 pending.add(task)
                 task.add_done_callback(pending.discard)
         if pending:
             await asyncio.wait(pending)
+
+    async def _started(self, session: Session, started: worker_pb2.TaskStarted) -> None:
+        # The claim changes: the completion must read it afresh rather than use the snapshot.
+        self._dispatcher.known.pop(started.task_id, None)
+        try:
+            await self._committer.run(
+                partial(transitions.start, task_id=started.task_id, session_id=session.id, delivery=started.delivery),
+                prefetch=[self._keys.task(started.task_id), self._keys.claim(started.task_id)],
+            )
+        except StoreError:
+            log.warning("STARTED for %s not recorded (store unavailable)", started.task_id)
 
     async def _report(self, session: Session, report: transitions.Report) -> None:
         report.revoked = report.task_id in self._dispatcher.revoked

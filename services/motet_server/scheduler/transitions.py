@@ -24,6 +24,7 @@ __all__ = [
     "claim",
     "finish",
     "revoke",
+    "start",
     "submit",
 ]
 
@@ -126,6 +127,21 @@ async def finish(flow: Flow, stm: STM, report: Report) -> bool:
         await _fail(flow, stm, rec, state, report.failure)
     else:
         await _succeed(flow, stm, rec, report.value or nodes.encode_json(None), revoked=report.revoked)
+    return True
+
+
+async def start(flow: Flow, stm: STM, task_id: str, session_id: int, delivery: int) -> bool:
+    """Records that the worker holding the claim started the task (state STARTED)."""
+    if await stm.get(flow.keys.task(task_id)) is None:
+        return False
+    claim_raw = await stm.get(flow.keys.claim(task_id))
+    if claim_raw is None:
+        return False
+    held = records_pb2.ClaimRecord.FromString(claim_raw)
+    if held.session_id != session_id or held.delivery != delivery:
+        return False
+    held.started = True
+    stm.put(flow.keys.claim(task_id), held.SerializeToString(), lease=session_id)
     return True
 
 

@@ -150,6 +150,9 @@ class Worker:
 
     def _start(self, a: worker_pb2.Assignment, outgoing: asyncio.Queue[worker_pb2.ConnectRequest | None]) -> None:
         future = self.pool.submit(a)
+        if getattr(self.app.tasks.get(a.task), "track_started", False):
+            # Celery's task_track_started: the state reads STARTED once the pool has the task.
+            outgoing.put_nowait(worker_pb2.ConnectRequest(started=worker_pb2.TaskStarted(task_id=a.task_id, delivery=a.delivery)))
         self.inflight[a.task_id] = future
         self.deliveries[a.task_id] = a.delivery
         limit = a.request.time_limit or getattr(self.app.tasks.get(a.task), "time_limit", None) or 0
