@@ -109,6 +109,7 @@ class DevCluster:
         self.scheduler_process: ServiceProcess | None = None
         self.results_process: ServiceProcess | None = None
         self.workers: list[ServiceProcess] = []
+        self.extra_schedulers: list[ServiceProcess] = []
         self._lock = threading.Lock()
 
     @property
@@ -157,7 +158,7 @@ class DevCluster:
         """Starts one more worker process."""
         index = len(self.workers)
         argv = self._python(
-            "worker", "--app", self.app, "--scheduler", self.scheduler,
+            "worker", "--app", self.app, "--scheduler", flags.get("scheduler", self.scheduler),
             "--concurrency", flags.get("concurrency", str(self.concurrency)),
             "--pool", flags.get("pool", self.pool), "--queues", flags.get("queues", self.queues),
         )
@@ -166,6 +167,17 @@ class DevCluster:
         proc = ServiceProcess(f"worker-{index}", argv, self.log_path(f"worker-{index}"), self.env, "motet worker ready").start()
         self.workers.append(proc)
         return proc
+
+    def add_scheduler(self) -> str:
+        """Starts another scheduler replica on the same etcd; returns its endpoint."""
+        endpoint = f"127.0.0.1:{free_port()}"
+        index = len(self.extra_schedulers) + 1
+        proc = ServiceProcess(
+            f"scheduler-{index}", self._python("scheduler", "--listen", endpoint, "--etcd", self.etcd),
+            self.log_path(f"scheduler-{index}"), self.env, "motet scheduler listening",
+        ).start()
+        self.extra_schedulers.append(proc)
+        return endpoint
 
     def kill_worker(self, index: int) -> None:
         """SIGKILLs a worker mid-whatever (fault tests)."""
@@ -187,7 +199,7 @@ class DevCluster:
         """Stops everything, in reverse order, by pid."""
         for proc in reversed(self.workers):
             proc.stop()
-        for proc in (self.results_process, self.scheduler_process):
+        for proc in (*reversed(self.extra_schedulers), self.results_process, self.scheduler_process):
             if proc is not None:
                 proc.stop()
         self.etcd_process.stop()

@@ -1,0 +1,41 @@
+"""Two scheduler replicas share one etcd: work submitted to one runs on workers of the other,
+and a chord whose members complete through both replicas still runs its body exactly once."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from examples.guide.tasks import add, tsum
+from motet import chord
+
+pytestmark = [pytest.mark.fault, pytest.mark.slow]
+
+
+def test_two_scheduler_replicas_share_the_work(fault_cluster: object, record_dir: str) -> None:
+    from tests.e2e.tasks import record_order
+
+    second = fault_cluster.add_scheduler()  # type: ignore[attr-defined]
+    fault_cluster.add_worker(scheduler=second, queues="replica")  # type: ignore[attr-defined]
+    # Only the second replica's worker serves "replica"; the task is submitted to the first.
+    assert add.apply_async((40, 2), queue="replica").get(timeout=60) == 42
+    before = _count(record_dir)
+    members = [record_order.s(f"m{i}").set(queue="replica" if i % 2 else "celery") for i in range(40)]
+    assert chord(members)(record_order.si("body")).get(timeout=90) == "body"
+    lines = _lines(record_dir)[before:]
+    assert lines.count("body") == 1
+    assert sorted(x for x in lines if x != "body") == sorted(f"m{i}" for i in range(40))
+    assert chord(add.s(i, i) for i in range(100))(tsum.s()).get(timeout=90) == 9900
+
+
+def _lines(record_dir: str) -> list[str]:
+    path = os.path.join(record_dir, "order")
+    if not os.path.exists(path):
+        return []
+    with open(path) as fh:
+        return fh.read().split()
+
+
+def _count(record_dir: str) -> int:
+    return len(_lines(record_dir))
