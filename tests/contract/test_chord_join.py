@@ -15,7 +15,7 @@ from motet_server.scheduler.committer import Committer
 from motet_server.store.etcd import Etcd
 from motet_server.store.keys import Keys
 from motet_server.v1 import records_pb2
-from tests.contract.canvases import chord, payload, sig
+from tests.support.canvases import chord, payload, sig
 
 pytestmark = pytest.mark.asyncio
 

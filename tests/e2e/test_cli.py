@@ -12,7 +12,7 @@ import grpc
 
 from motet.v1 import results_pb2, results_pb2_grpc, scheduler_pb2, scheduler_pb2_grpc
 from motet_server.ports import free_port
-from tests.contract.canvases import sig
+from tests.support.canvases import sig
 
 
 def _children(pid: int) -> list[int]:

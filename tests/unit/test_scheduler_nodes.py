@@ -6,7 +6,7 @@ import json
 
 from motet.v1 import canvas_pb2
 from motet_server.scheduler import nodes
-from tests.contract.canvases import chain, chord, group, payload, sig
+from tests.support.canvases import chain, chord, group, payload, sig
 
 
 def test_a_chord_without_a_body_is_refused_with_its_path() -> None:
