@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -19,6 +18,7 @@ from types import TracebackType
 from typing import IO
 
 from motet_server.ports import free_port
+from motet_server.processes import terminate
 from motet_server.store.etcd_process import EtcdProcess
 
 __all__ = ["DevCluster", "ServiceProcess"]
@@ -60,13 +60,7 @@ class ServiceProcess:
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM, then SIGKILL after `timeout`."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc, timeout)
         if self._log is not None:
             self._log.close()
             self._log = None

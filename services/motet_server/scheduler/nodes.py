@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 from google.protobuf.message import Message
 
+from motet import payload
 from motet.v1 import canvas_pb2, common_pb2, results_pb2
 
 __all__ = [
@@ -63,13 +64,8 @@ def encode_json(value: object) -> common_pb2.Payload:
     return common_pb2.Payload(encoding="json", data=json.dumps(value, separators=(",", ":")).encode())
 
 
-def decode_json(payload: common_pb2.Payload, default: object = None) -> object:
-    """Decodes a JSON payload (an empty payload gives `default`)."""
-    if not payload.data:
-        return default
-    if payload.encoding not in ("", "json"):
-        raise ValueError(f"payload encoding {payload.encoding!r} cannot be combined on the server")
-    return json.loads(payload.data)
+decode_json = payload.decode
+"""Decodes a JSON payload (the SDK's decoder: an empty payload gives `default`)."""
 
 
 def options_of(node: canvas_pb2.Canvas) -> canvas_pb2.Options:

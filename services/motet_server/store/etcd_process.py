@@ -14,7 +14,6 @@ import importlib.util
 import json
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from motet_server.processes import terminate
 from motet_server.ports import free_port
 
 __all__ = ["EtcdNotFound", "EtcdProcess", "EtcdStartError", "find_etcd_binary"]
@@ -198,14 +198,7 @@ class EtcdProcess:
             shutil.rmtree(self.dir, ignore_errors=True)
 
     def _terminate(self, timeout: float) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        terminate(self.proc, timeout)
 
     def kill(self) -> None:
         """SIGKILL (for fault tests); keeps the data dir so `restart` recovers from it."""
