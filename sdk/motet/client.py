@@ -63,16 +63,18 @@ def _error(err: grpc.RpcError, endpoint: str, what: str) -> MotetError:
 
 
 def submit(app: App, canvas: canvas_pb2.Canvas) -> scheduler_pb2.SubmitCanvasResponse:
-    """Submits a frozen canvas; retried on UNAVAILABLE (idempotent on the root id)."""
+    """Submits a frozen canvas. A refused connection is retried briefly (the call is idempotent
+    on the root id), then reported as ServiceUnavailable rather than waited on forever."""
     stub = scheduler_pb2_grpc.SchedulerServiceStub(_channel(app.scheduler))
     request = scheduler_pb2.SubmitCanvasRequest(canvas=canvas)
-    for attempt in range(5):
+    attempts = 4
+    for attempt in range(attempts):
         try:
-            return stub.SubmitCanvas(request, timeout=60, wait_for_ready=attempt > 0)  # type: ignore[no-any-return]
+            return stub.SubmitCanvas(request, timeout=60)  # type: ignore[no-any-return]
         except grpc.RpcError as err:
-            if err.code() != grpc.StatusCode.UNAVAILABLE or attempt == 4:  # type: ignore[attr-defined]
+            if err.code() != grpc.StatusCode.UNAVAILABLE or attempt == attempts - 1:  # type: ignore[attr-defined]
                 raise _error(err, app.scheduler, "submitting the canvas") from None
-            time.sleep(0.2 * (attempt + 1))
+            time.sleep(0.25 * (attempt + 1))
     raise AssertionError("unreachable")
 
 
@@ -101,7 +103,7 @@ def get_result(app: App, task_id: str) -> results_pb2.TaskResult:
 def wait(app: App, ids: list[str], timeout: float | None) -> Iterator[results_pb2.TaskResult]:
     """Yields each task's result once it is ready (one server stream for all of them)."""
     try:
-        for reply in _results(app).WaitResult(results_pb2.WaitResultRequest(task_ids=ids), timeout=timeout, wait_for_ready=True):
+        for reply in _results(app).WaitResult(results_pb2.WaitResultRequest(task_ids=ids), timeout=timeout):
             yield reply.result
     except grpc.RpcError as err:
         if err.code() == grpc.StatusCode.DEADLINE_EXCEEDED:  # type: ignore[attr-defined]

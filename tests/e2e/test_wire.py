@@ -114,3 +114,26 @@ def test_prometheus_metrics_are_served(cluster: object) -> None:
     assert any(name.startswith("motet_etcd_txn_total") for name in scheduler)
     results = _scrape(cluster.results_metrics)  # type: ignore[attr-defined]
     assert "motet_wait_streams" in results
+
+
+def test_no_service_at_the_endpoint_is_a_clear_error_not_a_hang() -> None:
+    import time
+
+    from motet import App
+    from motet.exceptions import ServiceUnavailable
+    from motet_server.ports import free_port
+
+    import motet.app
+
+    previous = motet.app._current  # a new App becomes the current one, as in Celery
+    try:
+        app = App("nowhere", scheduler=f"127.0.0.1:{free_port()}", results=f"127.0.0.1:{free_port()}")
+        task = app.task(lambda x: x, name="nowhere.identity")
+        started = time.monotonic()
+        with pytest.raises(ServiceUnavailable, match="motet dev --app"):
+            task.delay(1)
+        with pytest.raises(ServiceUnavailable):
+            app.AsyncResult("some-id").get(timeout=30)
+        assert time.monotonic() - started < 20
+    finally:
+        motet.app._current = previous
