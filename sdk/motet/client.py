@@ -101,14 +101,33 @@ def get_result(app: App, task_id: str) -> results_pb2.TaskResult:
 
 
 def wait(app: App, ids: list[str], timeout: float | None) -> Iterator[results_pb2.TaskResult]:
-    """Yields each task's result once it is ready (one server stream for all of them)."""
-    try:
-        for reply in _results(app).WaitResult(results_pb2.WaitResultRequest(task_ids=ids), timeout=timeout):
-            yield reply.result
-    except grpc.RpcError as err:
-        if err.code() == grpc.StatusCode.DEADLINE_EXCEEDED:  # type: ignore[attr-defined]
-            raise TimeoutError(f"the operation timed out after {timeout} s waiting for {len(ids)} result(s)") from None
-        raise _error(err, app.results, "waiting for results") from None
+    """Yields each task's result once it is ready (one server stream for all of them).
+
+    Results are durable, so a stream broken by a restarting results service is opened again
+    for the ids still missing (a few tries, within `timeout`).
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    missing = list(dict.fromkeys(ids))
+    retries = 0
+    while missing:
+        left = None if deadline is None else max(deadline - time.monotonic(), 0.001)
+        try:
+            for reply in _results(app).WaitResult(results_pb2.WaitResultRequest(task_ids=missing), timeout=left):
+                missing.remove(reply.result.task_id)
+                retries = 0
+                yield reply.result
+            return
+        except grpc.RpcError as err:
+            code = err.code()  # type: ignore[attr-defined]
+            if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise TimeoutError(f"the operation timed out after {timeout} s waiting for {len(ids)} result(s)") from None
+            if code != grpc.StatusCode.UNAVAILABLE or retries >= _WAIT_RETRIES:
+                raise _error(err, app.results, "waiting for results") from None
+            retries += 1
+            time.sleep(0.3 * retries)
+
+
+_WAIT_RETRIES = 5
 
 
 def save_group(app: App, group: results_pb2.GroupRef) -> None:

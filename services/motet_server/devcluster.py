@@ -189,6 +189,12 @@ class DevCluster:
         self.scheduler_process.stop()
         self.scheduler_process.start()
 
+    def restart_results(self) -> None:
+        """Stops the results service and starts it again on the same port."""
+        assert self.results_process is not None
+        self.results_process.stop()
+        self.results_process.start()
+
     def stop(self) -> None:
         """Stops everything, in reverse order, by pid."""
         for proc in reversed(self.workers):
