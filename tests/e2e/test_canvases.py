@@ -105,3 +105,29 @@ def test_parent_and_children_in_a_fresh_result_object(cluster: object) -> None:
     chained = (add.s(1, 1) | mul.s(3))()
     chained.get(timeout=T)
     assert AsyncResult(chained.id).parent.id == chained.parent.id
+
+
+def test_a_chain_errback_runs_once_for_the_step_that_failed(cluster: object, record_dir: str) -> None:
+    import os
+
+    from examples.guide.tasks import log_error
+
+    path = os.path.join(record_dir, "log_error")
+    before = len(open(path).read().splitlines()) if os.path.exists(path) else 0
+    c = (add.s(1, 1) | raising_task.s() | add.s(1)).on_error(log_error.s())
+    res = c()
+    with pytest.raises(ValueError):
+        res.get(timeout=T)
+    failed_id = res.parent.id
+    def read() -> list[str]:
+        if not os.path.exists(path):
+            return []
+        with open(path) as fh:
+            return fh.read().splitlines()[before:]
+
+    deadline = time.time() + T
+    while not read() and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # a second (wrong) call would show up now
+    lines = read()
+    assert lines == [f"{failed_id} ValueError: something something"]
