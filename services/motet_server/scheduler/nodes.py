@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from google.protobuf.message import Message
 
-from motet import payload
+from motet import payload as payloads
 from motet.v1 import canvas_pb2, common_pb2, results_pb2
 
 __all__ = [
@@ -64,7 +64,7 @@ def encode_json(value: object) -> common_pb2.Payload:
     return common_pb2.Payload(encoding="json", data=json.dumps(value, separators=(",", ":")).encode())
 
 
-decode_json = payload.decode
+decode_json = payloads.decode
 """Decodes a JSON payload (the SDK's decoder: an empty payload gives `default`)."""
 
 
