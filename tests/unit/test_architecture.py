@@ -1,0 +1,65 @@
+"""The architecture's import rules (STYLE rule 10), checked on the source: no process, no network."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _imports(package_dir: Path) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for path in package_dir.rglob("*.py"):
+        if path.name.endswith(("_pb2.py", "_pb2_grpc.py")):
+            continue
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names.add(node.module)
+        out[str(path.relative_to(ROOT))] = names
+    return out
+
+
+SDK = _imports(ROOT / "sdk" / "motet")
+SERVICES = _imports(ROOT / "services" / "motet_server")
+
+
+def _offenders(modules: dict[str, set[str]], where: str, forbidden: str) -> list[str]:
+    return [f"{m} imports {n}" for m, names in modules.items() if where in m for n in names if n.startswith(forbidden)]
+
+
+def test_the_sdk_never_imports_the_services() -> None:
+    # `python -m motet` is the one bridge: it hands over to the `motet` command when installed.
+    library = {m: names for m, names in SDK.items() if not m.endswith("motet/__main__.py")}
+    assert _offenders(library, "sdk/", "motet_server") == []
+
+
+def test_only_the_store_talks_to_etcd() -> None:
+    offenders = [
+        f"{m} imports {n}"
+        for m, names in SERVICES.items()
+        if "/store/" not in m
+        for n in names
+        if n.startswith("motet_server.etcd")
+    ]
+    assert offenders == []
+
+
+@pytest.mark.parametrize(
+    "where,forbidden",
+    [
+        ("/worker/", "motet_server.store"),
+        ("/worker/", "motet_server.scheduler"),
+        ("/scheduler/", "motet_server.results"),
+        ("/results/", "motet_server.scheduler"),
+        ("/store/", "motet_server.scheduler"),
+        ("/store/", "motet_server.results"),
+    ],
+)
+def test_layer_boundaries(where: str, forbidden: str) -> None:
+    assert _offenders(SERVICES, where, forbidden) == []
