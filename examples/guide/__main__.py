@@ -12,7 +12,11 @@ from motet_server.devcluster import DevCluster
 
 def main() -> int:
     """Starts a private cluster, runs the examples, prints each result beside the guide's."""
-    record_dir = tempfile.mkdtemp(prefix="motet-guide-")
+    with tempfile.TemporaryDirectory(prefix="motet-guide-") as record_dir:
+        return _run(record_dir)
+
+
+def _run(record_dir: str) -> int:
     os.environ["MOTET_TEST_RECORD_DIR"] = record_dir
     print("starting a local Motet cluster (etcd, scheduler, results, worker) ...", flush=True)
     with DevCluster(app="examples.guide.tasks", ports="free", env={"MOTET_TEST_RECORD_DIR": record_dir}) as cluster:
