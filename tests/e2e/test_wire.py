@@ -137,3 +137,12 @@ def test_no_service_at_the_endpoint_is_a_clear_error_not_a_hang() -> None:
         assert time.monotonic() - started < 20
     finally:
         motet.app._current = previous
+
+
+def test_a_canvas_too_large_to_expand_is_resource_exhausted(cluster: object) -> None:
+    members = [canvas_pb2.Canvas(signature=canvas_pb2.Signature(task="x")) for _ in range(15_000)]
+    huge = canvas_pb2.Canvas(group=canvas_pb2.Group(tasks=members))
+    with pytest.raises(grpc.RpcError) as info:
+        _scheduler(cluster).SubmitCanvas(scheduler_pb2.SubmitCanvasRequest(canvas=huge), timeout=120)
+    assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "too large" in info.value.details()

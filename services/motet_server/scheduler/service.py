@@ -14,7 +14,7 @@ from motet_server.rpc import errors, metrics
 from motet_server.scheduler import nodes, transitions
 from motet_server.scheduler.committer import Committer
 from motet_server.scheduler.dispatch import DEFAULT_QUEUE, Dispatcher, Session
-from motet_server.store.errors import StoreError
+from motet_server.store.errors import StoreError, StoreUnavailable
 from motet_server.store.etcd import Etcd
 from motet_server.store.keys import Keys
 from motet_server.v1 import records_pb2
@@ -52,8 +52,11 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
             # checks it; a repeated submission fails it and re-runs with a real read).
             root_key = self._keys.submit(nodes.first_task_id(canvas))
             done = await self._committer.run(partial(transitions.submit, canvas=canvas), seeds=[(root_key, None)])
-        except StoreError as exc:
+        except StoreUnavailable as exc:
             await errors.abort(context, "unavailable", f"the store is unavailable: {exc}")
+        except StoreError as exc:
+            # The store refused the write set: too large for one submission, not a passing fault.
+            await errors.abort(context, "payload_too_large", f"the canvas is too large to submit at once: {exc}")
         metrics.tasks_submitted_total.inc(sum(1 for _ in nodes.all_task_ids(canvas)))
         return scheduler_pb2.SubmitCanvasResponse(root_id=done.root_id, result_id=done.result_id, created=done.created)
 
