@@ -1,4 +1,4 @@
-"""Motet: Celery-compatible canvas workflows over gRPC.
+"""Motet: Celery-compatible canvas workflows (chain, group, chord, map, chunks) over gRPC.
 
 Change `from celery import ...` to `from motet import ...`::
 
@@ -11,18 +11,34 @@ Change `from celery import ...` to `from motet import ...`::
         return x + y
 
     chord(add.s(i, i) for i in range(100))(tsum.s()).get()
+
+Modules: `app` (App), `task` (Task), `canvas` (build, compose, freeze, compile), `result`
+(AsyncResult, GroupResult), `client` (gRPC calls), `payload` (JSON values), `failures`
+(errors across the wire), `exceptions`.
 """
 
 from motet import exceptions
 from motet.app import App, current_app
-from motet.canvas import Signature, chain, chord, chunks, group, signature, xmap, xstarmap
-from motet.compile import from_proto
+from motet.canvas import (
+    Signature,
+    chain,
+    chord,
+    chunks,
+    from_proto,
+    group,
+    maybe_signature,
+    signature,
+    xmap,
+    xstarmap,
+)
+from motet.eager import EagerResult
 from motet.result import AsyncResult, GroupResult
 from motet.task import Task
 
 __all__ = [
     "App",
     "AsyncResult",
+    "EagerResult",
     "GroupResult",
     "Signature",
     "Task",
@@ -33,6 +49,7 @@ __all__ = [
     "exceptions",
     "from_proto",
     "group",
+    "maybe_signature",
     "signature",
     "xmap",
     "xstarmap",

@@ -1,10 +1,21 @@
-"""`python -m motet` behaves like the `motet` command."""
+"""`python -m motet` behaves like the `motet` command (provided by the services package)."""
+
+from __future__ import annotations
 
 import sys
 
-try:
-    from motet_server.cli.main import main
-except ImportError:  # pragma: no cover - the SDK installed without the services
-    sys.exit("the motet command needs the services package (pip install motet)")
 
-sys.exit(main())
+def _main() -> int:
+    try:
+        from motet_server.cli.main import main
+    except ImportError:
+        sys.stderr.write(
+            "the motet command needs the Motet services (scheduler, results, worker), which are not "
+            "installed here; install the full package (pip install motet) to get `motet dev`\n"
+        )
+        return 2
+    return int(main() or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(_main())

@@ -1,53 +1,74 @@
-"""The application: task registry, endpoints and the @app.task decorator."""
+"""The application: endpoints, the task registry and the @app.task decorator (Celery's `Celery`)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, overload
 
 if TYPE_CHECKING:
     from motet.canvas import Signature
-    from motet.result import AsyncResult, GroupResult
+    from motet.result import AsyncResult, GroupResult, ResultBase
     from motet.task import Task
 
 __all__ = ["DEFAULT_RESULTS", "DEFAULT_SCHEDULER", "App", "current_app"]
 
 DEFAULT_SCHEDULER = "127.0.0.1:7410"
+"""The scheduler endpoint when neither an argument nor MOTET_SCHEDULER gives one."""
+
 DEFAULT_RESULTS = "127.0.0.1:7411"
+"""The results endpoint when neither an argument nor MOTET_RESULTS gives one."""
 
 _current: App | None = None
 
 
 class App:
-    """A Motet application (Celery's `Celery` object).
+    """A Motet application: where tasks are registered and which services it talks to.
+
+    Creating an App makes it the current app (used by `signature()`, `group()` ... when no
+    app is given), as the last `Celery()` created is in Celery.
 
     Args:
-        name: Prefix for tasks defined in `__main__`.
+        name: Prefix for the names of tasks defined in `__main__`.
         scheduler: host:port of a scheduler; default `MOTET_SCHEDULER`, else 127.0.0.1:7410.
         results: host:port of a results service; default `MOTET_RESULTS`, else 127.0.0.1:7411.
+        namespace: The cluster namespace, sent as `motet-namespace` request metadata; default
+            `MOTET_NAMESPACE`, else none. (The services choose their namespace at start.)
 
-    Endpoints given as None are read from the environment each time they are used, so a
-    test or `motet dev` can point an already imported app at a cluster.
+    Endpoints given as None are read from the environment each time they are used, so a test
+    or `motet dev` can point an already imported app at a cluster.
     """
 
-    def __init__(self, name: str = "motet", *, scheduler: str | None = None, results: str | None = None) -> None:
+    def __init__(
+        self, name: str = "motet", *, scheduler: str | None = None, results: str | None = None,
+        namespace: str | None = None,
+    ) -> None:
         global _current
         self.name = name
         self._scheduler = scheduler
         self._results = results
+        self._namespace = namespace
         self.tasks: dict[str, Task] = {}
         _current = self
 
+    def __repr__(self) -> str:
+        return f"<App {self.name}>"
+
     @property
     def scheduler(self) -> str:
-        """The scheduler endpoint in use."""
+        """The scheduler endpoint in use (host:port)."""
         return self._scheduler or os.environ.get("MOTET_SCHEDULER") or DEFAULT_SCHEDULER
 
     @property
     def results(self) -> str:
-        """The results endpoint in use."""
+        """The results endpoint in use (host:port)."""
         return self._results or os.environ.get("MOTET_RESULTS") or DEFAULT_RESULTS
+
+    @property
+    def namespace(self) -> str | None:
+        """The namespace sent with requests, if any."""
+        return self._namespace or os.environ.get("MOTET_NAMESPACE") or None
 
     @overload
     def task(self, fun: Callable[..., Any]) -> Task: ...
@@ -55,7 +76,19 @@ class App:
     def task(self, fun: None = None, **options: Any) -> Callable[[Callable[..., Any]], Task]: ...
 
     def task(self, fun: Callable[..., Any] | None = None, **options: Any) -> Any:
-        """Registers a function as a task: `@app.task` or `@app.task(name=..., bind=True, ...)`."""
+        """Registers a function as a task: `@app.task` or `@app.task(name=..., bind=True, ...)`.
+
+        Options: name, bind, max_retries (3; None = unlimited), default_retry_delay (180 s),
+        autoretry_for, retry_kwargs, retry_backoff, retry_backoff_max (600 s), retry_jitter,
+        ignore_result, queue, time_limit, soft_time_limit, track_started; acks_late and a few
+        other Celery options are accepted and ignored.
+
+        Returns:
+            The `Task` (or a decorator making one).
+
+        Raises:
+            CanvasError: for an unknown option.
+        """
         from motet.task import Task
 
         def register(f: Callable[..., Any]) -> Task:
@@ -66,28 +99,30 @@ class App:
         return register(fun) if fun is not None else register
 
     def signature(self, name: str, args: Any = None, kwargs: Any = None, **options: Any) -> Signature:
-        """A signature of any task by name, including tasks served in other languages."""
+        """A signature of any task by name, including tasks served by workers in other languages."""
         from motet.canvas import Signature
 
         return Signature(name, args, kwargs, app=self, **options)
 
-    def send_task(self, name: str, args: Any = None, kwargs: Any = None, **options: Any) -> AsyncResult:
-        """Submits a task by name (Celery's `send_task`)."""
+    def send_task(self, name: str, args: Any = None, kwargs: Any = None, **options: Any) -> ResultBase:
+        """Submits a task by name (Celery's `send_task`); returns its AsyncResult."""
         return self.signature(name, args, kwargs).apply_async(**options)
 
-    def AsyncResult(self, task_id: str) -> AsyncResult:  # noqa: N802 - Celery's name
-        """A result handle for any task id."""
+    @cached_property
+    def AsyncResult(self) -> type[AsyncResult]:  # noqa: N802 - Celery's name
+        """The AsyncResult class bound to this app: `app.AsyncResult(task_id)`."""
         from motet.result import AsyncResult
 
-        return AsyncResult(task_id, app=self)
+        return type("AsyncResult", (AsyncResult,), {"_bound_app": self, "__module__": AsyncResult.__module__})
 
-    def GroupResult(self, group_id: str, results: list[Any] | None = None) -> GroupResult:  # noqa: N802
-        """A group result handle."""
+    @cached_property
+    def GroupResult(self) -> type[GroupResult]:  # noqa: N802 - Celery's name
+        """The GroupResult class bound to this app: `app.GroupResult(id, results)`, `.restore(id)`."""
         from motet.result import GroupResult
 
-        return GroupResult(group_id, results or [], app=self)
+        return type("GroupResult", (GroupResult,), {"_bound_app": self, "__module__": GroupResult.__module__})
 
 
 def current_app() -> App:
-    """The most recently created App (a default one if none exists)."""
+    """The most recently created App (a default one is created if there is none)."""
     return _current if _current is not None else App()

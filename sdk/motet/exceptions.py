@@ -1,22 +1,27 @@
 """Exceptions of the Motet SDK.
 
-::
+Every error the SDK raises is a :class:`MotetError`; some also derive from the builtin a
+caller would naturally catch (``ValueError``, ``KeyError``, ``TimeoutError``)::
 
     MotetError
-    ├── CanvasError (ValueError)        a canvas that cannot be built or sent
-    ├── EncodeError (ValueError)        a value that cannot be encoded, or is too large
-    ├── NotRegistered (KeyError)        a task name this process does not know
-    ├── ServiceUnavailable              a service could not be reached
-    ├── NotFound                        an id the services do not know
-    ├── TimeoutError (TimeoutError)     a wait ran out of time
-    ├── ChordError                      a chord header member failed
-    ├── TaskRevokedError                the task was revoked (or expired)
-    ├── WorkerLost                      the task's worker was lost too many times
-    ├── IncompleteStream                collect() met a result that is not ready
-    ├── RemoteError                     a remote failure whose class cannot be imported here
-    ├── TimeLimitExceeded / SoftTimeLimitExceeded
-    ├── MaxRetriesExceededError
-    └── control flow inside tasks: Retry, Replace, Ignore
+    ├── CanvasError (ValueError)         a canvas that cannot be built, compiled or submitted
+    ├── EncodeError (ValueError)         a value that JSON cannot hold, or larger than 1 MiB
+    ├── NotRegistered (KeyError)         a task name this process does not know
+    ├── ServiceUnavailable               a scheduler / results service did not answer
+    ├── NotFound                         an id the services do not know
+    ├── TimeoutError (TimeoutError)      a wait for results ran out of time
+    ├── ChordError                       a chord header member failed, so the body did not run
+    ├── TaskRevokedError                 the task was revoked (or expired) before it finished
+    ├── WorkerLost                       the task's worker was lost on every delivery
+    ├── IncompleteStream                 collect() met a result that is not ready yet
+    ├── RemoteError                      a remote failure whose class cannot be imported here
+    ├── TimeLimitExceeded                the task ran past its hard time limit
+    ├── SoftTimeLimitExceeded            raised inside a task that ran past its soft limit
+    ├── MaxRetriesExceededError          Task.retry() called once too often
+    └── control flow, raised inside tasks and handled by the worker:
+        ├── Retry                        run the task again later (Task.retry)
+        ├── Replace                      the task's result becomes a canvas's (Task.replace)
+        └── Ignore                       report nothing for this task
 """
 
 from __future__ import annotations
@@ -51,19 +56,23 @@ class MotetError(Exception):
 
 
 class CanvasError(MotetError, ValueError):
-    """A canvas that cannot be built or submitted (the message says which part and why)."""
+    """A canvas that cannot be built, compiled or submitted; the message names the part and why."""
 
 
 class EncodeError(MotetError, ValueError):
-    """A value that cannot be encoded for the wire, or that exceeds the payload limit."""
+    """A value that cannot be encoded for the wire, or that exceeds the 1 MiB payload limit."""
 
 
 class NotRegistered(MotetError, KeyError):
     """A task name that is not registered in this process."""
 
+    def __str__(self) -> str:
+        # KeyError quotes its argument; this message is a sentence, not a key.
+        return str(self.args[0]) if self.args else ""
+
 
 class ServiceUnavailable(MotetError):
-    """A Motet service could not be reached."""
+    """A Motet service could not be reached (the message names the endpoint and what to do)."""
 
 
 class NotFound(MotetError):
@@ -91,7 +100,7 @@ class IncompleteStream(MotetError):
 
 
 class TimeLimitExceeded(MotetError):
-    """The task ran past its hard time limit."""
+    """The task ran past its hard time limit and was stopped."""
 
 
 class SoftTimeLimitExceeded(MotetError):
@@ -103,7 +112,14 @@ class MaxRetriesExceededError(MotetError):
 
 
 class RemoteError(MotetError):
-    """A failure from a task whose exception class cannot be imported in this process."""
+    """A failure raised by a task whose exception class cannot be imported in this process.
+
+    Attributes:
+        exc_type: The remote class, qualified ("billing.errors.CardDeclined").
+        remote_message: The remote exception's message.
+        remote_traceback: The remote traceback text ("" if none).
+        task_id: The id of the task that raised it.
+    """
 
     def __init__(self, message: str, *, exc_type: str = "", traceback: str = "", task_id: str = "") -> None:
         super().__init__(f"{exc_type}: {message}" if exc_type else message)
@@ -114,7 +130,16 @@ class RemoteError(MotetError):
 
 
 class Retry(MotetError):
-    """Raised by `Task.retry()`: the worker reschedules the task."""
+    """Raised by `Task.retry()`: the worker reschedules the task.
+
+    Attributes:
+        exc: The error that caused the retry (recorded as the RETRY state's value).
+        countdown: Seconds to wait before running again (None: the task's default delay).
+        when: An absolute time (datetime) to run again instead of `countdown`.
+        max_retries: A new retry limit for this task, if one was given to `retry()`.
+        retry_args: New positional arguments for the next run, if given (None: unchanged).
+        retry_kwargs: New keyword arguments for the next run, if given (None: unchanged).
+    """
 
     def __init__(
         self,
@@ -124,21 +149,29 @@ class Retry(MotetError):
         countdown: float | None = None,
         max_retries: int | None = None,
         when: Any = None,
+        args: Any = None,
+        kwargs: Any = None,
     ) -> None:
         super().__init__(message)
         self.exc = exc
         self.countdown = countdown
         self.max_retries = max_retries
         self.when = when
+        self.retry_args = args
+        self.retry_kwargs = kwargs
 
 
 class Replace(MotetError):
-    """Raised by `Task.replace(sig)`: the task's result becomes the replacement's result."""
+    """Raised by `Task.replace(sig)`: the task's result becomes the replacement canvas's result.
 
-    def __init__(self, sig: Any) -> None:
+    Attributes:
+        sig: The replacement signature or canvas.
+    """
+
+    def __init__(self, sig: Any = None) -> None:
         super().__init__("replaced")
         self.sig = sig
 
 
 class Ignore(MotetError):
-    """Raised inside a task to report nothing (the task stays as it is)."""
+    """Raised inside a task to report no outcome for it."""

@@ -1,20 +1,28 @@
-"""Result objects: AsyncResult and GroupResult, with Celery's API, read from the results service."""
+"""Result objects: AsyncResult and GroupResult with Celery's API, read from the results service.
+
+Waiting is push-driven: `get()` opens one `WaitResult` stream (for a group: one stream for
+every member) and the results service sends each result when it is ready. `parent` is known
+from freeze when the canvas was built here, and read from the server otherwise (the result
+graph lives on the server, so a fresh process that only knows an id can walk it).
+"""
 
 from __future__ import annotations
 
-import time
+import datetime as dt
+from collections import deque
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import Any, ClassVar
 
 from motet import client, payload
 from motet.app import App, current_app
-from motet.exceptions import IncompleteStream, TaskRevokedError, TimeoutError
+from motet.exceptions import IncompleteStream, MotetError, TaskRevokedError
 from motet.failures import exception_from_failure
+from motet.graph import DependencyGraph
 from motet.v1 import common_pb2, results_pb2
 
-__all__ = ["AsyncResult", "DependencyGraph", "GroupResult", "ResultBase"]
+__all__ = ["READY_STATES", "STATES", "AsyncResult", "GroupResult", "ResultBase", "state_name"]
 
-_STATE_NAMES = {
+STATES = {
     common_pb2.TASK_STATE_UNSPECIFIED: "PENDING",
     common_pb2.TASK_STATE_PENDING: "PENDING",
     common_pb2.TASK_STATE_RECEIVED: "RECEIVED",
@@ -24,21 +32,112 @@ _STATE_NAMES = {
     common_pb2.TASK_STATE_RETRY: "RETRY",
     common_pb2.TASK_STATE_REVOKED: "REVOKED",
 }
+"""Wire states -> Celery's state strings."""
+
 READY_STATES = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
+"""States after which a task's result does not change."""
+
+
+def state_name(result: results_pb2.TaskResult) -> str:
+    """Celery's state string of a `motet.v1.TaskResult`."""
+    return STATES.get(result.state, "PENDING")
+
+
+def _exception(result: results_pb2.TaskResult) -> BaseException:
+    if state_name(result) == "REVOKED" and (
+        not result.failure.exc_type or result.failure.exc_type.endswith("TaskRevokedError")
+    ):
+        exc: BaseException = TaskRevokedError(result.failure.message or f"task {result.task_id} was revoked")
+        exc.task_id = result.task_id  # type: ignore[attr-defined]
+        return exc
+    return exception_from_failure(result.failure)
+
+
+def _value(result: results_pb2.TaskResult, propagate: bool) -> Any:
+    if state_name(result) == "SUCCESS":
+        return payload.decode(result.value)
+    exc = _exception(result)
+    if propagate:
+        raise exc
+    return exc
 
 
 class ResultBase:
-    """What AsyncResult and GroupResult share."""
+    """What AsyncResult and GroupResult share: id, app, parent, equality by id."""
 
+    _bound_app: ClassVar[App | None] = None
     id: str
-    parent: ResultBase | None
     app: App
+    _known_parent: ResultBase | None
+
+    def _resolve_app(self, app: App | None) -> App:
+        return app or type(self)._bound_app or current_app()
 
     def __hash__(self) -> int:
         return hash(self.id)
 
     def __eq__(self, other: object) -> bool:
+        if isinstance(other, str):
+            return other == self.id
         return isinstance(other, ResultBase) and other.id == self.id
+
+    def __str__(self) -> str:
+        return self.id
+
+    def ready(self) -> bool:
+        """Whether the result will not change any more."""
+        raise NotImplementedError
+
+    def get(self, timeout: float | None = None, propagate: bool = True, interval: float = 0.5, **_: Any) -> Any:
+        """Waits for and returns the value."""
+        raise NotImplementedError
+
+    @property
+    def children(self) -> list[ResultBase]:
+        """The results this one started."""
+        raise NotImplementedError
+
+    def iterdeps(self, intermediate: bool = False) -> Iterator[tuple[ResultBase | None, ResultBase]]:
+        """(parent, node) pairs of this result and everything it started, breadth first.
+
+        Raises:
+            IncompleteStream: at a node that is not ready, unless `intermediate` is true.
+        """
+        queue: deque[tuple[ResultBase | None, ResultBase]] = deque([(None, self)])
+        while queue:
+            parent, node = queue.popleft()
+            ready = node.ready()
+            if not ready and not intermediate:
+                raise IncompleteStream(f"result {node.id} is not ready yet; use collect(intermediate=True)")
+            yield parent, node
+            if ready:
+                queue.extend((node, child) for child in node.children)
+
+    def collect(self, intermediate: bool = False, **kwargs: Any) -> Iterator[tuple[ResultBase, Any]]:
+        """Yields (result, value) for this result and everything it started (Celery's collect).
+
+        With `intermediate`, a node that is not ready yet is yielded with the value None
+        (and what it will start is not known yet); nothing blocks.
+
+        Raises:
+            IncompleteStream: when a node is not ready and `intermediate` is false.
+        """
+        for _, node in self.iterdeps(intermediate=intermediate):
+            yield node, node.get(**kwargs) if node.ready() else None
+
+    def build_graph(self, intermediate: bool = False) -> DependencyGraph:
+        """The dependency graph of this result and what it started."""
+        graph = DependencyGraph()
+        for parent, node in self.iterdeps(intermediate=intermediate):
+            graph.add_arc(node)
+            if parent is not None:
+                graph.add_edge(parent, node)
+        return graph
+
+    @property
+    def graph(self) -> DependencyGraph:
+        """The dependency graph so far (nodes not ready yet end their branch)."""
+        return self.build_graph(intermediate=True)
 
 
 def _ref_to_result(ref: results_pb2.ResultRef, app: App) -> ResultBase:
@@ -47,31 +146,19 @@ def _ref_to_result(ref: results_pb2.ResultRef, app: App) -> ResultBase:
     return AsyncResult(ref.task_id, app=app)
 
 
-def _value(result: results_pb2.TaskResult, propagate: bool) -> Any:
-    state = _STATE_NAMES[result.state]
-    if state == "SUCCESS":
-        return payload.decode(result.value)
-    exc = _exception(result)
-    if propagate:
-        raise exc
-    return exc
-
-
-def _exception(result: results_pb2.TaskResult) -> BaseException:
-    if _STATE_NAMES[result.state] == "REVOKED" and (
-        not result.failure.exc_type or result.failure.exc_type.endswith("TaskRevokedError")
-    ):
-        return TaskRevokedError(result.failure.message or f"task {result.task_id} was revoked")
-    return exception_from_failure(result.failure)
-
-
 class AsyncResult(ResultBase):
-    """A task's result (Celery's AsyncResult). Works in any process that knows the id."""
+    """A task's result (Celery's AsyncResult); works in any process that knows the id.
 
-    def __init__(self, id: str, app: App | None = None, parent: ResultBase | None = None) -> None:  # noqa: A002
+    Args:
+        id: The task id.
+        app: The App whose results service is asked (default: the bound or current app).
+        parent: The result this task received its input from, when known.
+    """
+
+    def __init__(self, id: str, app: App | None = None, parent: ResultBase | None = None, **_: Any) -> None:  # noqa: A002
         self.id = id
-        self.app = app or current_app()
-        self._parent = parent
+        self.app = self._resolve_app(app)
+        self._known_parent = parent
         self._meta: results_pb2.TaskResult | None = None
 
     def __repr__(self) -> str:
@@ -82,11 +169,16 @@ class AsyncResult(ResultBase):
         """The task id (Celery's alias of `id`)."""
         return self.id
 
-    def _fetch(self) -> results_pb2.TaskResult:
-        if self._meta is not None and _STATE_NAMES[self._meta.state] in READY_STATES:
+    def _ready_meta(self) -> results_pb2.TaskResult | None:
+        if self._meta is not None and state_name(self._meta) in READY_STATES:
             return self._meta
-        self._meta = client.get_result(self.app, self.id)
-        return self._meta
+        return None
+
+    def _fetch(self) -> results_pb2.TaskResult:
+        meta = self._ready_meta()
+        if meta is None:
+            meta = self._meta = client.get_result(self.app, self.id)
+        return meta
 
     def _set(self, result: results_pb2.TaskResult) -> None:
         self._meta = result
@@ -94,21 +186,29 @@ class AsyncResult(ResultBase):
     def get(self, timeout: float | None = None, propagate: bool = True, interval: float = 0.5, **_: Any) -> Any:
         """Waits for the result (pushed by the results service) and returns its value.
 
-        Raises the task's exception (its original class when importable) if it failed and
-        `propagate` is true; TaskRevokedError if it was revoked; TimeoutError after `timeout`.
+        Args:
+            timeout: Seconds to wait at most (None: no limit).
+            propagate: Raise the task's exception if it failed (else return it).
+            interval: Ignored (Celery's polling interval; Motet waits on a stream).
+
+        Raises:
+            The task's exception (its original class when importable here, else RemoteError);
+            TaskRevokedError if it was revoked; motet.exceptions.TimeoutError after `timeout`.
         """
-        if self._meta is None or _STATE_NAMES[self._meta.state] not in READY_STATES:
+        meta = self._ready_meta()
+        if meta is None:
             for result in client.wait(self.app, [self.id], timeout):
-                self._meta = result
-        assert self._meta is not None
-        return _value(self._meta, propagate)
+                self._meta = meta = result
+        if meta is None:
+            raise MotetError(f"the results service ended the wait for {self.id} without a result")
+        return _value(meta, propagate)
 
     wait = get
 
     @property
     def state(self) -> str:
         """PENDING, RECEIVED, STARTED, SUCCESS, FAILURE, RETRY or REVOKED."""
-        return _STATE_NAMES[self._fetch().state]
+        return state_name(self._fetch())
 
     status = state
 
@@ -126,12 +226,12 @@ class AsyncResult(ResultBase):
 
     @property
     def result(self) -> Any:
-        """The value, or the exception if it failed (None while not ready)."""
+        """The value if it succeeded, the exception if it failed / was revoked / is retrying, else None."""
         meta = self._fetch()
-        state = _STATE_NAMES[meta.state]
+        state = state_name(meta)
         if state == "SUCCESS":
             return payload.decode(meta.value)
-        if state in ("FAILURE", "REVOKED", "RETRY") and meta.failure.exc_type:
+        if state in ("FAILURE", "REVOKED") or (state == "RETRY" and meta.failure.exc_type):
             return _exception(meta)
         return None
 
@@ -139,53 +239,42 @@ class AsyncResult(ResultBase):
 
     @property
     def traceback(self) -> str | None:
-        """The remote traceback text of a failure."""
+        """The remote traceback text of a failure (None if there is none)."""
+        return self._fetch().failure.traceback or None
+
+    @property
+    def name(self) -> str | None:
+        """The task name, when the server knows it."""
+        return self._fetch().task or None
+
+    @property
+    def retries(self) -> int:
+        """How many retries happened."""
+        return int(self._fetch().retries)
+
+    @property
+    def date_done(self) -> dt.datetime | None:
+        """When the task reached a ready state (UTC), or None."""
         meta = self._fetch()
-        return meta.failure.traceback or None
+        return meta.date_done.ToDatetime(tzinfo=dt.UTC) if meta.HasField("date_done") else None
 
     @property
     def children(self) -> list[ResultBase]:
-        """What this task started (next chain step, callbacks), from the server."""
+        """What this task started (next chain step, callbacks, groups), read from the server."""
         return [_ref_to_result(ref, self.app) for ref in self._fetch().children]
 
-    @property  # type: ignore[override]
+    @property
     def parent(self) -> ResultBase | None:
         """The result this one received its input from: known from freeze, else from the server."""
-        if self._parent is None:
+        if self._known_parent is None:
             parent_id = self._fetch().parent_id
             if parent_id:
-                self._parent = AsyncResult(parent_id, app=self.app)
-        return self._parent
+                self._known_parent = AsyncResult(parent_id, app=self.app)
+        return self._known_parent
 
     @parent.setter
     def parent(self, value: ResultBase | None) -> None:
-        self._parent = value
-
-    def iterdeps(self, intermediate: bool = False) -> Iterator[tuple[ResultBase | None, ResultBase]]:
-        """(parent, node) pairs of the graph below this result, depth first."""
-        stack: list[tuple[ResultBase | None, ResultBase]] = [(None, self)]
-        while stack:
-            parent, node = stack.pop()
-            yield parent, node
-            if node.ready():  # type: ignore[attr-defined]
-                stack.extend((node, child) for child in node.children)  # type: ignore[attr-defined]
-            elif not intermediate:
-                raise IncompleteStream(f"result {node.id} is not ready; use collect(intermediate=True)")
-
-    def collect(self, intermediate: bool = False, **kwargs: Any) -> Iterator[tuple[ResultBase, Any]]:
-        """Yields (result, value) for this result and everything it started (Celery's collect)."""
-        for _, node in self.iterdeps(intermediate=intermediate):
-            yield node, node.get(**kwargs) if node.ready() else None  # type: ignore[attr-defined]
-
-    @property
-    def graph(self) -> DependencyGraph:
-        """The dependency graph of this result and what it started."""
-        graph = DependencyGraph()
-        for parent, node in self.iterdeps(intermediate=True):
-            graph.add_arc(node)
-            if parent is not None:
-                graph.add_edge(parent, node)
-        return graph
+        self._known_parent = value
 
     def forget(self) -> None:
         """Deletes the stored result."""
@@ -198,13 +287,23 @@ class AsyncResult(ResultBase):
 
 
 class GroupResult(ResultBase):
-    """The results of a group, in order (Celery's GroupResult)."""
+    """The results of a group, in submission order (Celery's GroupResult).
 
-    def __init__(self, id: str | None = None, results: list[Any] | None = None, app: App | None = None, parent: ResultBase | None = None) -> None:  # noqa: A002
+    Args:
+        id: The group id.
+        results: The member results (AsyncResult or nested GroupResult), in order.
+        app: The App whose services are asked (default: the bound or current app).
+        parent: The result the group received its input from, when known.
+    """
+
+    def __init__(
+        self, id: str | None = None, results: list[Any] | None = None, app: App | None = None,  # noqa: A002
+        parent: ResultBase | None = None, **_: Any,
+    ) -> None:
         self.id = id or ""
         self.results: list[Any] = list(results or [])
-        self.app = app or current_app()
-        self.parent = parent
+        self.app = self._resolve_app(app)
+        self._known_parent = parent
 
     def __repr__(self) -> str:
         return f"<GroupResult: {self.id} [{', '.join(r.id for r in self.results)}]>"
@@ -214,6 +313,18 @@ class GroupResult(ResultBase):
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self.results)
+
+    def __getitem__(self, index: int) -> Any:
+        return self.results[index]
+
+    @property
+    def parent(self) -> ResultBase | None:
+        """The result the group received its input from, when known."""
+        return self._known_parent
+
+    @parent.setter
+    def parent(self, value: ResultBase | None) -> None:
+        self._known_parent = value
 
     @property
     def children(self) -> list[Any]:
@@ -227,35 +338,40 @@ class GroupResult(ResultBase):
         return out
 
     def join(self, timeout: float | None = None, propagate: bool = True, interval: float = 0.5, **_: Any) -> list[Any]:
-        """Waits for every member over one stream; returns their values in order (nested for nested groups)."""
+        """Waits for every member over one stream; returns their values in member order.
+
+        Nested groups give nested lists. With `propagate`, the first failure to arrive is
+        raised at once (no waiting for the other members).
+
+        Raises:
+            The first failed member's exception (with `propagate`);
+            motet.exceptions.TimeoutError after `timeout`.
+        """
         leaves = self._leaves()
-        pending = [r.id for r in leaves if r._meta is None or _STATE_NAMES[r._meta.state] not in READY_STATES]
+        pending = [r.id for r in leaves if r._ready_meta() is None]
         if pending:
             by_id: dict[str, list[AsyncResult]] = {}
             for r in leaves:
                 by_id.setdefault(r.id, []).append(r)
-            deadline = None if timeout is None else time.monotonic() + timeout
             for result in client.wait(self.app, pending, timeout):
-                for r in by_id[result.task_id]:
+                for r in by_id.get(result.task_id, ()):
                     r._set(result)
-                if propagate and _STATE_NAMES[result.state] != "SUCCESS":
-                    break  # fail fast: the first failure is raised below, no waiting for the rest
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"the operation timed out after {timeout} s")
+                if propagate and state_name(result) != "SUCCESS":
+                    raise _exception(result)
         return self._values(propagate)
+
+    get = join
+    join_native = join
 
     def _values(self, propagate: bool) -> list[Any]:
         values = []
         for r in self.results:
             if isinstance(r, GroupResult):
                 values.append(r._values(propagate))
-            elif r._meta is not None and _STATE_NAMES[r._meta.state] in READY_STATES:
-                values.append(_value(r._meta, propagate))
             else:
-                values.append(r.get(propagate=propagate))
+                meta = r._ready_meta()
+                values.append(_value(meta, propagate) if meta is not None else r.get(propagate=propagate))
         return values
-
-    get = join
 
     def ready(self) -> bool:
         """Whether every member finished."""
@@ -278,7 +394,7 @@ class GroupResult(ResultBase):
         return sum(1 for r in self._leaves() if r.successful())
 
     def revoke(self, terminate: bool = False, **_: Any) -> None:
-        """Revokes every member."""
+        """Revokes every member (and what follows them)."""
         client.revoke(self.app, [r.id for r in self._leaves()], terminate=terminate)
 
     def forget(self) -> None:
@@ -288,61 +404,28 @@ class GroupResult(ResultBase):
         for r in leaves:
             r._meta = None
 
-    def _ref(self) -> results_pb2.GroupRef:
+    def to_ref(self) -> results_pb2.GroupRef:
+        """This group as a `motet.v1.GroupRef` (ids only)."""
         members = [
-            results_pb2.ResultRef(group=r._ref()) if isinstance(r, GroupResult) else results_pb2.ResultRef(task_id=r.id)
+            results_pb2.ResultRef(group=r.to_ref()) if isinstance(r, GroupResult) else results_pb2.ResultRef(task_id=r.id)
             for r in self.results
         ]
         return results_pb2.GroupRef(group_id=self.id, members=members)
 
     def save(self) -> GroupResult:
         """Stores the member list so `GroupResult.restore(id)` works in any process."""
-        client.save_group(self.app, self._ref())
+        client.save_group(self.app, self.to_ref())
         return self
 
     @classmethod
-    def restore(cls, group_id: str, app: App | None = None, **_: Any) -> GroupResult:
-        """The saved group with this id (NotFound if it was never saved)."""
-        app = app or current_app()
-        ref = client.restore_group(app, group_id)
-        result = _ref_to_result(results_pb2.ResultRef(group=ref), app)
-        assert isinstance(result, GroupResult)
-        return result
+    def restore(cls, id: str, app: App | None = None, **_: Any) -> GroupResult:  # noqa: A002
+        """The saved group with this id.
 
-
-class DependencyGraph:
-    """The result graph (Celery's DependencyGraph subset): nodes, edges, text and dot output."""
-
-    def __init__(self) -> None:
-        self.adjacent: dict[ResultBase, list[ResultBase]] = {}
-
-    def add_arc(self, node: ResultBase) -> None:
-        """Adds a node."""
-        self.adjacent.setdefault(node, [])
-
-    def add_edge(self, parent: ResultBase, child: ResultBase) -> None:
-        """Adds parent -> child."""
-        self.add_arc(parent)
-        self.adjacent[parent].append(child)
-
-    def __iter__(self) -> Iterator[ResultBase]:
-        return iter(self.adjacent)
-
-    def __len__(self) -> int:
-        return len(self.adjacent)
-
-    def __repr__(self) -> str:
-        lines = []
-        for node, children in self.adjacent.items():
-            lines.append(f"{node.id}({len(children)})")
-            lines.extend(f"    {c.id}" for c in children)
-        return "\n".join(lines)
-
-    def to_dot(self, fh: IO[str]) -> None:
-        """Writes the graph in Graphviz dot format."""
-        fh.write("digraph dependencies {\n")
-        for node, children in self.adjacent.items():
-            fh.write(f'  "{node.id}";\n')
-            for child in children:
-                fh.write(f'  "{node.id}" -> "{child.id}";\n')
-        fh.write("}\n")
+        Raises:
+            NotFound: if it was never saved, or was forgotten or expired.
+        """
+        app = app or cls._bound_app or current_app()
+        ref = client.restore_group(app, id)
+        return GroupResult(
+            ref.group_id, [_ref_to_result(m, app) for m in ref.members], app=app
+        )

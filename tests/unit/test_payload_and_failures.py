@@ -2,40 +2,85 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
-
-from examples.guide.tasks import add
 from motet import payload
-from motet.exceptions import ChordError, EncodeError, RemoteError
+from motet.exceptions import ChordError, EncodeError, NotRegistered, RemoteError, TaskRevokedError
 from motet.failures import exception_from_failure, failure_from_exception
+from motet.v1 import common_pb2
+
+from tests.unit.tasks import add
 
 
-@pytest.mark.parametrize("value", [{1, 2}, b"bytes", object(), float("nan")])
+@pytest.mark.parametrize("value", [{1, 2}, b"bytes", object(), float("nan"), float("inf")])
 def test_values_json_cannot_hold_are_refused_naming_the_task_and_argument(value: object) -> None:
-    with pytest.raises(EncodeError, match=r"task .*add args\[1\]"):
+    with pytest.raises(EncodeError, match=r"task tests\.unit\.tasks\.add argument 1"):
         add.s(1, value).to_proto()
 
 
+def test_nested_values_and_kwargs_are_named_precisely() -> None:
+    with pytest.raises(EncodeError, match=r"argument 0\[1\]\['k'\]: a set"):
+        add.s([1, {"k": {2}}]).to_proto()
+    with pytest.raises(EncodeError, match=r"keyword 'debug'"):
+        add.s(1, debug={1}).to_proto()
+    with pytest.raises(EncodeError, match="dict key 1 is not a string"):
+        payload.encode({1: 2}, what="x")
+
+
 def test_oversized_values_are_refused_not_truncated() -> None:
-    with pytest.raises(EncodeError, match="exceeds"):
+    with pytest.raises(EncodeError, match="exceeds the 1048576-byte payload limit"):
         payload.encode(["x" * payload.MAX_PAYLOAD_BYTES], what="big")
+    with pytest.raises(EncodeError, match="task tests.unit.tasks.add arguments: .* exceeds"):
+        add.s("x" * payload.MAX_PAYLOAD_BYTES).to_proto()
 
 
-def test_tuples_become_lists_and_round_trip() -> None:
-    assert payload.decode(payload.encode({"a": (1, 2)})) == {"a": [1, 2]}
+def test_tuples_and_ranges_become_lists_and_round_trip() -> None:
+    p = payload.encode({"a": (1, 2), "b": range(3), "c": "é"}, what="v")
+    assert p.encoding == "json"
+    assert payload.decode(p) == {"a": [1, 2], "b": [0, 1, 2], "c": "é"}
+    assert payload.decode(common_pb2.Payload(), default=[]) == []
+
+
+def test_unknown_encodings_and_bad_json_are_refused() -> None:
+    with pytest.raises(EncodeError, match="'pickle' is not supported"):
+        payload.decode(common_pb2.Payload(encoding="pickle", data=b"x"))
+    with pytest.raises(EncodeError, match="not valid JSON"):
+        payload.decode(common_pb2.Payload(encoding="json", data=b"{"))
 
 
 def test_a_builtin_exception_comes_back_as_its_class() -> None:
     f = failure_from_exception(ValueError("something something"), task_id="t1")
+    assert f.exc_type == "builtins.ValueError" and json.loads(f.exc_args.data) == ["something something"]
     exc = exception_from_failure(f)
     assert type(exc) is ValueError
     assert str(exc) == "something something"
     assert exc.task_id == "t1"  # type: ignore[attr-defined]
+    assert "ValueError" in exc.remote_traceback  # type: ignore[attr-defined]
+
+
+def test_exceptions_with_several_args_and_keyerrors_round_trip() -> None:
+    exc = exception_from_failure(failure_from_exception(KeyError("missing"), task_id="t"))
+    assert type(exc) is KeyError and exc.args == ("missing",)
+    exc = exception_from_failure(failure_from_exception(OSError(2, "No such file"), task_id="t"))
+    assert isinstance(exc, OSError) and exc.errno == 2
 
 
 def test_motet_exceptions_come_back_as_their_class() -> None:
-    exc = exception_from_failure(failure_from_exception(ChordError("Dependency x raised"), task_id="t"))
-    assert isinstance(exc, ChordError)
+    assert isinstance(exception_from_failure(failure_from_exception(ChordError("Dependency x raised"), task_id="t")), ChordError)
+    assert isinstance(exception_from_failure(failure_from_exception(TaskRevokedError("revoked"), task_id="t")), TaskRevokedError)
+    assert str(NotRegistered("task 'x' is not registered")) == "task 'x' is not registered"
+
+
+class CustomError(Exception):
+    def __init__(self, code: int, *, detail: str) -> None:
+        super().__init__(f"{code}: {detail}")
+
+
+def test_a_class_that_cannot_be_rebuilt_from_its_args_becomes_remote_error() -> None:
+    f = failure_from_exception(CustomError(3, detail="x"), task_id="t3")
+    exc = exception_from_failure(f)
+    assert isinstance(exc, RemoteError) and exc.exc_type.endswith("test_payload_and_failures.CustomError")
 
 
 def test_an_unknown_class_becomes_remote_error() -> None:
@@ -43,5 +88,18 @@ def test_an_unknown_class_becomes_remote_error() -> None:
     f.exc_type = "billing.errors.CardDeclined"
     exc = exception_from_failure(f)
     assert isinstance(exc, RemoteError)
-    assert exc.exc_type == "billing.errors.CardDeclined"
-    assert "boom" in str(exc)
+    assert exc.exc_type == "billing.errors.CardDeclined" and exc.task_id == "t2"
+    assert "boom" in str(exc) and "ValueError" in exc.remote_traceback
+    # relayed again, it keeps the original class name
+    assert failure_from_exception(exc, task_id="t9").exc_type == "billing.errors.CardDeclined"
+
+
+def test_system_exits_are_not_raised_in_the_client() -> None:
+    f = common_pb2.TaskFailure(exc_type="builtins.SystemExit", message="1", task_id="t")
+    assert isinstance(exception_from_failure(f), RemoteError)
+
+
+def test_unencodable_exception_args_fall_back_to_the_message() -> None:
+    f = failure_from_exception(ValueError({1, 2}), task_id="t")
+    assert not f.exc_args.data
+    assert type(exception_from_failure(f)) is ValueError

@@ -1,0 +1,128 @@
+"""chord: a header group whose list of results is passed, exactly once, to a body."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from motet.app import App
+from motet.canvas.composite import Composite, as_member
+from motet.canvas.group import group, materialise
+from motet.canvas.signature import Signature, copy_options
+from motet.exceptions import CanvasError
+
+__all__ = ["chord"]
+
+
+class chord(Composite):  # noqa: N801 - Celery's name
+    """Run a header group, then the body with the list of header results (in header order).
+
+    `chord(header)(body)` and `chord(header, body).apply_async()` submit it. The chord's
+    result is the body's result, whose `parent` is the header's GroupResult. If a header
+    member fails the body does not run and its result fails with ChordError.
+
+    Args:
+        header: Signatures (an iterable, read once here), a group (its members are taken,
+            its id becomes the header group id), or one signature / canvas.
+        body: The body signature or canvas (None: give it when calling the chord).
+        app: The App to submit with.
+        **options: Execution options; `group_id` is the header group id, `task_id` the body's
+            result id. Other options apply to header members and body where they set none.
+
+    Raises:
+        CanvasError: if the body is not a signature or canvas.
+    """
+
+    kind = "chord"
+    tasks: list[Signature]
+    body: Signature | None
+
+    def __init__(self, header: Any = (), body: Any = None, *, app: App | None = None, **options: Any) -> None:
+        if isinstance(header, group):
+            inherited = {k: v for k, v in header.options.items() if k not in ("task_id", "group_id", "group_index")}
+            if header.options.get("task_id"):
+                inherited["group_id"] = header.options["task_id"]
+            options = {**inherited, **options}
+            members = list(header.tasks)
+        elif isinstance(header, (Signature, dict)):
+            members = [as_member(header, "a chord header")]
+        else:
+            members = [as_member(t, "a chord header") for t in materialise(header, "a chord header")]
+        if body is not None and not isinstance(body, Signature):
+            if isinstance(body, dict):
+                body = Signature(body)
+            else:
+                raise CanvasError(f"a chord body must be a signature or canvas, got {type(body).__name__}")
+        self._setup(options, app if app is not None else _app_of(members, body))
+        self.tasks = members
+        self.body = body
+
+    @classmethod
+    def _build(cls, header: Iterable[Signature], body: Signature | None, options: dict[str, Any], app: App | None = None) -> chord:
+        """A chord of exactly these parts with these (already valid) options."""
+        obj: chord = object.__new__(cls)
+        obj._setup({}, app)
+        obj.tasks = list(header)
+        obj.body = body
+        obj.options = options
+        return obj
+
+    @classmethod
+    def from_group(cls, header: group, body: Signature) -> chord:
+        """Celery's upgrade of `group | body`: the group's id becomes the header group id."""
+        return cls(header, body, app=header.app or body.app)
+
+    @property
+    def header(self) -> list[Signature]:
+        """The header members."""
+        return self.tasks
+
+    def _state(self) -> tuple[Any, ...]:
+        return (self.tasks, self.body, self.options)
+
+    def __repr__(self) -> str:
+        return f"chord([{', '.join(repr(t) for t in self.tasks)}], {self.body!r})"
+
+    def _copy(self) -> chord:
+        body = self.body._copy() if self.body is not None else None
+        return chord._build([t._copy() for t in self.tasks], body, copy_options(self.options), self.app)
+
+    def _merge_partial(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        # Celery: a chord's partial arguments go to the header members.
+        self.tasks = [t._partial(args, kwargs, {}) for t in self.tasks]
+
+    def need_body(self) -> Signature:
+        """The body.
+
+        Raises:
+            CanvasError: if the chord has no body yet.
+        """
+        if self.body is None:
+            raise CanvasError("this chord has no body yet: use chord(header, body) or chord(header)(body)")
+        return self.body
+
+    def __call__(self, body: Signature | None = None, **options: Any) -> Any:
+        """`chord(header)(body)`: submits the chord with that body; returns the body's result."""
+        sig = self._copy()
+        if body is not None:
+            sig.body = as_member(body, "a chord body")
+        return sig.apply_async(**options)
+
+    def link(self, callback: Signature) -> Signature:
+        """Links a callback to the body (Celery: a chord's callbacks are its body's)."""
+        return self.need_body().link(callback)
+
+    def link_error(self, errback: Signature) -> Signature:
+        """Links an errback to the body: it runs once if the chord fails (header or body)."""
+        return self.need_body().link_error(errback)
+
+    def _inline(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        values = [t._inline(args, kwargs) for t in self.tasks]
+        return self.need_body()._inline((values,), {})
+
+
+def _app_of(members: list[Signature], body: Signature | None) -> App | None:
+    for t in [*members, *([body] if body is not None else [])]:
+        if t.app is not None:
+            return t.app
+    return None

@@ -1,0 +1,205 @@
+"""Freeze: assign ids on the client and build the result objects, as Celery's `freeze()` does.
+
+Every node gets an id before submission, so `apply_async` returns complete result objects at
+once: a task's AsyncResult, a group's GroupResult (members in order), a chain's last result
+whose `parent` is the step before, and a chord's body result whose `parent` is the header
+GroupResult. Options set here, as Celery sets them: `task_id` (a group id for groups and
+chunks), `root_id` (the first task of the workflow), `parent_id` (the task whose result this
+node receives), `group_id` / `group_index` (membership), and ids for link callbacks. A chord's
+`group_id` option is its header group id. Ids already present are kept, so freezing twice is
+harmless.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from motet.canvas.chain import chain, upgrade_steps
+from motet.canvas.chord import chord
+from motet.canvas.group import group
+from motet.canvas.mapping import chunks
+from motet.canvas.signature import Signature
+from motet.exceptions import CanvasError
+from motet.result import AsyncResult, GroupResult, ResultBase
+
+__all__ = ["first_task_id", "freeze"]
+
+
+def _new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def _chunk_ids(ck: chunks) -> list[str]:
+    if len(ck.member_ids) != ck.chunk_count:
+        ck.member_ids = [_new_id() for _ in range(ck.chunk_count)]
+    return ck.member_ids
+
+
+def first_task_id(node: Signature) -> str:
+    """The id of the task that runs first in `node` (assigned now if missing): the root id."""
+    if isinstance(node, chain):
+        if not node.tasks:
+            raise CanvasError("a chain needs at least one task")
+        return first_task_id(node.tasks[0])
+    if isinstance(node, chord):
+        if node.tasks:
+            return first_task_id(node.tasks[0])
+        return first_task_id(node.need_body())
+    if isinstance(node, group):
+        if node.tasks:
+            return first_task_id(node.tasks[0])
+        return node.options.setdefault("task_id", _new_id())  # type: ignore[no-any-return]
+    if isinstance(node, chunks):
+        ids = _chunk_ids(node)
+        return ids[0] if ids else node.options.setdefault("task_id", _new_id())
+    return node.options.setdefault("task_id", _new_id())  # type: ignore[no-any-return]
+
+
+def _attach(result: ResultBase, parent: ResultBase) -> None:
+    """Links the first result of a frozen step (the top of its parent line) to `parent`."""
+    node, seen = result, set()
+    while node._known_parent is not None:
+        if node.id in seen:
+            raise CanvasError("the canvas contains the same result id twice")
+        seen.add(node.id)
+        node = node._known_parent
+    node._known_parent = parent
+
+
+def _membership(options: dict[str, Any], group_id: str | None, group_index: int | None, root_id: str, parent_id: str | None) -> None:
+    if group_id:
+        options["group_id"] = group_id
+    if group_index is not None:
+        options["group_index"] = group_index
+    options["root_id"] = root_id
+    if parent_id:
+        options["parent_id"] = parent_id
+
+
+def _freeze_links(options: dict[str, Any], root_id: str, parent_id: str | None) -> None:
+    for callback in [*options.get("link", ()), *options.get("link_error", ())]:
+        freeze(callback, root_id=root_id, parent_id=parent_id)
+
+
+def _freeze_task(sig: Signature, _id: str | None, group_id: str | None, group_index: int | None,
+                 root_id: str | None, parent_id: str | None) -> AsyncResult:
+    opts = sig.options
+    task_id = opts.get("task_id") or _id or _new_id()
+    opts["task_id"] = task_id
+    root = root_id or task_id
+    _membership(opts, group_id, group_index, root, parent_id)
+    _freeze_links(opts, root, task_id)
+    return AsyncResult(task_id, app=sig._app())
+
+
+def _freeze_chain(c: chain, _id: str | None, group_id: str | None, group_index: int | None,
+                  root_id: str | None, parent_id: str | None) -> ResultBase:
+    if not c.tasks:
+        raise CanvasError("a chain needs at least one task")
+    c.tasks = upgrade_steps(c.tasks, c.app)
+    root = root_id or first_task_id(c.tasks[0])
+    last_id = c.options.get("task_id") or _id
+    previous: ResultBase | None = None
+    for index, step in enumerate(c.tasks):
+        last = index == len(c.tasks) - 1
+        if previous is None:
+            step_parent = parent_id
+        else:
+            step_parent = previous.id if isinstance(previous, AsyncResult) else None
+        result = freeze(
+            step,
+            _id=last_id if last else None,
+            group_id=group_id if last else None,
+            group_index=group_index if last else None,
+            root_id=root,
+            parent_id=step_parent,
+        )
+        if previous is not None:
+            _attach(result, previous)
+        previous = result
+    assert previous is not None
+    _freeze_links(c.options, root, previous.id)
+    return previous
+
+
+def _freeze_group(g: group, _id: str | None, group_id: str | None, group_index: int | None,
+                  root_id: str | None, parent_id: str | None) -> GroupResult:
+    gid = g.options.get("task_id") or _id or _new_id()
+    g.options["task_id"] = gid
+    root = root_id or first_task_id(g)
+    _membership(g.options, group_id, group_index, root, parent_id)
+    results = [
+        freeze(t, group_id=gid, group_index=i, root_id=root, parent_id=parent_id) for i, t in enumerate(g.tasks)
+    ]
+    _freeze_links(g.options, root, None)
+    return GroupResult(gid, results, app=g._app())
+
+
+def _freeze_chord(c: chord, _id: str | None, group_id: str | None, group_index: int | None,
+                  root_id: str | None, parent_id: str | None) -> ResultBase:
+    body = c.need_body()
+    header_id = c.options.get("group_id") or _new_id()
+    c.options["group_id"] = header_id
+    body_id = c.options.pop("task_id", None) or _id
+    root = root_id or first_task_id(c)
+    c.options["root_id"] = root
+    if parent_id:
+        c.options["parent_id"] = parent_id
+    header = GroupResult(
+        header_id,
+        [freeze(t, group_id=header_id, group_index=i, root_id=root, parent_id=parent_id) for i, t in enumerate(c.tasks)],
+        app=c._app(),
+    )
+    result = freeze(body, _id=body_id, group_id=group_id, group_index=group_index, root_id=root)
+    _attach(result, header)
+    _freeze_links(c.options, root, result.id)
+    return result
+
+
+def _freeze_chunks(ck: chunks, _id: str | None, group_id: str | None, group_index: int | None,
+                   root_id: str | None, parent_id: str | None) -> GroupResult:
+    gid = ck.options.get("task_id") or _id or _new_id()
+    ck.options["task_id"] = gid
+    ids = _chunk_ids(ck)
+    root = root_id or (ids[0] if ids else gid)
+    _membership(ck.options, group_id, group_index, root, parent_id)
+    _freeze_links(ck.options, root, None)
+    app = ck._app()
+    return GroupResult(gid, [AsyncResult(i, app=app) for i in ids], app=app)
+
+
+def freeze(
+    node: Signature,
+    *,
+    _id: str | None = None,
+    group_id: str | None = None,
+    group_index: int | None = None,
+    root_id: str | None = None,
+    parent_id: str | None = None,
+) -> ResultBase:
+    """Assigns ids to `node` and everything in it (in place) and returns its result object.
+
+    Args:
+        node: A signature or canvas.
+        _id: The result id to use when the node has none.
+        group_id: The group the node is a member of.
+        group_index: The node's position in that group.
+        root_id: The workflow's root id (default: the first task of `node`).
+        parent_id: The id of the task whose result the node receives.
+
+    Returns:
+        AsyncResult or GroupResult, `parent` linked as in Celery.
+
+    Raises:
+        CanvasError: for an empty chain or a chord without a body.
+    """
+    if isinstance(node, chain):
+        return _freeze_chain(node, _id, group_id, group_index, root_id, parent_id)
+    if isinstance(node, chord):
+        return _freeze_chord(node, _id, group_id, group_index, root_id, parent_id)
+    if isinstance(node, group):
+        return _freeze_group(node, _id, group_id, group_index, root_id, parent_id)
+    if isinstance(node, chunks):
+        return _freeze_chunks(node, _id, group_id, group_index, root_id, parent_id)
+    return _freeze_task(node, _id, group_id, group_index, root_id, parent_id)

@@ -1,0 +1,375 @@
+"""Signature: one task invocation (name, args, kwargs, options) with Celery's calling API.
+
+Building is pure: no I/O, no protobuf. `freeze` (ids and result objects), `to_proto`
+(compilation) and `apply_async` (submission) delegate to their own modules.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from motet.app import App, current_app
+from motet.canvas.validate import normalise_options
+from motet.exceptions import CanvasError, NotRegistered
+
+if TYPE_CHECKING:
+    from motet.eager import EagerResult
+    from motet.result import ResultBase
+    from motet.task import Task
+    from motet.v1 import canvas_pb2
+
+__all__ = ["Signature", "copy_options", "maybe_signature", "signature"]
+
+_FIELDS = ("task", "args", "kwargs", "options", "immutable", "subtask_type")
+
+
+def copy_options(options: dict[str, Any]) -> dict[str, Any]:
+    """A copy of an options dict whose link / link_error signatures are copies too."""
+    out = dict(options)
+    for key in ("link", "link_error"):
+        if key in out:
+            out[key] = [s._copy() for s in out[key]]
+    return out
+
+
+def _as_args(args: Any, where: str) -> tuple[Any, ...]:
+    if args is None:
+        return ()
+    if isinstance(args, (str, bytes, Mapping)) or not hasattr(args, "__iter__"):
+        raise CanvasError(f"{where}: args must be a list or tuple, got {type(args).__name__}")
+    return tuple(args)
+
+
+def _as_kwargs(kwargs: Any, where: str) -> dict[str, Any]:
+    if kwargs is None:
+        return {}
+    if not isinstance(kwargs, Mapping):
+        raise CanvasError(f"{where}: kwargs must be a dict, got {type(kwargs).__name__}")
+    return dict(kwargs)
+
+
+class Signature:
+    """One task invocation: a task name, arguments and execution options (Celery's Signature).
+
+    Args:
+        task: A task name ("proj.tasks.add"), a registered `Task`, or a dict as produced by
+            `dict(sig)` in Celery (keys task, args, kwargs, options, immutable, subtask_type).
+        args: Positional arguments (a list or tuple).
+        kwargs: Keyword arguments.
+        options: Execution options (see `motet.canvas.validate` for the names).
+        app: The App used to submit and to look the task up; default: the current app.
+        immutable: Whether partial arguments (a parent's result) are ignored.
+        subtask_type: Celery's kind marker (None for a plain task).
+        **ex: More execution options.
+
+    Raises:
+        CanvasError: for malformed args, kwargs or options.
+    """
+
+    def __init__(
+        self,
+        task: Any = None,
+        args: Any = None,
+        kwargs: Any = None,
+        options: dict[str, Any] | None = None,
+        *,
+        app: App | None = None,
+        immutable: bool = False,
+        subtask_type: str | None = None,
+        type: Any = None,  # noqa: A002 - Celery's keyword; the Task is looked up by name
+        **ex: Any,
+    ) -> None:
+        if isinstance(task, Mapping):
+            d = task
+            task, args, kwargs = d.get("task"), d.get("args"), d.get("kwargs")
+            options = {**(d.get("options") or {}), **(options or {})}
+            immutable = immutable or bool(d.get("immutable"))
+            subtask_type = subtask_type or d.get("subtask_type")
+        if app is None and not isinstance(task, str) and task is not None:
+            app = getattr(task, "app", None)
+        name = getattr(task, "name", task)
+        if name is not None and not isinstance(name, str):
+            raise CanvasError(f"a signature needs a task or a task name, got {type_name(task)}")
+        self.task: str | None = name
+        where = self._where()
+        self.args: tuple[Any, ...] = _as_args(args, where)
+        self.kwargs: dict[str, Any] = _as_kwargs(kwargs, where)
+        opts = {**(options or {}), **ex}
+        if opts.pop("immutable", False):
+            immutable = True
+        self.options: dict[str, Any] = normalise_options(opts, where)
+        self.immutable: bool = bool(immutable)
+        self.subtask_type: str | None = subtask_type
+        self.app: App | None = app
+
+    # -- identity and inspection --------------------------------------------------------
+
+    def _where(self) -> str:
+        return f"task {self.task}"
+
+    def _app(self) -> App:
+        return self.app if self.app is not None else current_app()
+
+    @property
+    def id(self) -> str | None:
+        """The task id (the result id) once frozen or set with `task_id=`; else None."""
+        return self.options.get("task_id")
+
+    @id.setter
+    def id(self, value: str) -> None:
+        self.options["task_id"] = value
+
+    @property
+    def name(self) -> str | None:
+        """The task name."""
+        return self.task
+
+    @property
+    def type(self) -> Task | None:
+        """The registered `Task` for this name in this process (None if not registered here)."""
+        return self._app().tasks.get(self.task or "")
+
+    def __getitem__(self, key: str) -> Any:
+        """Celery's dict-style access: sig["task"], sig["args"], sig["options"] ..."""
+        if key not in _FIELDS:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def keys(self) -> tuple[str, ...]:
+        """The dict-style keys (so `dict(sig)` works as in Celery)."""
+        return _FIELDS
+
+    def _state(self) -> tuple[Any, ...]:
+        return (self.task, self.args, self.kwargs, self.options, self.immutable)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other._state() == self._state()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value (a dict in Celery)
+
+    def __repr__(self) -> str:
+        parts = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()]
+        return f"{self.task}({', '.join(parts)})"
+
+    # -- derivation -----------------------------------------------------------------------
+
+    def set(self, immutable: bool | None = None, **options: Any) -> Signature:
+        """Sets execution options in place (`add.s(2, 2).set(countdown=1)`).
+
+        Returns:
+            This signature, for chaining calls.
+
+        Raises:
+            CanvasError: for an unknown option or an invalid value.
+        """
+        if immutable is not None:
+            self.immutable = bool(immutable)
+        self.options.update(normalise_options(options, self._where()))
+        return self
+
+    def _copy(self) -> Signature:
+        """An independent copy (options and callbacks copied; argument values shared)."""
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new.kwargs = dict(self.kwargs)
+        new.options = copy_options(self.options)
+        return new
+
+    def _merge_partial(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Prepends partial args and merges kwargs in place (ignored when immutable)."""
+        if not self.immutable:
+            self.args = tuple(args) + self.args
+            self.kwargs = {**self.kwargs, **kwargs}
+
+    def clone(self, args: Any = None, kwargs: Any = None, **options: Any) -> Signature:
+        """A copy with partial args prepended and kwargs / options merged (new values win).
+
+        An immutable signature keeps its own args and kwargs; only options are merged.
+
+        Returns:
+            A new signature of the same kind.
+        """
+        new = self._copy()
+        new._merge_partial(_as_args(args, self._where()), _as_kwargs(kwargs, self._where()))
+        new.set(**options)
+        return new
+
+    partial = clone
+
+    def link(self, callback: Signature) -> Signature:
+        """Adds a callback applied with this task's result when it succeeds.
+
+        Returns:
+            The callback (as in Celery).
+        """
+        if not isinstance(callback, Signature):
+            raise CanvasError(f"{self._where()}: link takes a signature or canvas, got {type_name(callback)}")
+        self.options.setdefault("link", []).append(callback)
+        return callback
+
+    def link_error(self, errback: Signature) -> Signature:
+        """Adds an errback applied once if this task fails.
+
+        Returns:
+            The errback (as in Celery).
+        """
+        if not isinstance(errback, Signature):
+            raise CanvasError(f"{self._where()}: link_error takes a signature or canvas, got {type_name(errback)}")
+        self.options.setdefault("link_error", []).append(errback)
+        return errback
+
+    def on_error(self, errback: Signature) -> Signature:
+        """Adds an errback and returns this signature (`xsum.s().on_error(log.s())`)."""
+        self.link_error(errback)
+        return self
+
+    def __or__(self, other: Any) -> Any:
+        from motet.canvas.compose import compose
+
+        return compose(self, other)
+
+    # -- running here ---------------------------------------------------------------------
+
+    def _inline(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Runs this node in this process with partial args; returns its value."""
+        task = self.type
+        if task is None:
+            raise NotRegistered(
+                f"task {self.task!r} is not registered in this process; use .delay() / .apply_async() "
+                "to run it on a worker"
+            )
+        call_args = self.args if self.immutable else tuple(args) + self.args
+        call_kwargs = self.kwargs if self.immutable else {**self.kwargs, **kwargs}
+        return task(*call_args, **call_kwargs)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Runs the task inline in this process (`add.s(2, 2)()` is 4), as Celery does.
+
+        Raises:
+            NotRegistered: if the task is not registered in this process.
+        """
+        return self._inline(args, kwargs)
+
+    def apply(self, args: Any = None, kwargs: Any = None, **options: Any) -> EagerResult:
+        """Runs inline and returns an `EagerResult` (Celery's `apply`); nothing is submitted."""
+        from motet.eager import EagerResult
+
+        return EagerResult.run(
+            lambda: self._inline(_as_args(args, self._where()), _as_kwargs(kwargs, self._where())),
+            task_id=options.get("task_id") or str(uuid.uuid4()),
+        )
+
+    # -- running on workers ---------------------------------------------------------------
+
+    def _partial(self, args: tuple[Any, ...], kwargs: dict[str, Any], options: dict[str, Any]) -> Signature:
+        """A copy of this canvas with partial arguments and options applied (for apply_async)."""
+        return self.clone(args, kwargs, **options)
+
+    def delay(self, *args: Any, **kwargs: Any) -> ResultBase:
+        """Submits with partial arguments: `add.s(2).delay(4)` runs add(4, 2) on a worker."""
+        return self.apply_async(args, kwargs)
+
+    def apply_async(self, args: Any = None, kwargs: Any = None, **options: Any) -> ResultBase:
+        """Freezes a copy (assigns ids), compiles and submits it in one call.
+
+        Args:
+            args: Partial args, prepended to the signature's own.
+            kwargs: Partial kwargs, merged (new values win).
+            **options: Execution options, merged (new values win); None values are ignored.
+
+        Returns:
+            The result object (AsyncResult, or GroupResult for a group), available at once.
+
+        Raises:
+            CanvasError: for an invalid canvas (including partial args given to an immutable
+                signature); EncodeError for arguments JSON cannot hold;
+                ServiceUnavailable when no scheduler answers.
+        """
+        where = self._where()
+        args, kwargs = _as_args(args, where), _as_kwargs(kwargs, where)
+        if self.immutable and (args or kwargs) and self.subtask_type is None:
+            raise CanvasError(
+                f"{where} is immutable and cannot take partial arguments {args!r} {kwargs!r}; "
+                "use .s() instead of .si() or drop the arguments"
+            )
+        sig = self._partial(args, kwargs, {k: v for k, v in options.items() if v is not None})
+        result = sig.freeze()
+        from motet import client
+
+        client.submit(sig._app(), sig.to_proto())
+        return result
+
+    def __invert__(self) -> Any:
+        """`~sig` is `sig.delay().get()` (a shell shortcut)."""
+        return self.delay().get()
+
+    # -- freeze and compile ---------------------------------------------------------------
+
+    def freeze(
+        self,
+        _id: str | None = None,
+        group_id: str | None = None,
+        chord: Any = None,
+        root_id: str | None = None,
+        parent_id: str | None = None,
+        group_index: int | None = None,
+    ) -> ResultBase:
+        """Assigns ids to every node in place and returns the result object (Celery's freeze).
+
+        Args:
+            _id: The result id to use if the node has none yet.
+            group_id: The group this node is a member of.
+            chord: Ignored (Celery's internal chord pointer).
+            root_id: The workflow's root task id.
+            parent_id: The id of the task whose result this node receives.
+            group_index: The position in the group.
+
+        Returns:
+            AsyncResult or GroupResult, with `parent` linked as Celery links it.
+        """
+        from motet.canvas.freeze import freeze
+
+        return freeze(self, _id=_id, group_id=group_id, root_id=root_id, parent_id=parent_id, group_index=group_index)
+
+    def to_proto(self) -> canvas_pb2.Canvas:
+        """This canvas as a `motet.v1.Canvas` message (see `motet.from_proto` for the inverse).
+
+        Raises:
+            CanvasError: for an invalid canvas; EncodeError for values JSON cannot hold.
+        """
+        from motet.canvas.compile import to_proto
+
+        return to_proto(self)
+
+
+def type_name(value: Any) -> str:
+    """The class name of a value, for messages."""
+    return type(value).__name__
+
+
+def signature(varies: Any, args: Any = None, kwargs: Any = None, **options: Any) -> Signature:
+    """A signature by task name, or a copy of a signature / canvas (Celery's `signature()`).
+
+    Args:
+        varies: A task name, a Task, a dict, or a Signature (which is cloned).
+        args: Positional arguments.
+        kwargs: Keyword arguments.
+        **options: Execution options (and `app=`).
+
+    Returns:
+        A new Signature.
+    """
+    if isinstance(varies, Signature):
+        return varies.clone()
+    return Signature(varies, args, kwargs, **options)
+
+
+def maybe_signature(d: Any, app: App | None = None) -> Signature | None:
+    """None stays None, a Signature is returned as is, a dict becomes a Signature (Celery's helper)."""
+    if d is None or isinstance(d, Signature):
+        if d is not None and app is not None:
+            d.app = app
+        return d
+    return Signature(d, app=app)

@@ -1,0 +1,117 @@
+"""gRPC status codes become MotetError subclasses; WaitResult streams are reopened (no network)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from motet import client, payload
+from motet.exceptions import CanvasError, EncodeError, MotetError, NotFound, ServiceUnavailable, TimeoutError
+from motet.v1 import common_pb2, results_pb2
+
+from tests.unit.tasks import app
+
+
+class FakeRpcError(grpc.RpcError):
+    def __init__(self, code: grpc.StatusCode, details: str, trailing: tuple[tuple[str, bytes], ...] = ()) -> None:
+        self._code, self._details, self._trailing = code, details, trailing
+
+    def code(self) -> grpc.StatusCode:
+        return self._code
+
+    def details(self) -> str:
+        return self._details
+
+    def trailing_metadata(self) -> tuple[tuple[str, bytes], ...]:
+        return self._trailing
+
+
+def _bad_request(details: str) -> FakeRpcError:
+    bad = error_details_pb2.BadRequest(field_violations=[
+        error_details_pb2.BadRequest.FieldViolation(field="canvas.chord.body", description="a chord needs a body"),
+    ])
+    packed = any_pb2.Any()
+    packed.Pack(bad)
+    status = status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=details, details=[packed])
+    return FakeRpcError(grpc.StatusCode.INVALID_ARGUMENT, details, (("grpc-status-details-bin", status.SerializeToString()),))
+
+
+@pytest.mark.parametrize(
+    "err,kind,message",
+    [
+        (FakeRpcError(grpc.StatusCode.UNAVAILABLE, "connection refused"), ServiceUnavailable,
+         r"no Motet service answers at h:1 .*motet dev --app MODULE"),
+        (FakeRpcError(grpc.StatusCode.NOT_FOUND, "group g was never saved"), NotFound, "group g was never saved"),
+        (_bad_request("malformed canvas"), CanvasError, r"malformed canvas \[canvas.chord.body: a chord needs a body\]"),
+        (FakeRpcError(grpc.StatusCode.INVALID_ARGUMENT, "bad"), CanvasError, "doing it: bad$"),
+        (FakeRpcError(grpc.StatusCode.RESOURCE_EXHAUSTED, "payload too large"), EncodeError, "payload too large"),
+        (FakeRpcError(grpc.StatusCode.DEADLINE_EXCEEDED, ""), TimeoutError, "no answer in time"),
+        (FakeRpcError(grpc.StatusCode.INTERNAL, "oops"), MotetError, "INTERNAL: oops"),
+    ],
+)
+def test_status_codes_map_to_motet_errors(err: FakeRpcError, kind: type[Exception], message: str) -> None:
+    mapped = client.error_from_rpc(err, "h:1", "doing it")
+    assert type(mapped) is kind
+    assert re.search(message, str(mapped)), str(mapped)
+
+
+class FakeStub:
+    def __init__(self, streams: list[Any]) -> None:
+        self.streams = streams
+        self.requests: list[list[str]] = []
+
+    def WaitResult(self, request: results_pb2.WaitResultRequest, timeout: float | None = None, metadata: Any = ()) -> Iterator[Any]:  # noqa: N802
+        self.requests.append(list(request.task_ids))
+        step = self.streams.pop(0)
+        if isinstance(step, Exception):
+            raise step
+        return iter(step)
+
+
+def _reply(task_id: str, value: Any) -> results_pb2.WaitResultResponse:
+    return results_pb2.WaitResultResponse(result=results_pb2.TaskResult(
+        task_id=task_id, state=common_pb2.TASK_STATE_SUCCESS, value=payload.encode(value)))
+
+
+@pytest.fixture
+def no_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(client.time, "sleep", lambda _: None)
+
+
+def test_a_broken_wait_stream_is_reopened_for_the_missing_ids(monkeypatch: pytest.MonkeyPatch, no_sleep: None) -> None:
+    stub = FakeStub([[_reply("a", 1)], FakeRpcError(grpc.StatusCode.UNAVAILABLE, "restart"), [_reply("b", 2), _reply("x", 0)]])
+    monkeypatch.setattr(client, "_results", lambda app: stub)
+    got = [r.task_id for r in client.wait(app, ["a", "b"], timeout=10)]
+    assert got == ["a", "b"]
+    assert stub.requests == [["a", "b"], ["b"], ["b"]]
+
+
+def test_a_wait_deadline_is_a_timeout_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    stub = FakeStub([FakeRpcError(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline")])
+    monkeypatch.setattr(client, "_results", lambda app: stub)
+    with pytest.raises(TimeoutError, match="timed out after 0.5 s"):
+        list(client.wait(app, ["a"], timeout=0.5))
+
+
+def test_an_unreachable_results_service_is_service_unavailable(monkeypatch: pytest.MonkeyPatch, no_sleep: None) -> None:
+    stub = FakeStub([FakeRpcError(grpc.StatusCode.UNAVAILABLE, "refused")] * 10)
+    monkeypatch.setattr(client, "_results", lambda app: stub)
+    with pytest.raises(ServiceUnavailable, match="waiting for results"):
+        list(client.wait(app, ["a"], timeout=None))
+
+
+def test_unary_calls_retry_unavailable_then_give_up(no_sleep: None) -> None:
+    calls: list[Any] = []
+
+    def call(request: Any, timeout: float, metadata: Any) -> Any:
+        calls.append(metadata)
+        raise FakeRpcError(grpc.StatusCode.UNAVAILABLE, "refused")
+
+    with pytest.raises(ServiceUnavailable, match="submitting"):
+        client._unary(app, "h:1", "submitting", call, object(), 1.0)  # type: ignore[arg-type]
+    assert len(calls) == 4
