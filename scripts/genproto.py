@@ -6,6 +6,7 @@ protos/motet_server/** -> services/motet_server/** (import motet_server.v1, mote
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -15,6 +16,15 @@ from grpc_tools import protoc
 ROOT = Path(__file__).resolve().parent.parent
 PROTOS = ROOT / "protos"
 TARGETS = {"motet": ROOT / "sdk", "motet_server": ROOT / "services"}
+
+
+def _plugin(name: str) -> str:
+    """The path of a protoc plugin installed next to this interpreter (mypy-protobuf's)."""
+    here = Path(sys.executable).parent / name
+    found = str(here) if here.exists() else shutil.which(name)
+    if not found:
+        raise SystemExit(f"{name} not found: install the dev extras (pip install -e '.[dev]')")
+    return found
 
 
 def main() -> int:
@@ -27,9 +37,13 @@ def main() -> int:
             "protoc",
             f"-I{PROTOS}",
             f"-I{include}",
+            f"--plugin=protoc-gen-mypy={_plugin('protoc-gen-mypy')}",
+            f"--plugin=protoc-gen-mypy_grpc={_plugin('protoc-gen-mypy_grpc')}",
             f"--python_out={out}",
-            f"--pyi_out={out}",
             f"--grpc_python_out={out}",
+            # Typed stubs (mypy-protobuf), so types flow from the generated code into ours.
+            f"--mypy_out={out}",
+            f"--mypy_grpc_out={out}",
             *files,
         ]
         if protoc.main(args) != 0:

@@ -12,9 +12,10 @@ Change `from celery import ...` to `from motet import ...`::
 
     chord(add.s(i, i) for i in range(100))(tsum.s()).get()
 
-Modules: `app` (App), `task` (Task), `canvas` (build, compose, freeze, compile), `result`
-(AsyncResult, GroupResult), `client` (gRPC calls), `payload` (JSON values), `failures`
-(errors across the wire), `exceptions`.
+Modules, each importing only those before it: `exceptions`, `settings` (endpoints and
+limits), `state` (the current app), `payload` (JSON values), `failures` (errors across the
+wire), `eager`, `graph`, `channels` + `client` (gRPC calls), `result` (AsyncResult,
+GroupResult), `canvas` (build, compose, freeze, compile), `task` (Task), `app` (App).
 """
 
 from motet import exceptions
@@ -28,6 +29,7 @@ from motet.canvas import (
     group,
     maybe_signature,
     signature,
+    to_proto,
     xmap,
     xstarmap,
 )
@@ -51,6 +53,7 @@ __all__ = [
     "group",
     "maybe_signature",
     "signature",
+    "to_proto",
     "xmap",
     "xstarmap",
 ]

@@ -1,26 +1,21 @@
-"""The application: endpoints, the task registry and the @app.task decorator (Celery's `Celery`)."""
+"""The application: settings, its client, the task registry and the @app.task decorator (Celery's `Celery`)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, overload
+from typing import Any, overload
 
-if TYPE_CHECKING:
-    from motet.canvas import Signature
-    from motet.result import AsyncResult, GroupResult, ResultBase
-    from motet.task import Task
+from motet import state
+from motet.canvas import Signature
+from motet.client import Client
+from motet.result import AsyncResult, GroupResult, ResultBase
+from motet.settings import DEFAULT_RESULTS, DEFAULT_SCHEDULER, ClientSettings
+from motet.task import Task
 
 __all__ = ["DEFAULT_RESULTS", "DEFAULT_SCHEDULER", "App", "current_app"]
 
-DEFAULT_SCHEDULER = "127.0.0.1:7410"
-"""The scheduler endpoint when neither an argument nor MOTET_SCHEDULER gives one."""
-
-DEFAULT_RESULTS = "127.0.0.1:7411"
-"""The results endpoint when neither an argument nor MOTET_RESULTS gives one."""
-
-_current: App | None = None
+current_app = state.current_app
 
 
 class App:
@@ -41,34 +36,51 @@ class App:
     """
 
     def __init__(
-        self, name: str = "motet", *, scheduler: str | None = None, results: str | None = None,
+        self,
+        name: str = "motet",
+        *,
+        scheduler: str | None = None,
+        results: str | None = None,
         namespace: str | None = None,
     ) -> None:
-        global _current
         self.name = name
         self._scheduler = scheduler
         self._results = results
         self._namespace = namespace
+        self._client: Client | None = None
         self.tasks: dict[str, Task] = {}
-        _current = self
+        state.set_current_app(self)
 
     def __repr__(self) -> str:
         return f"<App {self.name}>"
 
     @property
+    def settings(self) -> ClientSettings:
+        """The settings in use: the arguments given, else the MOTET_* environment (read now)."""
+        return ClientSettings.resolve(scheduler=self._scheduler, results=self._results, namespace=self._namespace)
+
+    @property
     def scheduler(self) -> str:
         """The scheduler endpoint in use (host:port)."""
-        return self._scheduler or os.environ.get("MOTET_SCHEDULER") or DEFAULT_SCHEDULER
+        return self.settings.scheduler
 
     @property
     def results(self) -> str:
         """The results endpoint in use (host:port)."""
-        return self._results or os.environ.get("MOTET_RESULTS") or DEFAULT_RESULTS
+        return self.settings.results
 
     @property
     def namespace(self) -> str | None:
         """The namespace sent with requests, if any."""
-        return self._namespace or os.environ.get("MOTET_NAMESPACE") or None
+        return self.settings.namespace
+
+    @property
+    def client(self) -> Client:
+        """The client for the services the settings name (made again when the settings change)."""
+        settings = self.settings
+        if self._client is None or self._client.settings != settings:
+            self._client = Client(settings)
+        return self._client
 
     @overload
     def task(self, fun: Callable[..., Any]) -> Task: ...
@@ -89,7 +101,6 @@ class App:
         Raises:
             CanvasError: for an unknown option.
         """
-        from motet.task import Task
 
         def register(f: Callable[..., Any]) -> Task:
             task = Task(self, f, **options)
@@ -100,8 +111,6 @@ class App:
 
     def signature(self, name: str, args: Any = None, kwargs: Any = None, **options: Any) -> Signature:
         """A signature of any task by name, including tasks served by workers in other languages."""
-        from motet.canvas import Signature
-
         return Signature(name, args, kwargs, app=self, **options)
 
     def send_task(self, name: str, args: Any = None, kwargs: Any = None, **options: Any) -> ResultBase:
@@ -111,18 +120,12 @@ class App:
     @cached_property
     def AsyncResult(self) -> type[AsyncResult]:  # noqa: N802 - Celery's name
         """The AsyncResult class bound to this app: `app.AsyncResult(task_id)`."""
-        from motet.result import AsyncResult
-
         return type("AsyncResult", (AsyncResult,), {"_bound_app": self, "__module__": AsyncResult.__module__})
 
     @cached_property
     def GroupResult(self) -> type[GroupResult]:  # noqa: N802 - Celery's name
         """The GroupResult class bound to this app: `app.GroupResult(id, results)`, `.restore(id)`."""
-        from motet.result import GroupResult
-
         return type("GroupResult", (GroupResult,), {"_bound_app": self, "__module__": GroupResult.__module__})
 
 
-def current_app() -> App:
-    """The most recently created App (a default one is created if there is none)."""
-    return _current if _current is not None else App()
+state.set_default_factory(App)

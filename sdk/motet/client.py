@@ -1,62 +1,154 @@
-"""The SDK's gRPC client: one channel per endpoint, gRPC status codes mapped to MotetError.
+"""The SDK's gRPC client: calls to the scheduler and results services, status codes mapped to MotetError.
 
-Status mapping: UNAVAILABLE -> ServiceUnavailable (naming the endpoint and how to start a
-cluster), NOT_FOUND -> NotFound, INVALID_ARGUMENT -> CanvasError (with the field violations
-of a `google.rpc.BadRequest` detail), RESOURCE_EXHAUSTED -> EncodeError, DEADLINE_EXCEEDED ->
-motet.exceptions.TimeoutError; anything else -> MotetError.
+`Client` is built from `ClientSettings` (an App owns one); channels come from
+`motet.channels`. Status mapping: UNAVAILABLE -> ServiceUnavailable (naming the endpoint and
+how to start a cluster), NOT_FOUND -> NotFound, INVALID_ARGUMENT -> CanvasError (with the
+field violations of a `google.rpc.BadRequest` detail), RESOURCE_EXHAUSTED -> EncodeError,
+DEADLINE_EXCEEDED -> motet.exceptions.TimeoutError; anything else -> MotetError.
 """
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
+from typing import Any, cast
 
 import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from motet.channels import channel
 from motet.exceptions import CanvasError, EncodeError, MotetError, NotFound, ServiceUnavailable, TimeoutError
+from motet.settings import ClientSettings
 from motet.v1 import canvas_pb2, results_pb2, results_pb2_grpc, scheduler_pb2, scheduler_pb2_grpc
 
-if TYPE_CHECKING:
-    from motet.app import App
-
-__all__ = [
-    "MAX_MESSAGE_BYTES", "error_from_rpc", "forget", "get_result", "restore_group", "revoke", "save_group",
-    "submit", "wait",
-]
-
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-"""The largest gRPC message sent or received (a wide canvas in one SubmitCanvas call)."""
+__all__ = ["Client", "error_from_rpc"]
 
 _UNARY_TIMEOUT = 30.0  # seconds; a unary call that takes longer means a sick service
 _SUBMIT_TIMEOUT = 60.0  # a wide canvas is written in several batched transactions
 _UNAVAILABLE_RETRIES = 3  # calls are idempotent on their ids; a restarting service gets ~1.5 s
 _WAIT_RETRIES = 5
 
-_channels: dict[str, grpc.Channel] = {}
-_lock = threading.Lock()
 
+class Client:
+    """Calls to one scheduler and one results service.
 
-def _channel(endpoint: str) -> grpc.Channel:
-    with _lock:
-        channel = _channels.get(endpoint)
-        if channel is None:
-            channel = grpc.insecure_channel(
-                endpoint,
-                options=[
-                    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-                    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                ],
-            )
-            _channels[endpoint] = channel
-        return channel
+    Args:
+        settings: Endpoints and namespace.
+    """
 
+    def __init__(self, settings: ClientSettings) -> None:
+        self.settings = settings
+        self._metadata: tuple[tuple[str, str], ...] = (
+            (("motet-namespace", settings.namespace),) if settings.namespace else ()
+        )
+        self._scheduler = scheduler_pb2_grpc.SchedulerServiceStub(channel(settings.scheduler))
+        self._results = results_pb2_grpc.ResultsServiceStub(channel(settings.results))
 
-def _metadata(app: App) -> tuple[tuple[str, str], ...]:
-    return (("motet-namespace", app.namespace),) if app.namespace else ()
+    def __repr__(self) -> str:
+        return f"<Client scheduler={self.settings.scheduler} results={self.settings.results}>"
+
+    def _unary(self, endpoint: str, what: str, call: Callable[..., Any], request: object, timeout: float) -> Any:
+        for attempt in range(_UNAVAILABLE_RETRIES + 1):
+            try:
+                return call(request, timeout=timeout, metadata=self._metadata)
+            except grpc.RpcError as err:
+                if err.code() != grpc.StatusCode.UNAVAILABLE or attempt == _UNAVAILABLE_RETRIES:
+                    raise error_from_rpc(err, endpoint, what) from None
+                time.sleep(0.25 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    def submit(self, canvas: canvas_pb2.Canvas) -> scheduler_pb2.SubmitCanvasResponse:
+        """Submits a frozen canvas to the scheduler.
+
+        A refused connection is retried briefly (the call is idempotent on the root id), then
+        reported as ServiceUnavailable rather than waited on.
+        """
+        request = scheduler_pb2.SubmitCanvasRequest(canvas=canvas)
+        reply: scheduler_pb2.SubmitCanvasResponse = self._unary(
+            self.settings.scheduler, "submitting the canvas", self._scheduler.SubmitCanvas, request, _SUBMIT_TIMEOUT
+        )
+        return reply
+
+    def revoke(self, ids: list[str], terminate: bool = False) -> int:
+        """Revokes tasks (and everything downstream of them); returns how many were revoked now."""
+        request = scheduler_pb2.RevokeTaskRequest(task_ids=ids, terminate=terminate)
+        reply = self._unary(self.settings.scheduler, "revoking", self._scheduler.RevokeTask, request, _UNARY_TIMEOUT)
+        return int(reply.revoked)
+
+    def get_result(self, task_id: str) -> results_pb2.TaskResult:
+        """The current state of one task (PENDING for an id never seen)."""
+        request = results_pb2.GetResultRequest(task_id=task_id)
+        reply = self._unary(
+            self.settings.results, f"reading result {task_id}", self._results.GetResult, request, _UNARY_TIMEOUT
+        )
+        result: results_pb2.TaskResult = reply.result
+        return result
+
+    def wait(self, ids: list[str], timeout: float | None) -> Iterator[results_pb2.TaskResult]:
+        """Yields each task's result once it is ready, over one WaitResult stream for all of them.
+
+        Results are durable, so a stream broken (or ended early) by a restarting results service
+        is opened again for the ids still missing (a few tries, within `timeout`).
+
+        Raises:
+            motet.exceptions.TimeoutError: when `timeout` seconds pass first.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        missing = dict.fromkeys(ids)
+        retries = 0
+        while missing:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise TimeoutError(f"the operation timed out after {timeout} s waiting for {len(missing)} result(s)")
+            try:
+                stream = self._results.WaitResult(
+                    results_pb2.WaitResultRequest(task_ids=list(missing)), timeout=left, metadata=self._metadata
+                )
+                for reply in stream:
+                    if reply.result.task_id in missing:
+                        del missing[reply.result.task_id]
+                        retries = 0
+                        yield reply.result
+            except grpc.RpcError as err:
+                code = err.code()
+                if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                    raise TimeoutError(
+                        f"the operation timed out after {timeout} s waiting for {len(missing)} result(s)"
+                    ) from None
+                if code != grpc.StatusCode.UNAVAILABLE or retries >= _WAIT_RETRIES:
+                    raise error_from_rpc(err, self.settings.results, "waiting for results") from None
+            if missing:
+                retries += 1
+                if retries > _WAIT_RETRIES:
+                    raise MotetError(f"the results service ended the wait with {len(missing)} result(s) missing")
+                time.sleep(0.3 * retries)
+
+    def save_group(self, group: results_pb2.GroupRef) -> None:
+        """Saves a group's members under its id."""
+        request = results_pb2.SaveGroupRequest(group=group)
+        self._unary(self.settings.results, "saving the group", self._results.SaveGroup, request, _UNARY_TIMEOUT)
+
+    def restore_group(self, group_id: str) -> results_pb2.GroupRef:
+        """Reads a saved group.
+
+        Raises:
+            NotFound: if it was never saved, or was forgotten or expired.
+        """
+        request = results_pb2.RestoreGroupRequest(group_id=group_id)
+        reply = self._unary(
+            self.settings.results, f"restoring group {group_id}", self._results.RestoreGroup, request, _UNARY_TIMEOUT
+        )
+        group: results_pb2.GroupRef = reply.group
+        return group
+
+    def forget(self, ids: list[str]) -> int:
+        """Deletes results and saved groups; returns how many keys were deleted."""
+        request = results_pb2.ForgetResultRequest(ids=ids)
+        reply = self._unary(
+            self.settings.results, "forgetting results", self._results.ForgetResult, request, _UNARY_TIMEOUT
+        )
+        return int(reply.deleted)
 
 
 def error_from_rpc(err: grpc.RpcError, endpoint: str, what: str) -> MotetError:
@@ -67,8 +159,8 @@ def error_from_rpc(err: grpc.RpcError, endpoint: str, what: str) -> MotetError:
         endpoint: The endpoint called (named in ServiceUnavailable).
         what: What was being done ("submitting the canvas"), for the message.
     """
-    code = err.code()  # type: ignore[attr-defined]
-    details = err.details() or ""  # type: ignore[attr-defined]
+    code = err.code()
+    details = err.details() or ""
     if code == grpc.StatusCode.UNAVAILABLE:
         return ServiceUnavailable(
             f"{what}: no Motet service answers at {endpoint} ({details}). Start a local cluster with "
@@ -79,7 +171,7 @@ def error_from_rpc(err: grpc.RpcError, endpoint: str, what: str) -> MotetError:
     if code == grpc.StatusCode.INVALID_ARGUMENT:
         violations = []
         try:
-            status = rpc_status.from_call(err)  # type: ignore[arg-type]
+            status = rpc_status.from_call(cast(grpc.Call, err))  # a failed sync call is its grpc.Call
         except ValueError:
             status = None
         for detail in status.details if status else []:
@@ -93,108 +185,3 @@ def error_from_rpc(err: grpc.RpcError, endpoint: str, what: str) -> MotetError:
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return TimeoutError(f"{what}: no answer in time from {endpoint}")
     return MotetError(f"{what}: {code.name}: {details}")
-
-
-def _unary(app: App, endpoint: str, what: str, call: grpc.UnaryUnaryMultiCallable, request: object, timeout: float) -> object:
-    for attempt in range(_UNAVAILABLE_RETRIES + 1):
-        try:
-            return call(request, timeout=timeout, metadata=_metadata(app))
-        except grpc.RpcError as err:
-            if err.code() != grpc.StatusCode.UNAVAILABLE or attempt == _UNAVAILABLE_RETRIES:  # type: ignore[attr-defined]
-                raise error_from_rpc(err, endpoint, what) from None
-            time.sleep(0.25 * (attempt + 1))
-    raise AssertionError("unreachable")
-
-
-def submit(app: App, canvas: canvas_pb2.Canvas) -> scheduler_pb2.SubmitCanvasResponse:
-    """Submits a frozen canvas to the app's scheduler.
-
-    A refused connection is retried briefly (the call is idempotent on the root id), then
-    reported as ServiceUnavailable rather than waited on.
-    """
-    stub = scheduler_pb2_grpc.SchedulerServiceStub(_channel(app.scheduler))
-    request = scheduler_pb2.SubmitCanvasRequest(canvas=canvas)
-    return _unary(app, app.scheduler, "submitting the canvas", stub.SubmitCanvas, request, _SUBMIT_TIMEOUT)  # type: ignore[return-value]
-
-
-def revoke(app: App, ids: list[str], terminate: bool = False) -> int:
-    """Revokes tasks (and everything downstream of them); returns how many were revoked now."""
-    stub = scheduler_pb2_grpc.SchedulerServiceStub(_channel(app.scheduler))
-    request = scheduler_pb2.RevokeTaskRequest(task_ids=ids, terminate=terminate)
-    reply = _unary(app, app.scheduler, "revoking", stub.RevokeTask, request, _UNARY_TIMEOUT)
-    return int(reply.revoked)  # type: ignore[attr-defined]
-
-
-def _results(app: App) -> results_pb2_grpc.ResultsServiceStub:
-    return results_pb2_grpc.ResultsServiceStub(_channel(app.results))
-
-
-def get_result(app: App, task_id: str) -> results_pb2.TaskResult:
-    """The current state of one task (PENDING for an id never seen)."""
-    request = results_pb2.GetResultRequest(task_id=task_id)
-    reply = _unary(app, app.results, f"reading result {task_id}", _results(app).GetResult, request, _UNARY_TIMEOUT)
-    return reply.result  # type: ignore[attr-defined, no-any-return]
-
-
-def wait(app: App, ids: list[str], timeout: float | None) -> Iterator[results_pb2.TaskResult]:
-    """Yields each task's result once it is ready, over one WaitResult stream for all of them.
-
-    Results are durable, so a stream broken (or ended early) by a restarting results service
-    is opened again for the ids still missing (a few tries, within `timeout`).
-
-    Raises:
-        motet.exceptions.TimeoutError: when `timeout` seconds pass first.
-    """
-    deadline = None if timeout is None else time.monotonic() + timeout
-    missing = dict.fromkeys(ids)
-    retries = 0
-    while missing:
-        left = None if deadline is None else deadline - time.monotonic()
-        if left is not None and left <= 0:
-            raise TimeoutError(f"the operation timed out after {timeout} s waiting for {len(missing)} result(s)")
-        try:
-            stream = _results(app).WaitResult(
-                results_pb2.WaitResultRequest(task_ids=list(missing)), timeout=left, metadata=_metadata(app)
-            )
-            for reply in stream:
-                if reply.result.task_id in missing:
-                    del missing[reply.result.task_id]
-                    retries = 0
-                    yield reply.result
-        except grpc.RpcError as err:
-            code = err.code()  # type: ignore[attr-defined]
-            if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-                raise TimeoutError(
-                    f"the operation timed out after {timeout} s waiting for {len(missing)} result(s)"
-                ) from None
-            if code != grpc.StatusCode.UNAVAILABLE or retries >= _WAIT_RETRIES:
-                raise error_from_rpc(err, app.results, "waiting for results") from None
-        if missing:
-            retries += 1
-            if retries > _WAIT_RETRIES:
-                raise MotetError(f"the results service ended the wait with {len(missing)} result(s) missing")
-            time.sleep(0.3 * retries)
-
-
-def save_group(app: App, group: results_pb2.GroupRef) -> None:
-    """Saves a group's members under its id."""
-    request = results_pb2.SaveGroupRequest(group=group)
-    _unary(app, app.results, "saving the group", _results(app).SaveGroup, request, _UNARY_TIMEOUT)
-
-
-def restore_group(app: App, group_id: str) -> results_pb2.GroupRef:
-    """Reads a saved group.
-
-    Raises:
-        NotFound: if it was never saved, or was forgotten or expired.
-    """
-    request = results_pb2.RestoreGroupRequest(group_id=group_id)
-    reply = _unary(app, app.results, f"restoring group {group_id}", _results(app).RestoreGroup, request, _UNARY_TIMEOUT)
-    return reply.group  # type: ignore[attr-defined, no-any-return]
-
-
-def forget(app: App, ids: list[str]) -> int:
-    """Deletes results and saved groups; returns how many keys were deleted."""
-    request = results_pb2.ForgetResultRequest(ids=ids)
-    reply = _unary(app, app.results, "forgetting results", _results(app).ForgetResult, request, _UNARY_TIMEOUT)
-    return int(reply.deleted)  # type: ignore[attr-defined]

@@ -19,7 +19,7 @@ class EagerResult:
         traceback: The traceback text of a failure.
     """
 
-    def __init__(self, id: str, value: Any, state: str, traceback: str | None = None) -> None:  # noqa: A002
+    def __init__(self, id: str, value: Any, state: str, traceback: str | None = None) -> None:  # noqa: A002 - Celery's parameter name
         self.id = id
         self._value = value
         self.state = state

@@ -40,7 +40,9 @@ def failure_from_exception(exc: BaseException, *, task_id: str, tb: str | None =
     if isinstance(exc, RemoteError) and exc.exc_type:
         # A failure relayed from elsewhere keeps the original class name and traceback.
         return common_pb2.TaskFailure(
-            exc_type=exc.exc_type, message=exc.remote_message, traceback=exc.remote_traceback,
+            exc_type=exc.exc_type,
+            message=exc.remote_message,
+            traceback=exc.remote_traceback,
             task_id=exc.task_id or task_id,
         )
     failure = common_pb2.TaskFailure(
@@ -109,8 +111,8 @@ def exception_from_failure(failure: common_pb2.TaskFailure) -> BaseException:
             failure.message, exc_type=failure.exc_type, traceback=failure.traceback, task_id=failure.task_id
         )
     try:
-        exc.task_id = failure.task_id  # type: ignore[attr-defined]
-        exc.remote_traceback = failure.traceback  # type: ignore[attr-defined]
+        exc.task_id = failure.task_id  # type: ignore[attr-defined]  # Celery-style extra attribute on any class
+        exc.remote_traceback = failure.traceback  # type: ignore[attr-defined]  # likewise
     except AttributeError:
         pass  # classes with __slots__ cannot take attributes
     return exc

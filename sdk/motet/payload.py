@@ -15,12 +15,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from motet.exceptions import EncodeError
+from motet.settings import MAX_PAYLOAD_BYTES
 from motet.v1 import common_pb2
 
 __all__ = ["JSON", "MAX_PAYLOAD_BYTES", "decode", "encode", "encode_args", "encode_kwargs", "plain"]
-
-MAX_PAYLOAD_BYTES = 1 << 20
-"""The largest encoded value accepted (1 MiB); larger values are refused, never truncated."""
 
 JSON = "json"
 """The default encoding name."""

@@ -11,14 +11,17 @@ from __future__ import annotations
 import datetime as dt
 from collections import deque
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from motet import client, payload
-from motet.app import App, current_app
+from motet import payload
 from motet.exceptions import IncompleteStream, MotetError, TaskRevokedError
 from motet.failures import exception_from_failure
 from motet.graph import DependencyGraph
+from motet.state import current_app
 from motet.v1 import common_pb2, results_pb2
+
+if TYPE_CHECKING:
+    from motet.app import App
 
 __all__ = ["READY_STATES", "STATES", "AsyncResult", "GroupResult", "ResultBase", "state_name"]
 
@@ -48,7 +51,7 @@ def _exception(result: results_pb2.TaskResult) -> BaseException:
         not result.failure.exc_type or result.failure.exc_type.endswith("TaskRevokedError")
     ):
         exc: BaseException = TaskRevokedError(result.failure.message or f"task {result.task_id} was revoked")
-        exc.task_id = result.task_id  # type: ignore[attr-defined]
+        exc.task_id = result.task_id  # type: ignore[attr-defined]  # Celery-style extra attribute on any class
         return exc
     return exception_from_failure(result.failure)
 
@@ -155,7 +158,7 @@ class AsyncResult(ResultBase):
         parent: The result this task received its input from, when known.
     """
 
-    def __init__(self, id: str, app: App | None = None, parent: ResultBase | None = None, **_: Any) -> None:  # noqa: A002
+    def __init__(self, id: str, app: App | None = None, parent: ResultBase | None = None, **_: Any) -> None:  # noqa: A002 - Celery's parameter name
         self.id = id
         self.app = self._resolve_app(app)
         self._known_parent = parent
@@ -177,7 +180,7 @@ class AsyncResult(ResultBase):
     def _fetch(self) -> results_pb2.TaskResult:
         meta = self._ready_meta()
         if meta is None:
-            meta = self._meta = client.get_result(self.app, self.id)
+            meta = self._meta = self.app.client.get_result(self.id)
         return meta
 
     def _set(self, result: results_pb2.TaskResult) -> None:
@@ -197,7 +200,7 @@ class AsyncResult(ResultBase):
         """
         meta = self._ready_meta()
         if meta is None:
-            for result in client.wait(self.app, [self.id], timeout):
+            for result in self.app.client.wait([self.id], timeout):
                 self._meta = meta = result
         if meta is None:
             raise MotetError(f"the results service ended the wait for {self.id} without a result")
@@ -278,12 +281,12 @@ class AsyncResult(ResultBase):
 
     def forget(self) -> None:
         """Deletes the stored result."""
-        client.forget(self.app, [self.id])
+        self.app.client.forget([self.id])
         self._meta = None
 
     def revoke(self, terminate: bool = False, **_: Any) -> None:
         """Revokes the task and everything downstream of it."""
-        client.revoke(self.app, [self.id], terminate=terminate)
+        self.app.client.revoke([self.id], terminate=terminate)
 
 
 class GroupResult(ResultBase):
@@ -297,8 +300,12 @@ class GroupResult(ResultBase):
     """
 
     def __init__(
-        self, id: str | None = None, results: list[Any] | None = None, app: App | None = None,  # noqa: A002
-        parent: ResultBase | None = None, **_: Any,
+        self,
+        id: str | None = None,
+        results: list[Any] | None = None,
+        app: App | None = None,  # noqa: A002 - Celery's parameter name
+        parent: ResultBase | None = None,
+        **_: Any,
     ) -> None:
         self.id = id or ""
         self.results: list[Any] = list(results or [])
@@ -353,7 +360,7 @@ class GroupResult(ResultBase):
             by_id: dict[str, list[AsyncResult]] = {}
             for r in leaves:
                 by_id.setdefault(r.id, []).append(r)
-            for result in client.wait(self.app, pending, timeout):
+            for result in self.app.client.wait(pending, timeout):
                 for r in by_id.get(result.task_id, ()):
                     r._set(result)
                 if propagate and state_name(result) != "SUCCESS":
@@ -395,37 +402,37 @@ class GroupResult(ResultBase):
 
     def revoke(self, terminate: bool = False, **_: Any) -> None:
         """Revokes every member (and what follows them)."""
-        client.revoke(self.app, [r.id for r in self._leaves()], terminate=terminate)
+        self.app.client.revoke([r.id for r in self._leaves()], terminate=terminate)
 
     def forget(self) -> None:
         """Deletes the members' results and the saved group."""
         leaves = self._leaves()
-        client.forget(self.app, [r.id for r in leaves] + [self.id])
+        self.app.client.forget([r.id for r in leaves] + [self.id])
         for r in leaves:
             r._meta = None
 
     def to_ref(self) -> results_pb2.GroupRef:
         """This group as a `motet.v1.GroupRef` (ids only)."""
         members = [
-            results_pb2.ResultRef(group=r.to_ref()) if isinstance(r, GroupResult) else results_pb2.ResultRef(task_id=r.id)
+            results_pb2.ResultRef(group=r.to_ref())
+            if isinstance(r, GroupResult)
+            else results_pb2.ResultRef(task_id=r.id)
             for r in self.results
         ]
         return results_pb2.GroupRef(group_id=self.id, members=members)
 
     def save(self) -> GroupResult:
         """Stores the member list so `GroupResult.restore(id)` works in any process."""
-        client.save_group(self.app, self.to_ref())
+        self.app.client.save_group(self.to_ref())
         return self
 
     @classmethod
-    def restore(cls, id: str, app: App | None = None, **_: Any) -> GroupResult:  # noqa: A002
+    def restore(cls, id: str, app: App | None = None, **_: Any) -> GroupResult:  # noqa: A002 - Celery's parameter name
         """The saved group with this id.
 
         Raises:
             NotFound: if it was never saved, or was forgotten or expired.
         """
         app = app or cls._bound_app or current_app()
-        ref = client.restore_group(app, id)
-        return GroupResult(
-            ref.group_id, [_ref_to_result(m, app) for m in ref.members], app=app
-        )
+        ref = app.client.restore_group(id)
+        return GroupResult(ref.group_id, [_ref_to_result(m, app) for m in ref.members], app=app)

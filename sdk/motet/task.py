@@ -24,21 +24,40 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from motet.canvas import Signature, chunks, xmap, xstarmap
+from motet.eager import EagerResult
 from motet.exceptions import CanvasError, MaxRetriesExceededError, Replace, Retry
 
 if TYPE_CHECKING:
     from motet.app import App
-    from motet.canvas import Signature, chunks, xmap, xstarmap
-    from motet.eager import EagerResult
     from motet.result import AsyncResult, ResultBase
 
 __all__ = ["Request", "Task"]
 
 _TASK_OPTIONS = {
-    "name", "bind", "max_retries", "default_retry_delay", "autoretry_for", "retry_backoff",
-    "retry_backoff_max", "retry_jitter", "ignore_result", "queue", "time_limit", "soft_time_limit",
-    "acks_late", "retry_kwargs", "priority", "serializer", "typing", "base", "shared", "track_started",
-    "reject_on_worker_lost", "rate_limit", "expires",
+    "name",
+    "bind",
+    "max_retries",
+    "default_retry_delay",
+    "autoretry_for",
+    "retry_backoff",
+    "retry_backoff_max",
+    "retry_jitter",
+    "ignore_result",
+    "queue",
+    "time_limit",
+    "soft_time_limit",
+    "acks_late",
+    "retry_kwargs",
+    "priority",
+    "serializer",
+    "typing",
+    "base",
+    "shared",
+    "track_started",
+    "reject_on_worker_lost",
+    "rate_limit",
+    "expires",
 }
 
 
@@ -190,14 +209,18 @@ class Task:
 
     def apply(self, args: Any = None, kwargs: Any = None, **options: Any) -> EagerResult:
         """Runs inline in this process under a request (Celery's `apply`); returns an EagerResult."""
-        from motet.eager import EagerResult
-
         task_id = options.get("task_id") or str(uuid.uuid4())
         call_args, call_kwargs = tuple(args or ()), dict(kwargs or {})
 
         def run() -> Any:
-            self.push_request(id=task_id, root_id=task_id, args=call_args, kwargs=call_kwargs, is_eager=True,
-                              delivery_info={"routing_key": options.get("queue") or self.queue, "priority": options.get("priority")})
+            self.push_request(
+                id=task_id,
+                root_id=task_id,
+                args=call_args,
+                kwargs=call_kwargs,
+                is_eager=True,
+                delivery_info={"routing_key": options.get("queue") or self.queue, "priority": options.get("priority")},
+            )
             try:
                 return self._call_run(call_args, call_kwargs)
             finally:
@@ -207,8 +230,6 @@ class Task:
 
     def signature(self, args: Any = None, kwargs: Any = None, **options: Any) -> Signature:
         """A signature of this task (Celery's `Task.signature`)."""
-        from motet.canvas import Signature
-
         return Signature(self.name, args, kwargs, app=self.app, **options)
 
     subtask = signature
@@ -235,20 +256,14 @@ class Task:
 
     def map(self, it: Iterable[Any]) -> xmap:
         """One task calling this task for each item, in order (Celery's `map`)."""
-        from motet.canvas import xmap
-
         return xmap(self.s(), it)
 
     def starmap(self, it: Iterable[Any]) -> xstarmap:
         """One task calling this task with each argument list, in order (Celery's `starmap`)."""
-        from motet.canvas import xstarmap
-
         return xstarmap(self.s(), it)
 
     def chunks(self, it: Iterable[Any], n: int) -> chunks:
         """The argument lists split into tasks of `n` items each, run as a group."""
-        from motet.canvas import chunks
-
         return chunks(self.s(), it, n)
 
     # -- inside a running task --------------------------------------------------------------
@@ -301,7 +316,12 @@ class Task:
         message = f"Retry in {countdown}s" if eta is None else f"Retry at {eta}"
         raise Retry(
             f"{message}: {exc!r}" if exc is not None else message,
-            exc=exc, countdown=countdown, max_retries=max_retries, when=eta, args=args, kwargs=kwargs,
+            exc=exc,
+            countdown=countdown,
+            max_retries=max_retries,
+            when=eta,
+            args=args,
+            kwargs=kwargs,
         )
 
     def replace(self, sig: Signature) -> None:

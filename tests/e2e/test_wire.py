@@ -123,9 +123,9 @@ def test_no_service_at_the_endpoint_is_a_clear_error_not_a_hang() -> None:
     from motet.exceptions import ServiceUnavailable
     from motet_server.ports import free_port
 
-    import motet.app
+    import motet.state
 
-    previous = motet.app._current  # a new App becomes the current one, as in Celery
+    previous = motet.state._current  # a new App becomes the current one, as in Celery
     try:
         app = App("nowhere", scheduler=f"127.0.0.1:{free_port()}", results=f"127.0.0.1:{free_port()}")
         task = app.task(lambda x: x, name="nowhere.identity")
@@ -136,7 +136,7 @@ def test_no_service_at_the_endpoint_is_a_clear_error_not_a_hang() -> None:
             app.AsyncResult("some-id").get(timeout=30)
         assert time.monotonic() - started < 20
     finally:
-        motet.app._current = previous
+        motet.state._current = previous
 
 
 def test_a_canvas_too_large_to_expand_is_resource_exhausted(cluster: object) -> None:

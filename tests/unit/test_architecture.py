@@ -1,4 +1,9 @@
-"""The architecture's import rules (STYLE rule 10), checked on the source: no process, no network."""
+"""The architecture's import rules (STYLE rule 10), checked on the source: no process, no network.
+
+Imports are read with `ast`. An import under `if TYPE_CHECKING:` is for annotations only and
+never runs, so it is not an edge of the runtime graph; every other import is, wherever it
+stands (an import inside a function is still a dependency, just a late one).
+"""
 
 from __future__ import annotations
 
@@ -10,40 +15,213 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _imports(package_dir: Path) -> dict[str, set[str]]:
-    out: dict[str, set[str]] = {}
-    for path in package_dir.rglob("*.py"):
-        if path.name.endswith(("_pb2.py", "_pb2_grpc.py")):
-            continue
-        names: set[str] = set()
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                names.update(alias.name for alias in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                names.add(node.module)
-        out[str(path.relative_to(ROOT))] = names
+def _module_name(path: Path, source_root: Path) -> str:
+    parts = list(path.relative_to(source_root).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+class _Imports(ast.NodeVisitor):
+    """Collects (imported module, inside a function?) for the runtime imports of one module."""
+
+    def __init__(self, package: str, modules: set[str] | None = None) -> None:
+        self.package = package
+        self.modules = modules  # the modules of the tree, to tell `from pkg import module` apart
+        self.found: list[tuple[str, bool]] = []
+        self._depth = 0
+
+    def visit_If(self, node: ast.If) -> None:  # noqa: N802 - ast's visitor naming
+        if _is_type_checking(node.test):
+            for child in node.orelse:
+                self.visit(child)
+            return
+        self.generic_visit(node)
+
+    def _function(self, node: ast.AST) -> None:
+        self._depth += 1
+        self.generic_visit(node)
+        self._depth -= 1
+
+    visit_FunctionDef = _function  # noqa: N815
+    visit_AsyncFunctionDef = _function  # noqa: N815
+
+    def visit_Import(self, node: ast.Import) -> None:  # noqa: N802
+        self.found += [(alias.name, self._depth > 0) for alias in node.names]
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:  # noqa: N802
+        if node.level:  # relative imports are not used here, but resolve them honestly if they appear
+            base = self.package.rsplit(".", node.level - 1)[0] if node.level > 1 else self.package
+            module = f"{base}.{node.module}" if node.module else base
+        else:
+            module = node.module or ""
+        late = self._depth > 0
+        for alias in node.names:
+            # `from motet.canvas import kinds` depends on the module motet.canvas.kinds (the package
+            # __init__ runs first, but that is the package importing its own modules).
+            sub = f"{module}.{alias.name}"
+            if self.modules is not None and sub in self.modules:
+                self.found.append((sub, late))
+            else:
+                self.found.append((module, late))
+
+
+def _graph(source_root: Path, top: str) -> dict[str, list[tuple[str, bool]]]:
+    """Module -> its runtime imports of other modules of `top` (generated code left out)."""
+    files = {
+        _module_name(p, source_root): p
+        for p in (source_root / top).rglob("*.py")
+        if not p.name.endswith(("_pb2.py", "_pb2_grpc.py"))
+    }
+    out: dict[str, list[tuple[str, bool]]] = {}
+    for name, path in files.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        visitor = _Imports(package, set(files))
+        visitor.visit(ast.parse(path.read_text()))
+        out[name] = [(m, late) for m, late in visitor.found if m in files and m != name]
     return out
 
 
-SDK = _imports(ROOT / "sdk" / "motet")
-SERVICES = _imports(ROOT / "services" / "motet_server")
+SDK = _graph(ROOT / "sdk", "motet")
+SERVICES = _graph(ROOT / "services", "motet_server")
 
 
-def _offenders(modules: dict[str, set[str]], where: str, forbidden: str) -> list[str]:
-    return [f"{m} imports {n}" for m, names in modules.items() if where in m for n in names if n.startswith(forbidden)]
+def _all_imports(source_root: Path, top: str) -> dict[str, set[str]]:
+    """Module -> every module name it imports at run time (any package), for boundary rules."""
+    out: dict[str, set[str]] = {}
+    for path in (source_root / top).rglob("*.py"):
+        if path.name.endswith(("_pb2.py", "_pb2_grpc.py")):
+            continue
+        name = _module_name(path, source_root)
+        visitor = _Imports(name if path.name == "__init__.py" else name.rpartition(".")[0])
+        visitor.visit(ast.parse(path.read_text()))
+        out[name] = {m for m, _ in visitor.found}
+    return out
+
+
+SDK_ANY = _all_imports(ROOT / "sdk", "motet")
+SERVICES_ANY = _all_imports(ROOT / "services", "motet_server")
+
+
+def _cycles(graph: dict[str, list[tuple[str, bool]]]) -> list[list[str]]:
+    """Every strongly connected component of more than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w, _ in graph.get(v, []):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+@pytest.mark.parametrize("graph", [SDK, SERVICES], ids=["sdk", "services"])
+def test_there_is_no_import_cycle(graph: dict[str, list[tuple[str, bool]]]) -> None:
+    assert _cycles(graph) == []
+
+
+def test_the_sdk_imports_nothing_inside_functions() -> None:
+    # A late import is how a cycle hides; the SDK's layers below make every import a top one.
+    # `python -m motet` is the one exception: it hands over to the services' CLI when installed.
+    late = [
+        f"{m} imports {t} inside a function"
+        for m, imports in SDK.items()
+        if m != "motet.__main__"
+        for t, is_late in imports
+        if is_late
+    ]
+    assert late == []
+
+
+# The SDK's layers, lowest first. A module may import modules of its own layer or lower
+# layers only; `motet.canvas.kinds` is how the rules in layer 6 reach the kinds in layer 8.
+SDK_LAYERS: list[set[str]] = [
+    {"motet.v1", "motet.exceptions", "motet.settings"},
+    {"motet.state", "motet.eager", "motet.graph", "motet.payload", "motet.failures", "motet.channels"},
+    {"motet.client"},
+    {"motet.result"},
+    {"motet.canvas.kinds"},
+    {"motet.canvas.validate"},
+    {"motet.canvas.compose", "motet.canvas.freeze", "motet.canvas.compile"},
+    {"motet.canvas.signature"},
+    {"motet.canvas.composite", "motet.canvas.group", "motet.canvas.chain", "motet.canvas.chord",
+     "motet.canvas.mapping"},
+    {"motet.canvas"},
+    {"motet.task"},
+    {"motet.app"},
+    {"motet", "motet.__main__"},
+]
+
+
+def _layer(module: str) -> int:
+    for i, layer in enumerate(SDK_LAYERS):
+        if module in layer or any(module.startswith(m + ".") for m in layer if m == "motet.v1"):
+            return i
+    raise AssertionError(f"{module} has no layer in SDK_LAYERS: add it where it belongs")
+
+
+def test_every_sdk_module_has_a_layer() -> None:
+    for module in SDK:
+        _layer(module)
+
+
+def test_sdk_modules_import_only_their_layer_or_lower() -> None:
+    upward = [
+        f"{m} (layer {_layer(m)}) imports {t} (layer {_layer(t)})"
+        for m, imports in SDK.items()
+        if m != "motet"
+        for t, _ in imports
+        if not m.startswith(t + ".") and _layer(t) > _layer(m)
+    ]
+    assert upward == []
 
 
 def test_the_sdk_never_imports_the_services() -> None:
     # `python -m motet` is the one bridge: it hands over to the `motet` command when installed.
-    library = {m: names for m, names in SDK.items() if not m.endswith("motet/__main__.py")}
-    assert _offenders(library, "sdk/", "motet_server") == []
+    offenders = [
+        f"{m} imports {n}"
+        for m, names in SDK_ANY.items()
+        if m != "motet.__main__"
+        for n in names
+        if n.startswith("motet_server")
+    ]
+    assert offenders == []
 
 
 def test_only_the_store_talks_to_etcd() -> None:
     offenders = [
         f"{m} imports {n}"
-        for m, names in SERVICES.items()
-        if "/store/" not in m
+        for m, names in SERVICES_ANY.items()
+        if not m.startswith("motet_server.store")
         for n in names
         if n.startswith("motet_server.etcd")
     ]
@@ -53,13 +231,20 @@ def test_only_the_store_talks_to_etcd() -> None:
 @pytest.mark.parametrize(
     "where,forbidden",
     [
-        ("/worker/", "motet_server.store"),
-        ("/worker/", "motet_server.scheduler"),
-        ("/scheduler/", "motet_server.results"),
-        ("/results/", "motet_server.scheduler"),
-        ("/store/", "motet_server.scheduler"),
-        ("/store/", "motet_server.results"),
+        ("motet_server.worker", "motet_server.store"),
+        ("motet_server.worker", "motet_server.scheduler"),
+        ("motet_server.scheduler", "motet_server.results"),
+        ("motet_server.results", "motet_server.scheduler"),
+        ("motet_server.store", "motet_server.scheduler"),
+        ("motet_server.store", "motet_server.results"),
     ],
 )
 def test_layer_boundaries(where: str, forbidden: str) -> None:
-    assert _offenders(SERVICES, where, forbidden) == []
+    offenders = [
+        f"{m} imports {n}"
+        for m, names in SERVICES_ANY.items()
+        if m.startswith(where + ".") or m == where
+        for n in names
+        if n.startswith(forbidden)
+    ]
+    assert offenders == []

@@ -11,10 +11,16 @@ import pytest
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from motet import client, payload
+from motet.settings import ClientSettings
 from motet.exceptions import CanvasError, EncodeError, MotetError, NotFound, ServiceUnavailable, TimeoutError
 from motet.v1 import common_pb2, results_pb2
 
-from tests.unit.tasks import app
+
+def _client(stub: Any = None) -> client.Client:
+    c = client.Client(ClientSettings(scheduler="h:1", results="h:2", namespace="ns"))
+    if stub is not None:
+        c._results = stub
+    return c
 
 
 class FakeRpcError(grpc.RpcError):
@@ -83,26 +89,23 @@ def no_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(client.time, "sleep", lambda _: None)
 
 
-def test_a_broken_wait_stream_is_reopened_for_the_missing_ids(monkeypatch: pytest.MonkeyPatch, no_sleep: None) -> None:
+def test_a_broken_wait_stream_is_reopened_for_the_missing_ids(no_sleep: None) -> None:
     stub = FakeStub([[_reply("a", 1)], FakeRpcError(grpc.StatusCode.UNAVAILABLE, "restart"), [_reply("b", 2), _reply("x", 0)]])
-    monkeypatch.setattr(client, "_results", lambda app: stub)
-    got = [r.task_id for r in client.wait(app, ["a", "b"], timeout=10)]
+    got = [r.task_id for r in _client(stub).wait(["a", "b"], timeout=10)]
     assert got == ["a", "b"]
     assert stub.requests == [["a", "b"], ["b"], ["b"]]
 
 
-def test_a_wait_deadline_is_a_timeout_error(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_wait_deadline_is_a_timeout_error() -> None:
     stub = FakeStub([FakeRpcError(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline")])
-    monkeypatch.setattr(client, "_results", lambda app: stub)
     with pytest.raises(TimeoutError, match="timed out after 0.5 s"):
-        list(client.wait(app, ["a"], timeout=0.5))
+        list(_client(stub).wait(["a"], timeout=0.5))
 
 
-def test_an_unreachable_results_service_is_service_unavailable(monkeypatch: pytest.MonkeyPatch, no_sleep: None) -> None:
+def test_an_unreachable_results_service_is_service_unavailable(no_sleep: None) -> None:
     stub = FakeStub([FakeRpcError(grpc.StatusCode.UNAVAILABLE, "refused")] * 10)
-    monkeypatch.setattr(client, "_results", lambda app: stub)
     with pytest.raises(ServiceUnavailable, match="waiting for results"):
-        list(client.wait(app, ["a"], timeout=None))
+        list(_client(stub).wait(["a"], timeout=None))
 
 
 def test_unary_calls_retry_unavailable_then_give_up(no_sleep: None) -> None:
@@ -113,5 +116,5 @@ def test_unary_calls_retry_unavailable_then_give_up(no_sleep: None) -> None:
         raise FakeRpcError(grpc.StatusCode.UNAVAILABLE, "refused")
 
     with pytest.raises(ServiceUnavailable, match="submitting"):
-        client._unary(app, "h:1", "submitting", call, object(), 1.0)  # type: ignore[arg-type]
-    assert len(calls) == 4
+        _client()._unary("h:1", "submitting", call, object(), 1.0)
+    assert len(calls) == 4 and calls[0] == (("motet-namespace", "ns"),)

@@ -10,7 +10,7 @@ import pytest
 def test_public_names_are_pinned() -> None:
     assert sorted(motet.__all__) == sorted([
         "App", "AsyncResult", "EagerResult", "GroupResult", "Signature", "Task", "chain", "chord", "chunks",
-        "current_app", "exceptions", "from_proto", "group", "maybe_signature", "signature", "xmap", "xstarmap",
+        "current_app", "exceptions", "from_proto", "group", "maybe_signature", "signature", "to_proto", "xmap", "xstarmap",
     ])
     for name in motet.__all__:
         assert hasattr(motet, name)
@@ -34,7 +34,7 @@ def test_exception_tree_is_pinned() -> None:
     ["motet.app", "motet.task", "motet.canvas", "motet.canvas.signature", "motet.canvas.composite", "motet.canvas.chain", "motet.canvas.group",
      "motet.canvas.chord", "motet.canvas.mapping", "motet.canvas.compose", "motet.canvas.freeze",
      "motet.canvas.compile", "motet.canvas.validate", "motet.result", "motet.graph", "motet.eager",
-     "motet.client", "motet.payload", "motet.failures", "motet.exceptions"],
+     "motet.client", "motet.channels", "motet.settings", "motet.state", "motet.canvas.kinds", "motet.payload", "motet.failures", "motet.exceptions"],
 )
 def test_every_module_declares_its_public_names(module: str) -> None:
     mod = importlib.import_module(module)

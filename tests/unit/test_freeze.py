@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from motet import AsyncResult, GroupResult, chain, chord, group
+from motet import App, AsyncResult, GroupResult, chain, chord, group
 from motet.exceptions import CanvasError
 
 from tests.unit.tasks import add, app, mul, tsum, xsum
@@ -118,16 +118,14 @@ class _Submitted:
     def __init__(self) -> None:
         self.canvases: list[Any] = []
 
-    def __call__(self, app: Any, canvas: Any) -> None:
+    def submit(self, canvas: Any) -> None:
         self.canvases.append(canvas)
 
 
 @pytest.fixture
 def submitted(monkeypatch: pytest.MonkeyPatch) -> _Submitted:
-    from motet import client
-
     recorder = _Submitted()
-    monkeypatch.setattr(client, "submit", recorder)
+    monkeypatch.setattr(App, "client", property(lambda self: recorder))
     return recorder
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from motet import AsyncResult, GroupResult, payload
+from motet import App, AsyncResult, GroupResult, payload
 from motet.exceptions import IncompleteStream, RemoteError, TaskRevokedError
 from motet.failures import failure_from_exception
 from motet.v1 import common_pb2, results_pb2
@@ -27,7 +27,7 @@ def failed(task_id: str, exc: BaseException, **fields: Any) -> results_pb2.TaskR
 
 
 class FakeServer:
-    """Stands in for motet.client: results by id, the order WaitResult pushes them in, calls made."""
+    """Stands in for an App's client (motet.client.Client): results by id, the order WaitResult pushes them in, calls made."""
 
     def __init__(self) -> None:
         self.results: dict[str, results_pb2.TaskResult] = {}
@@ -37,37 +37,34 @@ class FakeServer:
         self.forgotten: list[str] = []
         self.groups: dict[str, results_pb2.GroupRef] = {}
 
-    def get_result(self, app: Any, task_id: str) -> results_pb2.TaskResult:
+    def get_result(self, task_id: str) -> results_pb2.TaskResult:
         return self.results.get(task_id, results_pb2.TaskResult(task_id=task_id, state=S.TASK_STATE_PENDING))
 
-    def wait(self, app: Any, ids: list[str], timeout: float | None) -> Iterator[results_pb2.TaskResult]:
+    def wait(self, ids: list[str], timeout: float | None) -> Iterator[results_pb2.TaskResult]:
         self.wait_calls.append(list(ids))
         for task_id in self.order or ids:
             if task_id in ids:
                 yield self.results[task_id]
 
-    def revoke(self, app: Any, ids: list[str], terminate: bool = False) -> int:
+    def revoke(self, ids: list[str], terminate: bool = False) -> int:
         self.revoked += ids
         return len(ids)
 
-    def forget(self, app: Any, ids: list[str]) -> int:
+    def forget(self, ids: list[str]) -> int:
         self.forgotten += ids
         return len(ids)
 
-    def save_group(self, app: Any, group: results_pb2.GroupRef) -> None:
+    def save_group(self, group: results_pb2.GroupRef) -> None:
         self.groups[group.group_id] = group
 
-    def restore_group(self, app: Any, group_id: str) -> results_pb2.GroupRef:
+    def restore_group(self, group_id: str) -> results_pb2.GroupRef:
         return self.groups[group_id]
 
 
 @pytest.fixture
 def server(monkeypatch: pytest.MonkeyPatch) -> FakeServer:
-    from motet import client
-
     fake = FakeServer()
-    for name in ("get_result", "wait", "revoke", "forget", "save_group", "restore_group"):
-        monkeypatch.setattr(client, name, getattr(fake, name))
+    monkeypatch.setattr(App, "client", property(lambda self: fake))
     return fake
 
 
@@ -207,16 +204,14 @@ def test_a_chord_result_from_freeze(server: FakeServer) -> None:
 
 
 def test_invert_and_send_task_submit_and_wait(server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    from motet import client
-
     submitted: list[Any] = []
 
-    def submit(app: Any, canvas: Any) -> None:
+    def submit(canvas: Any) -> None:
         submitted.append(canvas)
         task_id = canvas.signature.options.task_id
         server.results[task_id] = ok(task_id, 4)
 
-    monkeypatch.setattr(client, "submit", submit)
+    monkeypatch.setattr(server, "submit", submit, raising=False)
     assert ~add.s(2, 2) == 4
     res = app.send_task("billing.charge", args=[42], queue="billing")
     assert isinstance(res, AsyncResult) and res.app is app

@@ -7,6 +7,7 @@ import threading
 from typing import Any
 
 import motet.app
+import motet.state
 import pytest
 from motet import App, chain
 from motet.exceptions import CanvasError, MaxRetriesExceededError, Replace, Retry
@@ -147,19 +148,19 @@ def test_apply_runs_inline_and_records_failures() -> None:
 
 
 def test_the_last_app_created_is_the_current_app() -> None:
-    previous = motet.app._current
+    previous = motet.state._current
     try:
         other = App("other", scheduler="h:1", results="h:2", namespace="ns")
         assert motet.app.current_app() is other
         assert (other.scheduler, other.results, other.namespace) == ("h:1", "h:2", "ns")
     finally:
-        motet.app._current = previous
+        motet.state._current = previous
 
 
 def test_endpoints_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("MOTET_SCHEDULER", "MOTET_RESULTS", "MOTET_NAMESPACE"):
         monkeypatch.delenv(name, raising=False)
-    previous = motet.app._current
+    previous = motet.state._current
     try:
         a = App("env")
         assert (a.scheduler, a.results, a.namespace) == ("127.0.0.1:7410", "127.0.0.1:7411", None)
@@ -167,7 +168,7 @@ def test_endpoints_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) ->
         monkeypatch.setenv("MOTET_RESULTS", "r:2")
         assert (a.scheduler, a.results) == ("s:1", "r:2")
     finally:
-        motet.app._current = previous
+        motet.state._current = previous
 
 
 def test_app_signature_names_any_task() -> None:

@@ -3,23 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from motet.app import App
+from motet.canvas import kinds
+from motet.canvas.compose import compose, upgrade_steps
 from motet.canvas.composite import Composite, as_member
 from motet.canvas.signature import Signature, copy_options
 from motet.exceptions import CanvasError
 
-__all__ = ["chain", "upgrade_steps"]
+if TYPE_CHECKING:
+    from motet.app import App
+
+__all__ = ["chain"]
 
 
+@kinds.register("chain")
 class chain(Composite):  # noqa: N801 - Celery's name
     """Run tasks in sequence: `chain(add.s(2, 2), add.s(4), add.s(8))` is 2 + 2 + 4 + 8.
 
     Construction follows Celery's `chain(*tasks)`, which folds several tasks with `|`: nested
     chains are spliced in and a group followed by a task becomes a chord (so
-    `chain(group(...), task)` is a chord). A single canvas becomes a one-step chain. Options given here (queue, priority, time limits, retries)
-    reach every member that does not set its own; countdown / eta delay the chain's start.
+    `chain(group(...), task)` is a chord). A single canvas becomes a one-step chain. Options
+    given here (queue, priority, time limits, retries) reach every member that does not set
+    its own; countdown / eta delay the chain's start.
 
     Args:
         *tasks: Signatures or canvases, or one iterable of them.
@@ -34,8 +40,6 @@ class chain(Composite):  # noqa: N801 - Celery's name
     tasks: list[Signature]
 
     def __new__(cls, *tasks: Any, app: App | None = None, **options: Any) -> Any:
-        from motet.canvas.compose import compose
-
         if len(tasks) == 1 and isinstance(tasks[0], (Signature, dict)):
             # Celery: a chain of one canvas is that one step, unfolded (chain(group(...)) stays a chain).
             built: Any = cls._build([as_member(tasks[0], "a chain")], {}, app)
@@ -85,7 +89,7 @@ class chain(Composite):  # noqa: N801 - Celery's name
         return [t._copy() for t in self.tasks]
 
     def _inline(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        steps = upgrade_steps(self.tasks, self.app)
+        steps = upgrade_steps(self.tasks)
         if not steps:
             raise CanvasError("a chain needs at least one task")
         value = steps[0]._inline(args, kwargs)
@@ -99,25 +103,3 @@ def _first_app(tasks: list[Signature]) -> App | None:
         if t.app is not None:
             return t.app
     return None
-
-
-def upgrade_steps(steps: list[Signature], app: App | None = None) -> list[Signature]:
-    """Celery's rule when a chain runs: a group followed by another step becomes a chord.
-
-    Args:
-        steps: A chain's steps.
-        app: The App for the chords created.
-
-    Returns:
-        A new list; the input and its members are not modified.
-    """
-    from motet.canvas.chord import chord
-    from motet.canvas.group import group
-
-    out: list[Signature] = []
-    for step in steps:
-        if out and isinstance(out[-1], group):
-            out[-1] = chord.from_group(out[-1], step)
-        else:
-            out.append(step)
-    return out

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from motet.app import App
+from motet.canvas import kinds
 from motet.canvas.composite import Composite, as_member
 from motet.canvas.group import group, materialise
 from motet.canvas.signature import Signature, copy_options
 from motet.exceptions import CanvasError
 
+if TYPE_CHECKING:
+    from motet.app import App
+
 __all__ = ["chord"]
 
 
+@kinds.register("chord")
 class chord(Composite):  # noqa: N801 - Celery's name
     """Run a header group, then the body with the list of header results (in header order).
 
@@ -58,7 +62,9 @@ class chord(Composite):  # noqa: N801 - Celery's name
         self.body = body
 
     @classmethod
-    def _build(cls, header: Iterable[Signature], body: Signature | None, options: dict[str, Any], app: App | None = None) -> chord:
+    def _build(
+        cls, header: Iterable[Signature], body: Signature | None, options: dict[str, Any], app: App | None = None
+    ) -> chord:
         """A chord of exactly these parts with these (already valid) options."""
         obj: chord = object.__new__(cls)
         obj._setup({}, app)

@@ -10,25 +10,32 @@ may carry extra options, which survive the round trip in `Options.extra`); optio
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from google.protobuf import timestamp_pb2
 
 from motet import payload
-from motet.canvas.chain import chain, upgrade_steps
-from motet.canvas.chord import chord
-from motet.canvas.group import group
-from motet.canvas.mapping import _Map, chunks, xmap, xstarmap
-from motet.canvas.signature import Signature
+from motet.canvas import kinds
+from motet.canvas.compose import upgrade_steps
 from motet.canvas.validate import OPTIONS, check_depth, check_option_values
 from motet.exceptions import CanvasError
 from motet.v1 import canvas_pb2
 
+if TYPE_CHECKING:
+    from motet.canvas.chain import chain
+    from motet.canvas.chord import chord
+    from motet.canvas.group import group
+    from motet.canvas.mapping import MapBase, chunks
+    from motet.canvas.signature import Signature
+
 __all__ = ["from_proto", "options_from_proto", "options_to_proto", "to_proto"]
 
 _STRINGS = ("task_id", "queue", "group_id", "root_id", "parent_id")
-_FLOATS = ("countdown", "time_limit", "soft_time_limit")
-_INTS = ("max_retries", "priority", "group_index")
+_OptionalField = Literal[
+    "countdown", "time_limit", "soft_time_limit", "max_retries", "priority", "group_index", "expires"
+]
+_FLOATS: tuple[_OptionalField, ...] = ("countdown", "time_limit", "soft_time_limit")
+_INTS: tuple[_OptionalField, ...] = ("max_retries", "priority", "group_index")
 
 
 # -- timestamps ---------------------------------------------------------------------------
@@ -93,7 +100,8 @@ def options_from_proto(msg: canvas_pb2.Options) -> tuple[dict[str, Any], bool]:
     for key in _STRINGS:
         if getattr(msg, key):
             out[key] = getattr(msg, key)
-    for key in (*_FLOATS, *_INTS, "expires"):
+    optional: tuple[_OptionalField, ...] = (*_FLOATS, *_INTS, "expires")
+    for key in optional:
         if msg.HasField(key):
             out[key] = getattr(msg, key)
     if msg.retries:
@@ -135,7 +143,7 @@ def _signature_from_proto(msg: canvas_pb2.Signature) -> Signature:
     kwargs = payload.decode(msg.kwargs, {})
     if not isinstance(args, list) or not isinstance(kwargs, dict):
         raise CanvasError(f"task {msg.task}: args must be a JSON list and kwargs a JSON object")
-    sig = Signature(msg.task, args, kwargs, immutable=immutable)
+    sig = kinds.signature_type()(msg.task, args, kwargs, immutable=immutable)
     sig.options = options
     return sig
 
@@ -147,13 +155,13 @@ def _chain_to_proto(c: chain, depth: int) -> canvas_pb2.Chain:
     if not c.tasks:
         raise CanvasError("a chain needs at least one task")
     return canvas_pb2.Chain(
-        tasks=[to_proto(t, depth + 1) for t in upgrade_steps(c.tasks, c.app)],
+        tasks=[to_proto(t, depth + 1) for t in upgrade_steps(c.tasks)],
         options=options_to_proto(c.options, False, depth, "chain"),
     )
 
 
 def _chain_from_proto(msg: canvas_pb2.Chain) -> chain:
-    return chain._build([from_proto(t) for t in msg.tasks], options_from_proto(msg.options)[0])
+    return kinds.chain_type()._build([from_proto(t) for t in msg.tasks], options_from_proto(msg.options)[0])
 
 
 def _group_to_proto(g: group, depth: int) -> canvas_pb2.Group:
@@ -163,7 +171,7 @@ def _group_to_proto(g: group, depth: int) -> canvas_pb2.Group:
 
 
 def _group_from_proto(msg: canvas_pb2.Group) -> group:
-    return group._build([from_proto(t) for t in msg.tasks], options_from_proto(msg.options)[0])
+    return kinds.group_type()._build([from_proto(t) for t in msg.tasks], options_from_proto(msg.options)[0])
 
 
 def _chord_to_proto(c: chord, depth: int) -> canvas_pb2.Chord:
@@ -176,10 +184,10 @@ def _chord_to_proto(c: chord, depth: int) -> canvas_pb2.Chord:
 
 def _chord_from_proto(msg: canvas_pb2.Chord) -> chord:
     body = from_proto(msg.body) if msg.HasField("body") else None
-    return chord._build([from_proto(t) for t in msg.header], body, options_from_proto(msg.options)[0])
+    return kinds.chord_type()._build([from_proto(t) for t in msg.header], body, options_from_proto(msg.options)[0])
 
 
-def _map_to_proto(m: _Map, depth: int) -> canvas_pb2.Map:
+def _map_to_proto(m: MapBase, depth: int) -> canvas_pb2.Map:
     return canvas_pb2.Map(
         task=_signature_to_proto(m.mapped, depth + 1),
         items=payload.encode(m.items, what=f"{m._where()} items"),
@@ -188,8 +196,8 @@ def _map_to_proto(m: _Map, depth: int) -> canvas_pb2.Map:
     )
 
 
-def _map_from_proto(msg: canvas_pb2.Map) -> _Map:
-    cls = xstarmap if msg.starmap else xmap
+def _map_from_proto(msg: canvas_pb2.Map) -> MapBase:
+    cls = kinds.xstarmap_type() if msg.starmap else kinds.xmap_type()
     items = payload.decode(msg.items, [])
     if not isinstance(items, list):
         raise CanvasError(f"map of task {msg.task.task}: items must be a JSON list")
@@ -210,7 +218,7 @@ def _chunks_from_proto(msg: canvas_pb2.Chunks) -> chunks:
     items = payload.decode(msg.items, [])
     if not isinstance(items, list):
         raise CanvasError(f"chunks of task {msg.task.task}: items must be a JSON list")
-    return chunks._build(
+    return kinds.chunks_type()._build(
         _signature_from_proto(msg.task), items, msg.size, options_from_proto(msg.options)[0], list(msg.member_ids)
     )
 
@@ -230,17 +238,17 @@ def to_proto(node: Signature, depth: int = 0) -> canvas_pb2.Canvas:
             EncodeError for values JSON cannot hold.
     """
     check_depth(depth)
-    if isinstance(node, chain):
+    if isinstance(node, kinds.chain_type()):
         return canvas_pb2.Canvas(chain=_chain_to_proto(node, depth))
-    if isinstance(node, chord):
+    if isinstance(node, kinds.chord_type()):
         return canvas_pb2.Canvas(chord=_chord_to_proto(node, depth))
-    if isinstance(node, group):
+    if isinstance(node, kinds.group_type()):
         return canvas_pb2.Canvas(group=_group_to_proto(node, depth))
-    if isinstance(node, chunks):
+    if isinstance(node, kinds.chunks_type()):
         return canvas_pb2.Canvas(chunks=_chunks_to_proto(node, depth))
-    if isinstance(node, _Map):
+    if isinstance(node, kinds.map_type()):
         return canvas_pb2.Canvas(map=_map_to_proto(node, depth))
-    if isinstance(node, Signature):
+    if isinstance(node, kinds.signature_type()):
         return canvas_pb2.Canvas(signature=_signature_to_proto(node, depth))
     raise CanvasError(f"cannot compile a {type(node).__name__}; expected a signature or canvas")
 

@@ -20,15 +20,36 @@ chunks | anything           like group | anything (Motet: chunks compose like a 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from motet.canvas.chain import chain
-from motet.canvas.chord import chord
-from motet.canvas.group import group
-from motet.canvas.mapping import chunks
-from motet.canvas.signature import Signature
+from motet.canvas import kinds
 
-__all__ = ["compose"]
+if TYPE_CHECKING:
+    from motet.canvas.chain import chain
+    from motet.canvas.chord import chord
+    from motet.canvas.group import group
+    from motet.canvas.signature import Signature
+
+__all__ = ["compose", "upgrade_steps"]
+
+
+def upgrade_steps(steps: list[Signature]) -> list[Signature]:
+    """Celery's rule when a chain runs: a group followed by another step becomes a chord.
+
+    Args:
+        steps: A chain's steps.
+
+    Returns:
+        A new list; the input and its members are not modified.
+    """
+    group_, chord_ = kinds.group_type(), kinds.chord_type()
+    out: list[Signature] = []
+    for step in steps:
+        if out and isinstance(out[-1], group_):
+            out[-1] = chord_.from_group(out[-1], step)
+        else:
+            out.append(step)
+    return out
 
 
 def _unroll(g: group) -> Signature:
@@ -37,22 +58,24 @@ def _unroll(g: group) -> Signature:
 
 
 def _is_empty_group(sig: Signature) -> bool:
-    return isinstance(sig, group) and not sig.tasks
+    return isinstance(sig, kinds.group_type()) and not sig.tasks
 
 
 def _chain_of(left: Signature, steps: list[Signature]) -> chain:
-    options = left.options if isinstance(left, chain) else {}
-    return chain._build(steps, options, left.app or next((s.app for s in steps if s.app), None))
+    options = left.options if isinstance(left, kinds.chain_type()) else {}
+    return kinds.chain_type()._build(steps, options, left.app or next((s.app for s in steps if s.app), None))
 
 
 def _with_body(c: chord, extra: Signature) -> chord:
-    return chord._build(list(c.tasks), compose(c.body, extra) if c.body is not None else extra, c.options, c.app)
+    return kinds.chord_type()._build(
+        list(c.tasks), compose(c.body, extra) if c.body is not None else extra, c.options, c.app
+    )
 
 
 def _task_then(left: Signature, right: Signature) -> chain:
-    if isinstance(right, chain) and not right.options:
+    if isinstance(right, kinds.chain_type()) and not right.options:
         return _chain_of(left, [left, *right.tasks])
-    if isinstance(right, group):
+    if isinstance(right, kinds.group_type()):
         return _chain_of(left, [left, _unroll(right)])
     return _chain_of(left, [left, right])
 
@@ -61,37 +84,37 @@ def _chain_then(left: chain, right: Signature) -> Signature:
     tasks = list(left.tasks)
     if _is_empty_group(right):
         return left
-    if isinstance(right, group):
+    if isinstance(right, kinds.group_type()):
         unrolled = _unroll(right)
-        if not isinstance(unrolled, group):
+        if not isinstance(unrolled, kinds.group_type()):
             return _chain_then(left, unrolled)
         if not tasks:
             return right
-        if isinstance(tasks[-1], chord):
+        if isinstance(tasks[-1], kinds.chord_type()):
             tasks[-1] = _with_body(tasks[-1], right)
             return _chain_of(left, tasks)
         return _chain_of(left, [*tasks, right])
-    if isinstance(right, chain) and not right.options:
+    if isinstance(right, kinds.chain_type()) and not right.options:
         out: Signature = left
         for step in right.tasks:
             out = compose(out, step)
         return out
-    if tasks and isinstance(tasks[-1], group):
-        tasks[-1] = chord.from_group(tasks[-1], right)
-        if len(tasks) > 1 and isinstance(tasks[-2], chord):
+    if tasks and isinstance(tasks[-1], kinds.group_type()):
+        tasks[-1] = kinds.chord_type().from_group(tasks[-1], right)
+        if len(tasks) > 1 and isinstance(tasks[-2], kinds.chord_type()):
             # Two chords in a row: the second one runs after the first one's body.
             tasks[-2:] = [_with_body(tasks[-2], tasks[-1])]
         return _chain_of(left, tasks)
-    if tasks and isinstance(tasks[-1], chord) and not isinstance(right, chord):
+    if tasks and isinstance(tasks[-1], kinds.chord_type()) and not isinstance(right, kinds.chord_type()):
         tasks[-1] = _with_body(tasks[-1], right)
         return _chain_of(left, tasks)
     return _chain_of(left, [*tasks, right])
 
 
 def _chord_then(left: chord, right: Signature) -> Signature:
-    if not isinstance(right, (group, chain)):
+    if not isinstance(right, (kinds.group_type(), kinds.chain_type())):
         return _with_body(left, right)
-    if isinstance(right, group) and len(right.tasks) == 1:
+    if isinstance(right, kinds.group_type()) and len(right.tasks) == 1:
         return _with_body(left, right.tasks[0])
     return _task_then(left, right)
 
@@ -107,14 +130,14 @@ def compose(left: Signature, right: Any) -> Any:
         A new canvas. Members are shared with the operands, as in Celery; nodes that change
         (a chord whose body grows) are new objects.
     """
-    if not isinstance(right, Signature):
+    if not isinstance(right, kinds.signature_type()):
         return NotImplemented
-    if isinstance(left, chunks):
+    if isinstance(left, kinds.chunks_type()):
         left = left.group()
-    if isinstance(left, chord):
+    if isinstance(left, kinds.chord_type()):
         return _chord_then(left, right)
-    if isinstance(left, group):
-        return left if _is_empty_group(right) else chord.from_group(left, right)
-    if isinstance(left, chain):
+    if isinstance(left, kinds.group_type()):
+        return left if _is_empty_group(right) else kinds.chord_type().from_group(left, right)
+    if isinstance(left, kinds.chain_type()):
         return _chain_then(left, right)
     return _task_then(left, right)

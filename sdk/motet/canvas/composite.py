@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from motet.app import App
 from motet.canvas.signature import Signature
 from motet.canvas.validate import normalise_options
 from motet.exceptions import CanvasError
+
+if TYPE_CHECKING:
+    from motet.app import App
 
 __all__ = ["Composite", "as_member"]
 

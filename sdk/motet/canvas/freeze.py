@@ -13,15 +13,19 @@ harmless.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from motet.canvas.chain import chain, upgrade_steps
-from motet.canvas.chord import chord
-from motet.canvas.group import group
-from motet.canvas.mapping import chunks
-from motet.canvas.signature import Signature
+from motet.canvas import kinds
+from motet.canvas.compose import upgrade_steps
 from motet.exceptions import CanvasError
 from motet.result import AsyncResult, GroupResult, ResultBase
+
+if TYPE_CHECKING:
+    from motet.canvas.chain import chain
+    from motet.canvas.chord import chord
+    from motet.canvas.group import group
+    from motet.canvas.mapping import chunks
+    from motet.canvas.signature import Signature
 
 __all__ = ["first_task_id", "freeze"]
 
@@ -38,22 +42,24 @@ def _chunk_ids(ck: chunks) -> list[str]:
 
 def first_task_id(node: Signature) -> str:
     """The id of the task that runs first in `node` (assigned now if missing): the root id."""
-    if isinstance(node, chain):
+    if isinstance(node, kinds.chain_type()):
         if not node.tasks:
             raise CanvasError("a chain needs at least one task")
         return first_task_id(node.tasks[0])
-    if isinstance(node, chord):
+    if isinstance(node, kinds.chord_type()):
         if node.tasks:
             return first_task_id(node.tasks[0])
         return first_task_id(node.need_body())
-    if isinstance(node, group):
+    if isinstance(node, kinds.group_type()):
         if node.tasks:
             return first_task_id(node.tasks[0])
-        return node.options.setdefault("task_id", _new_id())  # type: ignore[no-any-return]
-    if isinstance(node, chunks):
+        group_id: str = node.options.setdefault("task_id", _new_id())
+        return group_id
+    if isinstance(node, kinds.chunks_type()):
         ids = _chunk_ids(node)
         return ids[0] if ids else node.options.setdefault("task_id", _new_id())
-    return node.options.setdefault("task_id", _new_id())  # type: ignore[no-any-return]
+    task_id: str = node.options.setdefault("task_id", _new_id())
+    return task_id
 
 
 def _attach(result: ResultBase, parent: ResultBase) -> None:
@@ -67,7 +73,9 @@ def _attach(result: ResultBase, parent: ResultBase) -> None:
     node._known_parent = parent
 
 
-def _membership(options: dict[str, Any], group_id: str | None, group_index: int | None, root_id: str, parent_id: str | None) -> None:
+def _membership(
+    options: dict[str, Any], group_id: str | None, group_index: int | None, root_id: str, parent_id: str | None
+) -> None:
     if group_id:
         options["group_id"] = group_id
     if group_index is not None:
@@ -82,8 +90,14 @@ def _freeze_links(options: dict[str, Any], root_id: str, parent_id: str | None) 
         freeze(callback, root_id=root_id, parent_id=parent_id)
 
 
-def _freeze_task(sig: Signature, _id: str | None, group_id: str | None, group_index: int | None,
-                 root_id: str | None, parent_id: str | None) -> AsyncResult:
+def _freeze_task(
+    sig: Signature,
+    _id: str | None,
+    group_id: str | None,
+    group_index: int | None,
+    root_id: str | None,
+    parent_id: str | None,
+) -> AsyncResult:
     opts = sig.options
     task_id = opts.get("task_id") or _id or _new_id()
     opts["task_id"] = task_id
@@ -93,11 +107,12 @@ def _freeze_task(sig: Signature, _id: str | None, group_id: str | None, group_in
     return AsyncResult(task_id, app=sig._app())
 
 
-def _freeze_chain(c: chain, _id: str | None, group_id: str | None, group_index: int | None,
-                  root_id: str | None, parent_id: str | None) -> ResultBase:
+def _freeze_chain(
+    c: chain, _id: str | None, group_id: str | None, group_index: int | None, root_id: str | None, parent_id: str | None
+) -> ResultBase:
     if not c.tasks:
         raise CanvasError("a chain needs at least one task")
-    c.tasks = upgrade_steps(c.tasks, c.app)
+    c.tasks = upgrade_steps(c.tasks)
     root = root_id or first_task_id(c.tasks[0])
     last_id = c.options.get("task_id") or _id
     previous: ResultBase | None = None
@@ -123,21 +138,21 @@ def _freeze_chain(c: chain, _id: str | None, group_id: str | None, group_index: 
     return previous
 
 
-def _freeze_group(g: group, _id: str | None, group_id: str | None, group_index: int | None,
-                  root_id: str | None, parent_id: str | None) -> GroupResult:
+def _freeze_group(
+    g: group, _id: str | None, group_id: str | None, group_index: int | None, root_id: str | None, parent_id: str | None
+) -> GroupResult:
     gid = g.options.get("task_id") or _id or _new_id()
     g.options["task_id"] = gid
     root = root_id or first_task_id(g)
     _membership(g.options, group_id, group_index, root, parent_id)
-    results = [
-        freeze(t, group_id=gid, group_index=i, root_id=root, parent_id=parent_id) for i, t in enumerate(g.tasks)
-    ]
+    results = [freeze(t, group_id=gid, group_index=i, root_id=root, parent_id=parent_id) for i, t in enumerate(g.tasks)]
     _freeze_links(g.options, root, None)
     return GroupResult(gid, results, app=g._app())
 
 
-def _freeze_chord(c: chord, _id: str | None, group_id: str | None, group_index: int | None,
-                  root_id: str | None, parent_id: str | None) -> ResultBase:
+def _freeze_chord(
+    c: chord, _id: str | None, group_id: str | None, group_index: int | None, root_id: str | None, parent_id: str | None
+) -> ResultBase:
     body = c.need_body()
     header_id = c.options.get("group_id") or _new_id()
     c.options["group_id"] = header_id
@@ -148,7 +163,10 @@ def _freeze_chord(c: chord, _id: str | None, group_id: str | None, group_index: 
         c.options["parent_id"] = parent_id
     header = GroupResult(
         header_id,
-        [freeze(t, group_id=header_id, group_index=i, root_id=root, parent_id=parent_id) for i, t in enumerate(c.tasks)],
+        [
+            freeze(t, group_id=header_id, group_index=i, root_id=root, parent_id=parent_id)
+            for i, t in enumerate(c.tasks)
+        ],
         app=c._app(),
     )
     result = freeze(body, _id=body_id, group_id=group_id, group_index=group_index, root_id=root)
@@ -157,8 +175,14 @@ def _freeze_chord(c: chord, _id: str | None, group_id: str | None, group_index: 
     return result
 
 
-def _freeze_chunks(ck: chunks, _id: str | None, group_id: str | None, group_index: int | None,
-                   root_id: str | None, parent_id: str | None) -> GroupResult:
+def _freeze_chunks(
+    ck: chunks,
+    _id: str | None,
+    group_id: str | None,
+    group_index: int | None,
+    root_id: str | None,
+    parent_id: str | None,
+) -> GroupResult:
     gid = ck.options.get("task_id") or _id or _new_id()
     ck.options["task_id"] = gid
     ids = _chunk_ids(ck)
@@ -194,12 +218,12 @@ def freeze(
     Raises:
         CanvasError: for an empty chain or a chord without a body.
     """
-    if isinstance(node, chain):
+    if isinstance(node, kinds.chain_type()):
         return _freeze_chain(node, _id, group_id, group_index, root_id, parent_id)
-    if isinstance(node, chord):
+    if isinstance(node, kinds.chord_type()):
         return _freeze_chord(node, _id, group_id, group_index, root_id, parent_id)
-    if isinstance(node, group):
+    if isinstance(node, kinds.group_type()):
         return _freeze_group(node, _id, group_id, group_index, root_id, parent_id)
-    if isinstance(node, chunks):
+    if isinstance(node, kinds.chunks_type()):
         return _freeze_chunks(node, _id, group_id, group_index, root_id, parent_id)
     return _freeze_task(node, _id, group_id, group_index, root_id, parent_id)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from motet.app import App
+from motet.canvas import kinds
 from motet.canvas.composite import Composite, as_member
 from motet.canvas.signature import Signature, copy_options
+from motet.exceptions import CanvasError
+
+if TYPE_CHECKING:
+    from motet.app import App
 
 __all__ = ["fxrange", "group", "materialise"]
 
@@ -18,13 +22,12 @@ def materialise(it: Any, where: str) -> list[Any]:
     Raises:
         CanvasError: for a string or a non-iterable.
     """
-    from motet.exceptions import CanvasError
-
     if isinstance(it, (str, bytes, dict)) or not isinstance(it, Iterable):
         raise CanvasError(f"{where} takes an iterable of items, got {type(it).__name__}")
     return list(it)
 
 
+@kinds.register("group")
 class group(Composite):  # noqa: N801 - Celery's name
     """Run tasks in parallel: `group(add.s(i, i) for i in range(10))`.
 

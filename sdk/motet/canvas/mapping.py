@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from motet.app import App
+from motet.canvas import kinds
 from motet.canvas.composite import Composite
 from motet.canvas.group import group, materialise
 from motet.canvas.signature import Signature, copy_options, signature
 from motet.canvas.validate import normalise_options
 from motet.exceptions import CanvasError
+
+if TYPE_CHECKING:
+    from motet.app import App
 
 __all__ = ["chunks", "xmap", "xstarmap"]
 
@@ -40,7 +43,8 @@ def _item(value: Any) -> Any:
     return list(value)
 
 
-class _Map(Signature):
+@kinds.register("map")
+class MapBase(Signature):
     """One task applying `mapped` to every item, in order (Celery's xmap / xstarmap).
 
     Unlike Celery, the mapped signature's own args and kwargs are kept: each call is
@@ -62,7 +66,7 @@ class _Map(Signature):
         self.options = normalise_options(options, self._where())
 
     @classmethod
-    def _build(cls, mapped: Signature, items: list[Any], options: dict[str, Any], app: App | None = None) -> _Map:
+    def _build(cls, mapped: Signature, items: list[Any], options: dict[str, Any], app: App | None = None) -> MapBase:
         """A map node of exactly these parts (for from_proto)."""
         obj = object.__new__(cls)
         obj.mapped, obj.items, obj.options = mapped, list(items), options
@@ -82,7 +86,7 @@ class _Map(Signature):
         call = f"{self.mapped.task}(*x)" if self.starmap else f"{self.mapped.task}(x)"
         return f"[{call} for x in {self.items!r}]"
 
-    def _copy(self) -> _Map:
+    def _copy(self) -> MapBase:
         return type(self)._build(self.mapped._copy(), self.items, copy_options(self.options), self.app)
 
     def _merge_partial(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
@@ -96,7 +100,8 @@ class _Map(Signature):
         return [m._inline((item,), {}) for item in self.items]
 
 
-class xmap(_Map):  # noqa: N801 - Celery's name
+@kinds.register("xmap")
+class xmap(MapBase):  # noqa: N801 - Celery's name
     """One task calling `task(item, *partial_args)` for each item, in order: `add.map([1, 2])`.
 
     Args:
@@ -107,7 +112,8 @@ class xmap(_Map):  # noqa: N801 - Celery's name
     """
 
 
-class xstarmap(_Map):  # noqa: N801 - Celery's name
+@kinds.register("xstarmap")
+class xstarmap(MapBase):  # noqa: N801 - Celery's name
     """One task calling `task(*item, *partial_args)` for each item: `add.starmap(zip(a, b))`.
 
     Args:
@@ -120,6 +126,7 @@ class xstarmap(_Map):  # noqa: N801 - Celery's name
     starmap = True
 
 
+@kinds.register("chunks")
 class chunks(Composite):  # noqa: N801 - Celery's name
     """Items split into tasks of `n` items each (each one a starmap); the tasks run as a group.
 
@@ -155,8 +162,13 @@ class chunks(Composite):  # noqa: N801 - Celery's name
 
     @classmethod
     def _build(
-        cls, mapped: Signature, items: list[list[Any]], n: int, options: dict[str, Any],
-        member_ids: list[str], app: App | None = None,
+        cls,
+        mapped: Signature,
+        items: list[list[Any]],
+        n: int,
+        options: dict[str, Any],
+        member_ids: list[str],
+        app: App | None = None,
     ) -> chunks:
         """A chunks node of exactly these parts (for from_proto)."""
         obj: chunks = object.__new__(cls)
@@ -179,7 +191,9 @@ class chunks(Composite):  # noqa: N801 - Celery's name
         return math.ceil(len(self.items) / self.n)
 
     def _copy(self) -> chunks:
-        return chunks._build(self.mapped._copy(), self.items, self.n, copy_options(self.options), self.member_ids, self.app)
+        return chunks._build(
+            self.mapped._copy(), self.items, self.n, copy_options(self.options), self.member_ids, self.app
+        )
 
     def _merge_partial(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         if args or kwargs:

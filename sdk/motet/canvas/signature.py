@@ -1,7 +1,8 @@
 """Signature: one task invocation (name, args, kwargs, options) with Celery's calling API.
 
-Building is pure: no I/O, no protobuf. `freeze` (ids and result objects), `to_proto`
-(compilation) and `apply_async` (submission) delegate to their own modules.
+Building is pure: no I/O, no protobuf. `|` (`compose`), `freeze` (ids and result objects)
+and `to_proto` (`compile`) delegate to their own modules, which find the canvas kinds through
+`motet.canvas.kinds`; `apply_async` submits through the app's client.
 """
 
 from __future__ import annotations
@@ -10,12 +11,17 @@ import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from motet.app import App, current_app
+from motet.canvas import kinds
+from motet.canvas.compile import to_proto
+from motet.canvas.compose import compose
+from motet.canvas.freeze import freeze
 from motet.canvas.validate import normalise_options
+from motet.eager import EagerResult
 from motet.exceptions import CanvasError, NotRegistered
+from motet.state import current_app
 
 if TYPE_CHECKING:
-    from motet.eager import EagerResult
+    from motet.app import App
     from motet.result import ResultBase
     from motet.task import Task
     from motet.v1 import canvas_pb2
@@ -50,6 +56,7 @@ def _as_kwargs(kwargs: Any, where: str) -> dict[str, Any]:
     return dict(kwargs)
 
 
+@kinds.register("signature")
 class Signature:
     """One task invocation: a task name, arguments and execution options (Celery's Signature).
 
@@ -226,8 +233,6 @@ class Signature:
         return self
 
     def __or__(self, other: Any) -> Any:
-        from motet.canvas.compose import compose
-
         return compose(self, other)
 
     # -- running here ---------------------------------------------------------------------
@@ -254,8 +259,6 @@ class Signature:
 
     def apply(self, args: Any = None, kwargs: Any = None, **options: Any) -> EagerResult:
         """Runs inline and returns an `EagerResult` (Celery's `apply`); nothing is submitted."""
-        from motet.eager import EagerResult
-
         return EagerResult.run(
             lambda: self._inline(_as_args(args, self._where()), _as_kwargs(kwargs, self._where())),
             task_id=options.get("task_id") or str(uuid.uuid4()),
@@ -296,9 +299,7 @@ class Signature:
             )
         sig = self._partial(args, kwargs, {k: v for k, v in options.items() if v is not None})
         result = sig.freeze()
-        from motet import client
-
-        client.submit(sig._app(), sig.to_proto())
+        sig._app().client.submit(to_proto(sig))
         return result
 
     def __invert__(self) -> Any:
@@ -329,8 +330,6 @@ class Signature:
         Returns:
             AsyncResult or GroupResult, with `parent` linked as Celery links it.
         """
-        from motet.canvas.freeze import freeze
-
         return freeze(self, _id=_id, group_id=group_id, root_id=root_id, parent_id=parent_id, group_index=group_index)
 
     def to_proto(self) -> canvas_pb2.Canvas:
@@ -339,8 +338,6 @@ class Signature:
         Raises:
             CanvasError: for an invalid canvas; EncodeError for values JSON cannot hold.
         """
-        from motet.canvas.compile import to_proto
-
         return to_proto(self)
 
 

@@ -23,7 +23,9 @@ import datetime as dt
 import numbers
 from typing import Any
 
+from motet.canvas import kinds
 from motet.exceptions import CanvasError
+from motet.settings import MAX_DEPTH
 
 __all__ = [
     "CARRIED_OPTIONS",
@@ -36,22 +38,51 @@ __all__ = [
     "normalise_options",
 ]
 
-MAX_DEPTH = 32
-"""The deepest canvas nesting accepted (protobuf decoders stop at 100 message levels and one
-canvas level costs two or three of them)."""
-
-OPTIONS = frozenset({
-    "task_id", "countdown", "eta", "expires", "retries", "max_retries", "queue", "priority",
-    "time_limit", "soft_time_limit", "immutable", "ignore_result", "link", "link_error",
-    "group_id", "group_index", "root_id", "parent_id",
-})
+OPTIONS = frozenset(
+    {
+        "task_id",
+        "countdown",
+        "eta",
+        "expires",
+        "retries",
+        "max_retries",
+        "queue",
+        "priority",
+        "time_limit",
+        "soft_time_limit",
+        "immutable",
+        "ignore_result",
+        "link",
+        "link_error",
+        "group_id",
+        "group_index",
+        "root_id",
+        "parent_id",
+    }
+)
 """Options Motet interprets (the fields of `motet.v1.Options`, `expires` covering `expires_at`)."""
 
-CARRIED_OPTIONS = frozenset({
-    "routing_key", "exchange", "exchange_type", "serializer", "headers", "shadow", "retry",
-    "retry_policy", "reply_to", "add_to_parent", "compression", "delivery_mode", "mandatory",
-    "correlation_id", "track_started", "stamped_headers", "stamps",
-})
+CARRIED_OPTIONS = frozenset(
+    {
+        "routing_key",
+        "exchange",
+        "exchange_type",
+        "serializer",
+        "headers",
+        "shadow",
+        "retry",
+        "retry_policy",
+        "reply_to",
+        "add_to_parent",
+        "compression",
+        "delivery_mode",
+        "mandatory",
+        "correlation_id",
+        "track_started",
+        "stamped_headers",
+        "stamps",
+    }
+)
 """Celery options accepted for compatibility and carried, uninterpreted, in `Options.extra`."""
 
 DROPPED_OPTIONS = frozenset({"chord", "producer", "connection", "publisher", "router", "result_cls", "route_name"})
@@ -133,11 +164,10 @@ def check_option_values(options: dict[str, Any], where: str) -> None:
         value = options.get(key)
         if value is not None and not isinstance(value, str):
             raise CanvasError(f"{where}: {key} must be a string (got {type(value).__name__})")
-    from motet.canvas.signature import Signature
-
+    signature = kinds.signature_type()
     for key in ("link", "link_error"):
         for sig in options.get(key) or ():
-            if not isinstance(sig, Signature):
+            if not isinstance(sig, signature):
                 raise CanvasError(f"{where}: {key} takes signatures or canvases, got {type(sig).__name__}")
 
 
@@ -159,13 +189,11 @@ def normalise_options(options: dict[str, Any], where: str) -> dict[str, Any]:
     """
     check_option_names(options, where)
     out = {k: v for k, v in options.items() if v is not None and k not in DROPPED_OPTIONS}
-    from motet.canvas.signature import Signature
-
     for key in ("link", "link_error"):
         # Celery accepts one signature or a list of them.
         if key in out:
             value = out[key]
-            out[key] = [value] if isinstance(value, Signature) else list(value)
+            out[key] = [value] if isinstance(value, kinds.signature_type()) else list(value)
     for key in ("eta", "expires"):
         if isinstance(out.get(key), str):
             out[key] = _when(out[key], key, where)
