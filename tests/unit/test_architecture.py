@@ -1,4 +1,5 @@
-"""The architecture's import rules (STYLE rule 10), checked on the source: no process, no network."""
+"""The architecture's import rules ("Layers" in docs/architecture.md), checked on the source:
+no process, no network."""
 
 from __future__ import annotations
 
