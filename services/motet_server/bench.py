@@ -1,4 +1,4 @@
-"""`make bench`: Motet's figures on this machine, for the DESIGN performance budget.
+"""`make bench`: Motet's figures on this machine, to compare with the README's Celery figures.
 
 Starts a private cluster (etcd, scheduler, results, workers) and measures: fan-out (10,000
 independent tasks), round trip (sequential `delay().get()`), a 100-step chain and a

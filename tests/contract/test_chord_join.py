@@ -1,4 +1,6 @@
-"""Invariant 3 against a real etcd: a chord body is created exactly once, with header results in order."""
+"""Invariant 3 (docs/invariants.md) against a real etcd: a chord body is created exactly once,
+with header results in order; a failure reaches the body and callbacks instead of leaving them
+pending."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Invariants 2 and 4 against a real etcd: crash repair by the outbox, lease expiry redelivery."""
+"""Invariants 2, 4 and 7 (docs/invariants.md) against a real etcd: crash repair by the outbox,
+lease expiry redelivery, results expiring with their lease."""
 
 from __future__ import annotations
 

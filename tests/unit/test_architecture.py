@@ -1,4 +1,4 @@
-"""The architecture's import rules (STYLE rule 10), checked on the source: no process, no network.
+"""The architecture's import rules (docs/architecture.md), checked on the source: no process, no network.
 
 Imports are read with `ast`. An import under `if TYPE_CHECKING:` is for annotations only and
 never runs, so it is not an edge of the runtime graph; every other import is, wherever it

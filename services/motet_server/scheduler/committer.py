@@ -1,8 +1,9 @@
 """Group commit: transitions that arrive together share one etcd transaction.
 
 Each transition keeps its own compares (an STM records one per key read), so batching never
-weakens invariant 1: if the combined transaction fails because any one compare failed, every
-transition of the batch is re-run alone on a fresh STM, with fresh reads, until it commits.
+weakens invariant 1 (docs/invariants.md): if the combined transaction fails because any one
+compare failed, every transition of the batch is re-run alone on a fresh STM, with fresh
+reads, until it commits.
 """
 
 from __future__ import annotations

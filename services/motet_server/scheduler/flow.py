@@ -2,7 +2,8 @@
 
 Every function here takes the STM of the transition it is part of and only reads and writes
 through it, so whatever follows a completion commits in the same transaction as the
-completion itself (invariant 2). Nothing here sends a message or touches process state.
+completion itself (invariant 2, docs/invariants.md). Nothing here sends a message or touches
+process state.
 """
 
 from __future__ import annotations

@@ -44,8 +44,8 @@ MAX_PAYLOAD_BYTES = 1 << 20
 
 DEFAULT_QUEUE = "celery"
 
-# Options a chain passes to every member that does not set its own (DESIGN: differs from
-# Celery, which applies them to the first message only).
+# Options a chain passes to every member that does not set its own (differs from Celery, which
+# applies them to the first message only: docs/celery-differences.md, point 5).
 CHAIN_INHERITED = ("queue", "priority", "time_limit", "soft_time_limit", "max_retries")
 # A group / chord header additionally delays and expires every member alike.
 GROUP_INHERITED = CHAIN_INHERITED + ("countdown", "eta", "expires", "expires_at")

@@ -2,9 +2,9 @@
 
 Every function reads what it needs through the STM (which records a compare for each key read)
 and buffers its writes; the caller commits, so a transition is one guarded etcd transaction
-(invariant 1) that also carries everything that follows it (invariant 2). A function may be
-re-run on a fresh STM after a conflict, so it has no side effect besides the STM and its
-return value.
+(invariant 1 in docs/invariants.md) that also carries everything that follows it (invariant 2).
+A function may be re-run on a fresh STM after a conflict, so it has no side effect besides the
+STM and its return value.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ async def claim(
     """Hands a ready task to a worker session; returns the claimed record, or None.
 
     The claim key lives under the session's lease: if the worker is lost, the key vanishes
-    and the task is ready again (invariant 4).
+    and the task is ready again (invariant 4, docs/invariants.md).
     """
     raw = await stm.get(flow.keys.task(task_id))
     if raw is None:
@@ -107,7 +107,7 @@ async def finish(flow: Flow, stm: STM, report: Report) -> bool:
     """Applies a worker's report; returns False for a stale or duplicate report (ignored)."""
     raw = await stm.get(flow.keys.task(report.task_id))
     if raw is None:
-        return False  # already completed: a late duplicate is ignored (invariant 4)
+        return False  # completed: a late duplicate is ignored (invariant 4, docs/invariants.md)
     claim_raw = await stm.get(flow.keys.claim(report.task_id))
     if claim_raw is None:
         return False  # the claim expired: the task is being redelivered
@@ -208,7 +208,7 @@ def _retry(flow: Flow, stm: STM, rec: records_pb2.TaskRecord, report: Report) ->
     rec.not_before = flow.now + max(report.retry_countdown or 0.0, 0.0)
     if report.retry_max is not None:
         rec.options.max_retries = report.retry_max
-    # The retry is durable: the record keeps its new start time (invariant 6).
+    # The retry is durable: the record keeps its new start time (invariant 6, docs/invariants.md).
     stm.put(flow.keys.task(rec.id), rec.SerializeToString())
     stm.delete(flow.keys.claim(rec.id))
     flow.put_result(stm, rec.id, _STATE.TASK_STATE_RETRY, failure=report.failure, rec=rec)

@@ -1,9 +1,8 @@
 """A private etcd server process on loopback, for `motet dev`, tests and benchmarks.
 
 Each instance has its own client port, peer port and data dir (without its own peer URL a
-second etcd dies on port 2380), so several can run side by side. Flags follow
-shared/NOTES-TOOLING.md: short heartbeat / election timeouts make a single node healthy in
-~0.1 s. Production runs a real etcd cluster instead.
+second etcd dies on port 2380), so several can run side by side. Short heartbeat / election
+timeouts make a single node healthy in ~0.1 s. Production runs a real etcd cluster instead.
 """
 
 from __future__ import annotations
