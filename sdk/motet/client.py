@@ -151,8 +151,27 @@ class Client:
         return int(reply.deleted)
 
 
+def _status_details(err: grpc.RpcError) -> tuple[str | None, list[str]]:
+    """The ErrorInfo reason and the BadRequest field violations ("field: why") of a failed call."""
+    try:
+        status = rpc_status.from_call(cast(grpc.Call, err))  # a failed sync call is its grpc.Call
+    except ValueError:  # the trailers disagree with the status line: no usable details
+        status = None
+    reason, violations = None, []
+    for detail in status.details if status else []:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            reason = info.reason or None
+        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            violations += [f"{v.field}: {v.description}" for v in bad.field_violations]
+    return reason, violations
+
+
 def error_from_rpc(err: grpc.RpcError, endpoint: str, what: str) -> MotetError:
-    """The MotetError for a failed gRPC call.
+    """The MotetError for a failed gRPC call, its `reason` taken from the ErrorInfo detail.
 
     Args:
         err: The error raised by the stub.
@@ -161,27 +180,22 @@ def error_from_rpc(err: grpc.RpcError, endpoint: str, what: str) -> MotetError:
     """
     code = err.code()
     details = err.details() or ""
+    reason, violations = _status_details(err)
     if code == grpc.StatusCode.UNAVAILABLE:
         return ServiceUnavailable(
             f"{what}: no Motet service answers at {endpoint} ({details}). Start a local cluster with "
-            "`motet dev --app MODULE`, or point MOTET_SCHEDULER / MOTET_RESULTS at one (host:port)"
+            "`motet dev --app MODULE`, or point MOTET_SCHEDULER / MOTET_RESULTS at one (host:port)",
+            reason=reason,
         )
     if code == grpc.StatusCode.NOT_FOUND:
-        return NotFound(f"{what}: {details}")
+        return NotFound(f"{what}: {details}", reason=reason)
     if code == grpc.StatusCode.INVALID_ARGUMENT:
-        violations = []
-        try:
-            status = rpc_status.from_call(cast(grpc.Call, err))  # a failed sync call is its grpc.Call
-        except ValueError:
-            status = None
-        for detail in status.details if status else []:
-            if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-                bad = error_details_pb2.BadRequest()
-                detail.Unpack(bad)
-                violations += [f"{v.field}: {v.description}" for v in bad.field_violations]
-        return CanvasError(f"{what}: {details}" + (" [" + "; ".join(violations) + "]" if violations else ""))
+        listed = " [" + "; ".join(violations) + "]" if violations else ""
+        return CanvasError(f"{what}: {details}{listed}", reason=reason)
     if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
-        return EncodeError(f"{what}: {details}")
+        if reason == "CANVAS_TOO_LARGE":  # the canvas as a whole, not one of its values
+            return CanvasError(f"{what}: {details}; split it into several submissions", reason=reason)
+        return EncodeError(f"{what}: {details}", reason=reason)
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-        return TimeoutError(f"{what}: no answer in time from {endpoint}")
-    return MotetError(f"{what}: {code.name}: {details}")
+        return TimeoutError(f"{what}: no answer in time from {endpoint}", reason=reason)
+    return MotetError(f"{what}: {code.name}: {details}", reason=reason)

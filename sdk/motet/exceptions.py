@@ -52,7 +52,19 @@ __all__ = [
 
 
 class MotetError(Exception):
-    """The base of every error the SDK raises."""
+    """The base of every error the SDK raises.
+
+    Args:
+        *args: The message (and any further exception arguments).
+        reason: For an error a service returned: its `ErrorInfo.reason`, a `motet.v1.ErrorReason`
+            name without its prefix ("INVALID_CANVAS", "CANVAS_TOO_LARGE" ...); else None.
+    """
+
+    reason: str | None
+
+    def __init__(self, *args: Any, reason: str | None = None) -> None:
+        super().__init__(*args)
+        self.reason = reason
 
 
 class CanvasError(MotetError, ValueError):

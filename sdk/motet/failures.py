@@ -14,7 +14,7 @@ import sys
 import traceback as tb_module
 from typing import Any
 
-from motet.exceptions import RemoteError
+from motet.exceptions import RemoteError, TaskRevokedError
 from motet.v1 import common_pb2
 
 __all__ = ["exception_from_failure", "failure_from_exception", "qualified_name"]
@@ -34,8 +34,9 @@ def failure_from_exception(exc: BaseException, *, task_id: str, tb: str | None =
         tb: The traceback text; formatted from `exc` when None.
 
     Returns:
-        A `motet.v1.TaskFailure` with the qualified class name, message, traceback and the
-        exception's args JSON-encoded (left empty when they are not JSON data).
+        A `motet.v1.TaskFailure` with the qualified class name, message, traceback, the
+        exception's args JSON-encoded (left empty when they are not JSON data) and its kind:
+        REVOKED for a TaskRevokedError (the task ends REVOKED), RAISED for anything else.
     """
     if isinstance(exc, RemoteError) and exc.exc_type:
         # A failure relayed from elsewhere keeps the original class name and traceback.
@@ -44,12 +45,14 @@ def failure_from_exception(exc: BaseException, *, task_id: str, tb: str | None =
             message=exc.remote_message,
             traceback=exc.remote_traceback,
             task_id=exc.task_id or task_id,
+            kind=common_pb2.FAILURE_KIND_RAISED,
         )
     failure = common_pb2.TaskFailure(
         exc_type=qualified_name(type(exc)),
         message=str(exc),
         traceback=tb if tb is not None else "".join(tb_module.format_exception(exc)),
         task_id=task_id,
+        kind=common_pb2.FAILURE_KIND_REVOKED if isinstance(exc, TaskRevokedError) else common_pb2.FAILURE_KIND_RAISED,
     )
     try:
         data = json.dumps(list(exc.args), separators=(",", ":"), allow_nan=False).encode()

@@ -47,9 +47,8 @@ def state_name(result: results_pb2.TaskResult) -> str:
 
 
 def _exception(result: results_pb2.TaskResult) -> BaseException:
-    if state_name(result) == "REVOKED" and (
-        not result.failure.exc_type or result.failure.exc_type.endswith("TaskRevokedError")
-    ):
+    failure = result.failure
+    if state_name(result) == "REVOKED" and (failure.kind == common_pb2.FAILURE_KIND_REVOKED or not failure.exc_type):
         exc: BaseException = TaskRevokedError(result.failure.message or f"task {result.task_id} was revoked")
         exc.task_id = result.task_id  # type: ignore[attr-defined]  # Celery-style extra attribute on any class
         return exc

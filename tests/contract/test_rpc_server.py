@@ -11,10 +11,11 @@ import urllib.request
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2
+from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
+from motet.v1 import error_reason_pb2
 from motet_server.rpc import errors, metrics
 from motet_server.rpc.server import ServiceSpec, start_server
 
@@ -88,6 +89,12 @@ async def test_every_error_kind_has_a_code_and_error_info() -> None:
     for kind, (code, _, reason) in errors.KINDS.items():
         status = errors.status_for(kind, "m")
         assert status.code == code
-        assert any(k == "grpc-status-details-bin" for k, _ in status.trailing_metadata)
+        (details,) = [v for k, v in status.trailing_metadata if k == "grpc-status-details-bin"]
+        info = error_details_pb2.ErrorInfo()
+        assert status_pb2.Status.FromString(details).details[0].Unpack(info)
+        assert info.reason == errors.reason_name(reason) and not info.reason.startswith("ERROR_REASON_")
+    # The table and the protocol's vocabulary do not drift apart: every reason has a kind.
+    declared = set(error_reason_pb2.ErrorReason.values()) - {error_reason_pb2.ERROR_REASON_UNSPECIFIED}
+    assert {reason for _, _, reason in errors.KINDS.values()} == declared
     with pytest.raises(ValueError):
         errors.status_for("nope", "m")

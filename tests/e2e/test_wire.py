@@ -42,7 +42,7 @@ def test_a_malformed_canvas_is_invalid_argument_with_field_violations(cluster: o
         _scheduler(cluster).SubmitCanvas(scheduler_pb2.SubmitCanvasRequest(canvas=chord_without_body))
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     infos, bad = _details(info.value)
-    assert infos and infos[0].domain == "motet.dev"
+    assert [(i.reason, i.domain) for i in infos] == [("INVALID_CANVAS", "motet.dev")]
     assert [v.field for v in bad[0].field_violations] == ["canvas.chord.body"]
 
 
@@ -52,6 +52,7 @@ def test_an_oversized_payload_is_resource_exhausted(cluster: object) -> None:
     with pytest.raises(grpc.RpcError) as info:
         _scheduler(cluster).SubmitCanvas(scheduler_pb2.SubmitCanvasRequest(canvas=canvas))
     assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert [i.reason for i in _details(info.value)[0]] == ["PAYLOAD_TOO_LARGE"]
 
 
 def test_restoring_an_unknown_group_is_not_found(cluster: object) -> None:
@@ -59,7 +60,17 @@ def test_restoring_an_unknown_group_is_not_found(cluster: object) -> None:
     with pytest.raises(grpc.RpcError) as info:
         stub.RestoreGroup(results_pb2.RestoreGroupRequest(group_id="no-such-group"))
     assert info.value.code() == grpc.StatusCode.NOT_FOUND
-    assert _details(info.value)[0][0].domain == "motet.dev"
+    assert [(i.reason, i.domain) for i in _details(info.value)[0]] == [("NOT_FOUND", "motet.dev")]
+
+
+def test_a_missing_request_field_is_invalid_request_naming_it(cluster: object) -> None:
+    stub = results_pb2_grpc.ResultsServiceStub(grpc.insecure_channel(cluster.results))  # type: ignore[attr-defined]
+    with pytest.raises(grpc.RpcError) as info:
+        stub.GetResult(results_pb2.GetResultRequest())
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    infos, bad = _details(info.value)
+    assert [i.reason for i in infos] == ["INVALID_REQUEST"]
+    assert [v.field for v in bad[0].field_violations] == ["task_id"]
 
 
 def test_an_unknown_id_is_pending_as_in_celery(cluster: object) -> None:
@@ -146,3 +157,4 @@ def test_a_canvas_too_large_to_expand_is_resource_exhausted(cluster: object) -> 
         _scheduler(cluster).SubmitCanvas(scheduler_pb2.SubmitCanvasRequest(canvas=huge), timeout=120)
     assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "too large" in info.value.details()
+    assert [i.reason for i in _details(info.value)[0]] == ["CANVAS_TOO_LARGE"]

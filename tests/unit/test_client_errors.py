@@ -37,14 +37,21 @@ class FakeRpcError(grpc.RpcError):
         return self._trailing
 
 
+def _with_details(code: grpc.StatusCode, google_code: int, details: str, reason: str, *extra: Any) -> FakeRpcError:
+    packed = []
+    for message in (error_details_pb2.ErrorInfo(reason=reason, domain="motet.dev"), *extra):
+        any_ = any_pb2.Any()
+        any_.Pack(message)
+        packed.append(any_)
+    status = status_pb2.Status(code=google_code, message=details, details=packed)
+    return FakeRpcError(code, details, (("grpc-status-details-bin", status.SerializeToString()),))
+
+
 def _bad_request(details: str) -> FakeRpcError:
     bad = error_details_pb2.BadRequest(field_violations=[
         error_details_pb2.BadRequest.FieldViolation(field="canvas.chord.body", description="a chord needs a body"),
     ])
-    packed = any_pb2.Any()
-    packed.Pack(bad)
-    status = status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=details, details=[packed])
-    return FakeRpcError(grpc.StatusCode.INVALID_ARGUMENT, details, (("grpc-status-details-bin", status.SerializeToString()),))
+    return _with_details(grpc.StatusCode.INVALID_ARGUMENT, code_pb2.INVALID_ARGUMENT, details, "INVALID_CANVAS", bad)
 
 
 @pytest.mark.parametrize(
@@ -64,6 +71,21 @@ def test_status_codes_map_to_motet_errors(err: FakeRpcError, kind: type[Exceptio
     mapped = client.error_from_rpc(err, "h:1", "doing it")
     assert type(mapped) is kind
     assert re.search(message, str(mapped)), str(mapped)
+
+
+def test_the_error_reason_is_kept_and_a_canvas_too_large_is_a_canvas_error() -> None:
+    assert client.error_from_rpc(_bad_request("bad"), "h:1", "x").reason == "INVALID_CANVAS"
+    too_large = _with_details(
+        grpc.StatusCode.RESOURCE_EXHAUSTED, code_pb2.RESOURCE_EXHAUSTED, "too many records", "CANVAS_TOO_LARGE"
+    )
+    mapped = client.error_from_rpc(too_large, "h:1", "submitting")
+    assert type(mapped) is CanvasError and mapped.reason == "CANVAS_TOO_LARGE"
+    assert "split it into several submissions" in str(mapped)
+    payload_too_large = _with_details(
+        grpc.StatusCode.RESOURCE_EXHAUSTED, code_pb2.RESOURCE_EXHAUSTED, "1 MiB", "PAYLOAD_TOO_LARGE"
+    )
+    assert type(client.error_from_rpc(payload_too_large, "h:1", "x")) is EncodeError
+    assert client.error_from_rpc(FakeRpcError(grpc.StatusCode.INTERNAL, "oops"), "h:1", "x").reason is None
 
 
 class FakeStub:

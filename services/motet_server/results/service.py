@@ -92,7 +92,7 @@ class ResultsServicer(results_pb2_grpc.ResultsServiceServicer):
         self, request: results_pb2.GetResultRequest, context: grpc.aio.ServicerContext
     ) -> results_pb2.GetResultResponse:
         if not request.task_id:
-            await errors.abort(context, "invalid_canvas", "task_id is required", violations=[("task_id", "empty")])
+            await errors.abort(context, "invalid_request", "task_id is required", violations=[("task_id", "empty")])
         found = await self._etcd.get_many(
             [self._keys.result(request.task_id), self._keys.task(request.task_id), self._keys.claim(request.task_id)]
         )
@@ -119,7 +119,7 @@ class ResultsServicer(results_pb2_grpc.ResultsServiceServicer):
     ) -> AsyncIterator[results_pb2.WaitResultResponse]:
         ids = list(dict.fromkeys(request.task_ids))
         if not ids:
-            await errors.abort(context, "invalid_canvas", "give at least one task id", violations=[("task_ids", "empty")])
+            await errors.abort(context, "invalid_request", "give at least one task id", violations=[("task_ids", "empty")])
         queue: asyncio.Queue[results_pb2.TaskResult] = asyncio.Queue()
         # Register before reading: a result written after the read arrives through the watch,
         # one written before it is in the read; duplicates are dropped by `pending`.
@@ -148,7 +148,7 @@ class ResultsServicer(results_pb2_grpc.ResultsServiceServicer):
         self, request: results_pb2.SaveGroupRequest, context: grpc.aio.ServicerContext
     ) -> results_pb2.SaveGroupResponse:
         if not request.group.group_id:
-            await errors.abort(context, "invalid_canvas", "group.group_id is required", violations=[("group.group_id", "empty")])
+            await errors.abort(context, "invalid_request", "group.group_id is required", violations=[("group.group_id", "empty")])
         record = records_pb2.GroupRecord(group=request.group)
         await self._etcd.put(self._keys.group(request.group.group_id), record.SerializeToString(), lease=self._lease())  # type: ignore[operator]
         return results_pb2.SaveGroupResponse()

@@ -1,14 +1,17 @@
 """gRPC errors with ``google.rpc`` details, from one table.
 
 Every error carries an ``ErrorInfo`` (reason + domain ``motet.dev`` + metadata); invalid
-canvases also carry ``BadRequest`` field violations naming the proto field path. The SDK maps
-the code and the reason back to its exceptions.
+requests also carry ``BadRequest`` field violations naming the proto field path. Reasons are
+the values of ``motet.v1.ErrorReason`` (protos/motet/v1/error_reason.proto) without their
+prefix. The SDK maps the code and the reason back to its exceptions.
 
 | kind                  | gRPC code            | ErrorInfo.reason     |
 |-----------------------|----------------------|----------------------|
 | invalid_canvas        | INVALID_ARGUMENT     | INVALID_CANVAS       |
+| invalid_request       | INVALID_ARGUMENT     | INVALID_REQUEST      |
 | not_found             | NOT_FOUND            | NOT_FOUND            |
 | payload_too_large     | RESOURCE_EXHAUSTED   | PAYLOAD_TOO_LARGE    |
+| canvas_too_large      | RESOURCE_EXHAUSTED   | CANVAS_TOO_LARGE     |
 | unavailable           | UNAVAILABLE          | STORE_UNAVAILABLE    |
 | failed_precondition   | FAILED_PRECONDITION  | FAILED_PRECONDITION  |
 | internal              | INTERNAL             | INTERNAL             |
@@ -24,20 +27,39 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-__all__ = ["DOMAIN", "KINDS", "abort", "status_for"]
+from motet.v1 import error_reason_pb2
+
+__all__ = ["DOMAIN", "KINDS", "abort", "reason_name", "status_for"]
 
 DOMAIN = "motet.dev"
 """ErrorInfo.domain of every Motet error."""
 
-KINDS: dict[str, tuple[grpc.StatusCode, int, str]] = {
-    "invalid_canvas": (grpc.StatusCode.INVALID_ARGUMENT, code_pb2.INVALID_ARGUMENT, "INVALID_CANVAS"),
-    "not_found": (grpc.StatusCode.NOT_FOUND, code_pb2.NOT_FOUND, "NOT_FOUND"),
-    "payload_too_large": (grpc.StatusCode.RESOURCE_EXHAUSTED, code_pb2.RESOURCE_EXHAUSTED, "PAYLOAD_TOO_LARGE"),
-    "unavailable": (grpc.StatusCode.UNAVAILABLE, code_pb2.UNAVAILABLE, "STORE_UNAVAILABLE"),
-    "failed_precondition": (grpc.StatusCode.FAILED_PRECONDITION, code_pb2.FAILED_PRECONDITION, "FAILED_PRECONDITION"),
-    "internal": (grpc.StatusCode.INTERNAL, code_pb2.INTERNAL, "INTERNAL"),
+_R = error_reason_pb2
+
+KINDS: dict[str, tuple[grpc.StatusCode, int, int]] = {
+    "invalid_canvas": (grpc.StatusCode.INVALID_ARGUMENT, code_pb2.INVALID_ARGUMENT, _R.ERROR_REASON_INVALID_CANVAS),
+    "invalid_request": (grpc.StatusCode.INVALID_ARGUMENT, code_pb2.INVALID_ARGUMENT, _R.ERROR_REASON_INVALID_REQUEST),
+    "not_found": (grpc.StatusCode.NOT_FOUND, code_pb2.NOT_FOUND, _R.ERROR_REASON_NOT_FOUND),
+    "payload_too_large": (
+        grpc.StatusCode.RESOURCE_EXHAUSTED, code_pb2.RESOURCE_EXHAUSTED, _R.ERROR_REASON_PAYLOAD_TOO_LARGE
+    ),
+    "canvas_too_large": (
+        grpc.StatusCode.RESOURCE_EXHAUSTED, code_pb2.RESOURCE_EXHAUSTED, _R.ERROR_REASON_CANVAS_TOO_LARGE
+    ),
+    "unavailable": (grpc.StatusCode.UNAVAILABLE, code_pb2.UNAVAILABLE, _R.ERROR_REASON_STORE_UNAVAILABLE),
+    "failed_precondition": (
+        grpc.StatusCode.FAILED_PRECONDITION, code_pb2.FAILED_PRECONDITION, _R.ERROR_REASON_FAILED_PRECONDITION
+    ),
+    "internal": (grpc.StatusCode.INTERNAL, code_pb2.INTERNAL, _R.ERROR_REASON_INTERNAL),
 }
-"""kind -> (gRPC status code, google.rpc code, ErrorInfo.reason)."""
+"""kind -> (gRPC status code, google.rpc code, motet.v1.ErrorReason)."""
+
+_PREFIX = "ERROR_REASON_"
+
+
+def reason_name(reason: int) -> str:
+    """The ErrorInfo.reason string of a `motet.v1.ErrorReason` value ("INVALID_CANVAS")."""
+    return _R.ErrorReason.Name(reason).removeprefix(_PREFIX)  # type: ignore[arg-type]  # int is the enum
 
 
 def status_for(
@@ -46,7 +68,6 @@ def status_for(
     *,
     violations: Sequence[tuple[str, str]] = (),
     metadata: Mapping[str, str] | None = None,
-    reason: str | None = None,
 ) -> grpc.Status:
     """The ``grpc.Status`` (with details) for an error of ``kind``.
 
@@ -55,14 +76,13 @@ def status_for(
         message: What went wrong and what to do, for a human.
         violations: ``(field path, description)`` pairs, sent as BadRequest field violations.
         metadata: Extra ErrorInfo metadata (e.g. ``{"task_id": ...}``).
-        reason: Overrides the table's ErrorInfo.reason.
     """
     if kind not in KINDS:
         raise ValueError(f"unknown error kind {kind!r}; one of {sorted(KINDS)}")
-    _, code, default_reason = KINDS[kind]
+    _, code, reason = KINDS[kind]
     details = []
     info = error_details_pb2.ErrorInfo(
-        reason=reason or default_reason, domain=DOMAIN, metadata={k: str(v) for k, v in (metadata or {}).items()}
+        reason=reason_name(reason), domain=DOMAIN, metadata={k: str(v) for k, v in (metadata or {}).items()}
     )
     packed = any_pb2.Any()
     packed.Pack(info)
@@ -86,10 +106,9 @@ async def abort(
     *,
     violations: Sequence[tuple[str, str]] = (),
     metadata: Mapping[str, str] | None = None,
-    reason: str | None = None,
 ) -> NoReturn:
     """Ends the RPC with the error of ``kind`` (see `status_for`); never returns."""
     await context.abort_with_status(
-        status_for(kind, message, violations=violations, metadata=metadata, reason=reason)
+        status_for(kind, message, violations=violations, metadata=metadata)
     )
     raise AssertionError("abort_with_status returned")  # pragma: no cover

@@ -56,7 +56,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
             await errors.abort(context, "unavailable", f"the store is unavailable: {exc}")
         except StoreError as exc:
             # The store refused the write set: too large for one submission, not a passing fault.
-            await errors.abort(context, "payload_too_large", f"the canvas is too large to submit at once: {exc}")
+            await errors.abort(context, "canvas_too_large", f"the canvas is too large to submit at once: {exc}")
         metrics.tasks_submitted_total.inc(sum(1 for _ in nodes.all_task_ids(canvas)))
         return scheduler_pb2.SubmitCanvasResponse(root_id=done.root_id, result_id=done.result_id, created=done.created)
 
@@ -65,7 +65,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
     ) -> scheduler_pb2.RevokeTaskResponse:
         ids = list(dict.fromkeys(request.task_ids))
         if not ids:
-            await errors.abort(context, "invalid_canvas", "give at least one task id", violations=[("task_ids", "empty")])
+            await errors.abort(context, "invalid_request", "give at least one task id", violations=[("task_ids", "empty")])
         # Revoking a root id cancels the whole canvas: every stored task of that workflow.
         for task_id in list(ids):
             ids += [t for t, rec in list(self._dispatcher.tasks.items()) if rec.root_id == task_id and t != task_id]
@@ -117,7 +117,7 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
             await errors.abort(context, "failed_precondition", "the first frame of a worker stream must be hello")
         hello = first.hello
         if not hello.task_names:
-            await errors.abort(context, "invalid_canvas", "a worker must declare the task names it serves", violations=[("hello.task_names", "empty")])
+            await errors.abort(context, "invalid_request", "a worker must declare the task names it serves", violations=[("hello.task_names", "empty")])
         lease = await self._etcd.lease_grant(SESSION_TTL)
         session = Session(
             id=lease,
