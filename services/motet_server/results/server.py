@@ -6,11 +6,11 @@ import logging
 from collections.abc import Callable
 
 from motet.v1 import results_pb2_grpc
-from motet_server.result_lease import ResultLease
 from motet_server.results.service import ResultsServicer
 from motet_server.rpc.server import ServiceSpec, start_server
 from motet_server.store.etcd import Etcd
 from motet_server.store.keys import Keys
+from motet_server.store.result_lease import ResultLease
 
 __all__ = ["serve"]
 

@@ -8,13 +8,13 @@ import logging
 from collections.abc import Callable
 
 from motet.v1 import scheduler_pb2_grpc, worker_pb2_grpc
-from motet_server.result_lease import ResultLease
 from motet_server.rpc.server import ServiceSpec, start_server
 from motet_server.scheduler.committer import Committer
 from motet_server.scheduler.dispatch import Dispatcher
 from motet_server.scheduler.service import SchedulerServicer, WorkerServicer
 from motet_server.store.etcd import Etcd
 from motet_server.store.keys import Keys
+from motet_server.store.result_lease import ResultLease
 from motet_server.store.stm import apply_outbox
 
 __all__ = ["serve"]

@@ -3,6 +3,7 @@
 - `store.etcd`: the async client facade (`Etcd`, `KV`, `Compare`, `Op`, `TxnResult`, `WatchEvent`);
 - `store.keys`: the keyspace (`Keys`);
 - `store.stm`: optimistic transactions with compares and the outbox for large write sets;
+- `store.result_lease`: the rotating lease results are written under (`ResultLease`);
 - `store.errors`: `StoreError`, `StoreUnavailable`, `WatchCompacted`;
 - `store.etcd_process`: a private etcd server process (dev and tests).
 
