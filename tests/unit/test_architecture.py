@@ -50,6 +50,18 @@ def test_only_the_store_talks_to_etcd() -> None:
     assert offenders == []
 
 
+def test_within_the_store_only_the_client_facade_loads_the_etcd_code() -> None:
+    # store.kv's values stay plain dataclasses, so pure code can use them without gRPC.
+    offenders = [
+        f"{m} imports {n}"
+        for m, names in SERVICES.items()
+        if "/store/" in m and not m.endswith("store/etcd.py")
+        for n in names
+        if n.startswith("motet_server.etcd")
+    ]
+    assert offenders == []
+
+
 @pytest.mark.parametrize(
     "where,forbidden",
     [

@@ -11,9 +11,10 @@ import sys
 import time
 import uuid
 
-from motet_server.store.etcd import Compare, Etcd, Op
+from motet_server.store.etcd import Etcd
 from motet_server.store.etcd_process import EtcdProcess
 from motet_server.store.keys import Keys
+from motet_server.store.kv import Compare, Op
 from motet_server.store.stm import STM
 
 

@@ -37,8 +37,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from motet_server.store.errors import StoreError
-from motet_server.store.etcd import KV, MAX_TXN_OPS, Compare, Etcd, Op, prefix_end
+from motet_server.store.etcd import Etcd
 from motet_server.store.keys import Keys
+from motet_server.store.kv import KV, MAX_TXN_OPS, Compare, Op, prefix_end
 from motet_server.v1 import records_pb2
 
 __all__ = ["MAX_TXN_OPS", "PART_BYTES", "PART_OPS", "STM", "apply_outbox"]
