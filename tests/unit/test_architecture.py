@@ -62,6 +62,12 @@ def test_within_the_store_only_the_client_facade_loads_the_etcd_code() -> None:
     assert offenders == []
 
 
+def test_the_package_never_imports_the_benchmarks() -> None:
+    # bench/ lives beside the package and is not installed: an import would break at runtime.
+    assert _offenders(SERVICES, "services/", "bench") == []
+    assert _offenders(SDK, "sdk/", "bench") == []
+
+
 @pytest.mark.parametrize(
     "where,forbidden",
     [
