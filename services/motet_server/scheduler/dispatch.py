@@ -163,8 +163,8 @@ class Dispatcher:
         """Claims tasks this write set creates for workers with spare credit, in the same txn.
 
         A chain step then costs one transaction (complete + create + claim the next step) and
-        no watch hop; the claim is the same record, under the same session lease, as a claim
-        made by `_claim`.
+        no watch hop; the claim is written by `transitions.write_claim`, as a claim made by
+        `_claim` is.
         """
         handoffs: list[tuple[Session, records_pb2.TaskRecord]] = []
         now = time.time()
@@ -177,13 +177,8 @@ class Dispatcher:
             if session is None:
                 continue
             session.available -= 1
-            claimed = records_pb2.TaskRecord()
-            claimed.CopyFrom(rec)
-            claimed.deliveries = 1
-            stm.put(self._keys.task(rec.id), claimed.SerializeToString())
-            claim = records_pb2.ClaimRecord(session_id=session.id, delivery=1, worker_id=session.worker_id)
-            stm.put(self._keys.claim(rec.id), claim.SerializeToString(), lease=session.id)
-            flow.claimed.append((claimed, claim))
+            # This write set creates the task, so it is stored and unclaimed when it commits.
+            claimed = transitions.write_claim(flow, stm, rec, session_id=session.id, worker_id=session.worker_id)
             handoffs.append((session, claimed))
         return handoffs
 

@@ -26,6 +26,7 @@ __all__ = [
     "revoke",
     "start",
     "submit",
+    "write_claim",
 ]
 
 MAX_DELIVERIES = 5
@@ -80,12 +81,41 @@ async def claim(
         )
         await _fail(flow, stm, rec, _STATE.TASK_STATE_FAILURE, failure)
         return None
-    rec.deliveries += 1
-    stm.put(flow.keys.task(task_id), rec.SerializeToString())
-    claim_rec = records_pb2.ClaimRecord(session_id=session_id, delivery=rec.deliveries, worker_id=worker_id)
-    stm.put(flow.keys.claim(task_id), claim_rec.SerializeToString(), lease=session_id)
-    flow.claimed.append((rec, claim_rec))
-    return rec
+    return write_claim(flow, stm, rec, session_id=session_id, worker_id=worker_id)
+
+
+def write_claim(
+    flow: Flow, stm: STM, rec: records_pb2.TaskRecord, *, session_id: int, worker_id: str
+) -> records_pb2.TaskRecord:
+    """Buffers the writes that hand ``rec`` to a worker session; the only code that creates a
+    claim record (`start` only marks an existing one started).
+
+    `claim` calls it once its reads show the task ready; the dispatcher calls it for a task
+    the same write set creates (so a chain step is one transaction). The caller has made sure
+    the task is stored and unclaimed, through this STM's compares or because this STM creates
+    it. Records the pair in ``flow.claimed``.
+
+    Args:
+        flow: The transition's flow.
+        stm: The transition's STM.
+        rec: The ready task record (left unchanged).
+        session_id: The worker session, whose lease the claim lives under.
+        worker_id: The worker's name, for inspection.
+
+    Returns:
+        The claimed task record (one more delivery).
+    """
+    claimed = records_pb2.TaskRecord()
+    claimed.CopyFrom(rec)
+    claimed.deliveries += 1
+    # The task record counts deliveries, so a task whose workers keep vanishing ends WorkerLost.
+    stm.put(flow.keys.task(rec.id), claimed.SerializeToString())
+    claim_rec = records_pb2.ClaimRecord(session_id=session_id, delivery=claimed.deliveries, worker_id=worker_id)
+    # Under the session's lease: if the worker is lost the claim vanishes and the task is ready
+    # again (invariant 4); its delivery number is what a report must match to complete it.
+    stm.put(flow.keys.claim(rec.id), claim_rec.SerializeToString(), lease=session_id)
+    flow.claimed.append((claimed, claim_rec))
+    return claimed
 
 
 @dataclass
