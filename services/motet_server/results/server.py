@@ -34,7 +34,13 @@ async def serve(
     await servicer.start()
     server = await start_server(
         listen,
-        [ServiceSpec("motet.v1.ResultsService", results_pb2_grpc.add_ResultsServiceServicer_to_server, servicer)],
+        [
+            ServiceSpec(
+                name="motet.v1.ResultsService",
+                add=results_pb2_grpc.add_ResultsServiceServicer_to_server,
+                servicer=servicer,
+            )
+        ],
         metrics_listen=metrics_listen,
     )
     try:

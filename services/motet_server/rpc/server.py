@@ -3,7 +3,7 @@
 Modelled on grpc/grpc ``examples/python/helloworld/async_greeter_server_with_graceful_shutdown.py``
 and ``grpc_health.v1`` aio. Each service calls `start_server` with its `ServiceSpec` list::
 
-    server = await start_server("127.0.0.1:0", [ServiceSpec(name, add_fn, servicer)])
+    server = await start_server("127.0.0.1:0", [ServiceSpec(name=name, add=add_fn, servicer=servicer)])
     ...
     await server.stop(5.0)   # NOT_SERVING first, then a graceful stop
 

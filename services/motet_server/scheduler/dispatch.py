@@ -201,8 +201,22 @@ class Dispatcher:
         # claimed records, so their completion compares against them without reading them.
         for rec, claim in flow.claimed:
             self.known[rec.id] = (
-                KV(self._keys.task(rec.id), rec.SerializeToString(), 0, stm.revision, 1, 0),
-                KV(self._keys.claim(rec.id), claim.SerializeToString(), 0, stm.revision, 1, 0),
+                KV(
+                    key=self._keys.task(rec.id),
+                    value=rec.SerializeToString(),
+                    create_revision=0,
+                    mod_revision=stm.revision,
+                    version=1,
+                    lease=0,
+                ),
+                KV(
+                    key=self._keys.claim(rec.id),
+                    value=claim.SerializeToString(),
+                    create_revision=0,
+                    mod_revision=stm.revision,
+                    version=1,
+                    lease=0,
+                ),
             )
         # Tasks left unclaimed are known now, without waiting for the watch to echo them.
         created = False
@@ -265,7 +279,12 @@ class Dispatcher:
             # Revoked before it was created (a later chain step): it ends REVOKED, never runs.
             self._spawn(self.revoke(task_id))
             return
-        entry = _Entry(-(rec.options.priority if rec.options.HasField("priority") else 0), rec.not_before, rec.created_at, task_id)
+        entry = _Entry(
+            priority=-(rec.options.priority if rec.options.HasField("priority") else 0),
+            not_before=rec.not_before,
+            created_at=rec.created_at,
+            task_id=task_id,
+        )
         self._queued.add(task_id)
         if rec.not_before > time.time():
             heapq.heappush(self._delayed, entry)

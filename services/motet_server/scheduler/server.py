@@ -56,8 +56,16 @@ async def serve(
     server = await start_server(
         listen,
         [
-            ServiceSpec("motet.v1.SchedulerService", scheduler_pb2_grpc.add_SchedulerServiceServicer_to_server, SchedulerServicer(store, keys, committer, dispatcher)),
-            ServiceSpec("motet.v1.WorkerService", worker_pb2_grpc.add_WorkerServiceServicer_to_server, workers),
+            ServiceSpec(
+                name="motet.v1.SchedulerService",
+                add=scheduler_pb2_grpc.add_SchedulerServiceServicer_to_server,
+                servicer=SchedulerServicer(store, keys, committer, dispatcher),
+            ),
+            ServiceSpec(
+                name="motet.v1.WorkerService",
+                add=worker_pb2_grpc.add_WorkerServiceServicer_to_server,
+                servicer=workers,
+            ),
         ],
         metrics_listen=metrics_listen,
     )

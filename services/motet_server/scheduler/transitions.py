@@ -53,10 +53,10 @@ async def submit(flow: Flow, stm: STM, canvas: canvas_pb2.Canvas) -> Submitted:
     key = flow.keys.submit(root_id)
     # "Never created" guard: the same root id submitted twice runs once.
     if await stm.get(key) is not None:
-        return Submitted(root_id, result_id, created=False)
-    await flow.activate(stm, canvas, None, records_pb2.Continuation(), Origin("", root_id))
+        return Submitted(root_id=root_id, result_id=result_id, created=False)
+    await flow.activate(stm, canvas, None, records_pb2.Continuation(), Origin(task_id="", root_id=root_id))
     stm.put(key, records_pb2.SubmitRecord(result_id=result_id).SerializeToString(), lease=flow.result_lease)
-    return Submitted(root_id, result_id, created=True)
+    return Submitted(root_id=root_id, result_id=result_id, created=True)
 
 
 async def claim(
@@ -197,7 +197,7 @@ async def _succeed(
     flow: Flow, stm: STM, rec: records_pb2.TaskRecord, value: common_pb2.Payload, *, revoked: bool
 ) -> None:
     stm.delete(flow.keys.task(rec.id))
-    origin = Origin(rec.id, rec.root_id)
+    origin = Origin(task_id=rec.id, root_id=rec.root_id)
     children = []
     if revoked:
         # Revoked while running without terminate: its own result stands, nothing follows.
@@ -220,7 +220,7 @@ async def _fail(
     if not failure.task_id:
         failure.task_id = rec.id
     flow.put_result(stm, rec.id, state, failure=failure, rec=rec)
-    origin = Origin(rec.id, rec.root_id)
+    origin = Origin(task_id=rec.id, root_id=rec.root_id)
     if state == _STATE.TASK_STATE_FAILURE:
         # Errbacks run exactly once per failed task that carries them.
         for errback in rec.options.link_error:
@@ -249,7 +249,7 @@ async def _replace(flow: Flow, stm: STM, rec: records_pb2.TaskRecord, replacemen
     canvas.CopyFrom(replacement)
     nodes.ensure_ids(canvas)
     stm.delete(flow.keys.task(rec.id))
-    origin = Origin(rec.parent_id, rec.root_id)
+    origin = Origin(task_id=rec.parent_id, root_id=rec.root_id)
     kind = canvas.WhichOneof("kind")
     if kind in ("group", "chunks"):
         # A group's value is a list with no task of its own: the join writes it under our id.
