@@ -81,3 +81,51 @@ def test_the_package_never_imports_the_benchmarks() -> None:
 )
 def test_layer_boundaries(where: str, forbidden: str) -> None:
     assert _offenders(SERVICES, where, forbidden) == []
+
+
+def _module_graph(package_dir: Path, package: str) -> dict[str, set[str]]:
+    """Module name -> the package's modules it imports (``from a import b`` counts ``a.b``)."""
+    graph: dict[str, set[str]] = {}
+    for path in package_dir.rglob("*.py"):
+        if path.name.endswith(("_pb2.py", "_pb2_grpc.py")):
+            continue
+        parts = (package, *path.relative_to(package_dir).with_suffix("").parts)
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        deps: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                deps.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                deps.add(node.module)
+                deps.update(f"{node.module}.{alias.name}" for alias in node.names)
+        graph[name] = deps
+    return {m: {d for d in deps if d in graph and d != m} for m, deps in graph.items()}
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    cycles: list[list[str]] = []
+    state: dict[str, str] = {}
+    stack: list[str] = []
+
+    def visit(module: str) -> None:
+        state[module] = "open"
+        stack.append(module)
+        for dep in sorted(graph[module]):
+            if state.get(dep) == "open":
+                cycles.append([*stack[stack.index(dep) :], dep])
+            elif dep not in state:
+                visit(dep)
+        stack.pop()
+        state[module] = "done"
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module)
+    return cycles
+
+
+def test_the_services_have_no_import_cycle() -> None:
+    # A cycle (worker.main <-> worker.pool was one) forces imports inside functions and makes
+    # import order matter; function-level imports count here too.
+    graph = _module_graph(ROOT / "services" / "motet_server", "motet_server")
+    assert [" -> ".join(c) for c in _cycles(graph)] == []
