@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 
 from motet.v1 import results_pb2_grpc
+from motet_server import config
 from motet_server.results.service import ResultsServicer
 from motet_server.rpc.server import ServiceSpec, start_server
 from motet_server.store.etcd import Etcd
@@ -21,7 +22,7 @@ async def serve(
     *,
     listen: str,
     etcd: list[str],
-    namespace: str = "default",
+    namespace: str = config.DEFAULT_NAMESPACE,
     metrics_listen: str | None = None,
     ready: Callable[[int], None] | None = None,
 ) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from motet.v1 import worker_pb2
+from motet_server.config import DEFAULT_QUEUE
 from motet_server.rpc import metrics
 from motet_server.scheduler import transitions
 from motet_server.scheduler.committer import Committer
@@ -31,8 +32,6 @@ from motet_server.v1 import records_pb2
 __all__ = ["Dispatcher", "Session"]
 
 log = logging.getLogger(__name__)
-
-DEFAULT_QUEUE = "celery"
 
 
 @dataclass(eq=False)

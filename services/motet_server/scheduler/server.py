@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable
 
 from motet.v1 import scheduler_pb2_grpc, worker_pb2_grpc
+from motet_server import config
 from motet_server.rpc.server import ServiceSpec, start_server
 from motet_server.scheduler.committer import Committer
 from motet_server.scheduler.dispatch import Dispatcher
@@ -29,7 +30,7 @@ async def serve(
     *,
     listen: str,
     etcd: list[str],
-    namespace: str = "default",
+    namespace: str = config.DEFAULT_NAMESPACE,
     metrics_listen: str | None = None,
     ready: Callable[[int], None] | None = None,
 ) -> None:

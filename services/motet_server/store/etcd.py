@@ -21,19 +21,18 @@ from typing import Any, Self
 
 import grpc
 
+from motet_server.config import MAX_MESSAGE_BYTES
 from motet_server.etcd import kv_pb2, rpc_pb2, rpc_pb2_grpc
 from motet_server.store.errors import StoreError, StoreUnavailable, WatchCompacted
 from motet_server.store.kv import KV, MAX_TXN_OPS, Compare, Op, TxnResult, WatchEvent, prefix_end
 
-__all__ = ["MAX_MESSAGE_BYTES", "Etcd"]
-
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-"""gRPC message ceiling both ways (etcd's own server limit is its --max-request-bytes)."""
+__all__ = ["Etcd"]
 
 _HEALTH_TIMEOUT = 1.0
 """A health probe must answer fast: it decides NOT_SERVING while etcd is unreachable."""
 
 _CHANNEL_OPTIONS = [
+    # etcd's own ceiling is its --max-request-bytes.
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
     # etcd's default --grpc-keepalive-min-time is 5 s: pinging more often gets us GOAWAY.

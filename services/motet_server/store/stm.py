@@ -36,6 +36,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+from motet_server.config import DEFAULT_NAMESPACE
 from motet_server.store.errors import StoreError
 from motet_server.store.etcd import Etcd
 from motet_server.store.keys import Keys
@@ -300,7 +301,7 @@ class STM:
         if self._keys is not None:
             return self._keys
         first = next(iter(self._writes.values()))
-        return Keys(Keys.namespace_of(first.key) or "default")
+        return Keys(Keys.namespace_of(first.key) or DEFAULT_NAMESPACE)
 
     async def commit(self, *, apply: bool = True) -> bool:
         """Sends the one transaction: every read's compare, every buffered write.

@@ -19,6 +19,7 @@ from motet import App
 from motet.exceptions import SoftTimeLimitExceeded, TaskRevokedError, TimeLimitExceeded
 from motet.failures import failure_from_exception
 from motet.v1 import worker_pb2, worker_pb2_grpc
+from motet_server.config import MAX_MESSAGE_BYTES
 from motet_server.worker.pool import Pool
 from motet_server.worker.runtime import Running, interrupt
 
@@ -28,7 +29,6 @@ log = logging.getLogger(__name__)
 
 HEARTBEAT = 5.0
 """Seconds of silence after which the worker sends a heartbeat frame."""
-_MAX_MESSAGE = 64 * 1024 * 1024
 
 
 class Worker:
@@ -106,7 +106,7 @@ class Worker:
 
         channel = grpc.aio.insecure_channel(
             self.scheduler,
-            options=[("grpc.max_send_message_length", _MAX_MESSAGE), ("grpc.max_receive_message_length", _MAX_MESSAGE),
+            options=[("grpc.max_send_message_length", MAX_MESSAGE_BYTES), ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                      ("grpc.keepalive_time_ms", 10_000)],
         )
         try:
