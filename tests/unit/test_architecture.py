@@ -129,3 +129,15 @@ def test_the_services_have_no_import_cycle() -> None:
     # import order matter; function-level imports count here too.
     graph = _module_graph(ROOT / "services" / "motet_server", "motet_server")
     assert [" -> ".join(c) for c in _cycles(graph)] == []
+
+
+def test_outgoing_channels_come_from_the_one_factory() -> None:
+    # rpc/channels.py decides message size, keepalive and (later) TLS for every service.
+    offenders = []
+    for path in (ROOT / "services" / "motet_server").rglob("*.py"):
+        if path.name.endswith(("_pb2.py", "_pb2_grpc.py")) or path.match("rpc/channels.py"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr in ("insecure_channel", "secure_channel"):
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} opens a channel itself")
+    assert offenders == []

@@ -21,8 +21,8 @@ from typing import Any, Self
 
 import grpc
 
-from motet_server.config import MAX_MESSAGE_BYTES
 from motet_server.etcd import kv_pb2, rpc_pb2, rpc_pb2_grpc
+from motet_server.rpc.channels import open_channel
 from motet_server.store.errors import StoreError, StoreUnavailable, WatchCompacted
 from motet_server.store.kv import KV, MAX_TXN_OPS, Compare, Op, TxnResult, WatchEvent, prefix_end
 
@@ -32,11 +32,10 @@ _HEALTH_TIMEOUT = 1.0
 """A health probe must answer fast: it decides NOT_SERVING while etcd is unreachable."""
 
 _CHANNEL_OPTIONS = [
-    # etcd's own ceiling is its --max-request-bytes.
-    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-    # etcd's default --grpc-keepalive-min-time is 5 s: pinging more often gets us GOAWAY.
-    ("grpc.keepalive_time_ms", 10_000),
+    # Give up on an unanswered keepalive ping after 5 s rather than gRPC's default 20 s, so a
+    # dead etcd connection is noticed (and pick_first moves to the next member) quickly. The
+    # message ceiling (etcd's own limit is its --max-request-bytes) and the ping interval come
+    # from open_channel.
     ("grpc.keepalive_timeout_ms", 5_000),
 ]
 
@@ -181,10 +180,7 @@ class Etcd:
         """
         eps = _parse_endpoints(endpoints)
         target = await _target(eps)
-        if credentials is None:
-            channel = grpc.aio.insecure_channel(target, options=_CHANNEL_OPTIONS)
-        else:
-            channel = grpc.aio.secure_channel(target, credentials, options=_CHANNEL_OPTIONS)
+        channel = open_channel(target, credentials=credentials, options=_CHANNEL_OPTIONS)
         client = cls(channel, endpoints=[f"{h}:{p}" for h, p in eps], timeout=timeout)
         if check:
             try:

@@ -19,7 +19,7 @@ from motet import App
 from motet.exceptions import SoftTimeLimitExceeded, TaskRevokedError, TimeLimitExceeded
 from motet.failures import failure_from_exception
 from motet.v1 import worker_pb2, worker_pb2_grpc
-from motet_server.config import MAX_MESSAGE_BYTES
+from motet_server.rpc.channels import open_channel
 from motet_server.worker.pool import Pool
 from motet_server.worker.runtime import Running, interrupt
 
@@ -104,11 +104,7 @@ class Worker:
                     return
                 yield frame
 
-        channel = grpc.aio.insecure_channel(
-            self.scheduler,
-            options=[("grpc.max_send_message_length", MAX_MESSAGE_BYTES), ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                     ("grpc.keepalive_time_ms", 10_000)],
-        )
+        channel = open_channel(self.scheduler)
         try:
             call = worker_pb2_grpc.WorkerServiceStub(channel).Connect(frames())
 
