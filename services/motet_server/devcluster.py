@@ -17,6 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
+from motet_server import config
 from motet_server.ports import free_port
 from motet_server.processes import terminate
 from motet_server.store.etcd_process import EtcdProcess
@@ -77,14 +78,16 @@ class DevCluster:
 
     Args:
         app: The module of tasks the workers load.
-        ports: "free" (tests), "default" (7410 / 7411) or "env" (MOTET_SCHEDULER / MOTET_RESULTS).
+        ports: "free" (tests), "default" (`config.SCHEDULER_PORT` / `config.RESULTS_PORT`) or
+            "env" (MOTET_SCHEDULER / MOTET_RESULTS).
         workers: How many worker processes.
         concurrency: Threads per worker.
         env: Extra environment for every service.
     """
 
-    def __init__(self, app: str, *, ports: str = "free", workers: int = 1, concurrency: int = 8, pool: str = "threads",
-                 queues: str = "celery", env: dict[str, str] | None = None) -> None:
+    def __init__(self, app: str, *, ports: str = "free", workers: int = config.DEFAULT_WORKERS,
+                 concurrency: int = config.DEFAULT_CONCURRENCY, pool: str = config.DEFAULT_POOL,
+                 queues: str = config.DEFAULT_QUEUE, env: dict[str, str] | None = None) -> None:
         self.app = app
         self.dir = Path(tempfile.mkdtemp(prefix="motet-dev-"))
         self.etcd_process = EtcdProcess(data_dir=self.dir / "etcd")
@@ -115,8 +118,8 @@ class DevCluster:
         if self._ports == "env" and os.environ.get(env_name):
             return os.environ[env_name]
         if self._ports == "default":
-            return f"127.0.0.1:{default_port}"
-        return f"127.0.0.1:{free_port()}"
+            return f"{config.LOOPBACK}:{default_port}"
+        return f"{config.LOOPBACK}:{free_port()}"
 
     def log_path(self, name: str) -> Path:
         """Where a service's output goes."""
@@ -129,10 +132,10 @@ class DevCluster:
         """Starts everything; returns when every service has said it is ready."""
         try:
             self.etcd_process.start()
-            self.scheduler = self._endpoint("MOTET_SCHEDULER", 7410)
-            self.results = self._endpoint("MOTET_RESULTS", 7411)
-            self.scheduler_metrics = f"127.0.0.1:{free_port()}"
-            self.results_metrics = f"127.0.0.1:{free_port()}"
+            self.scheduler = self._endpoint("MOTET_SCHEDULER", config.SCHEDULER_PORT)
+            self.results = self._endpoint("MOTET_RESULTS", config.RESULTS_PORT)
+            self.scheduler_metrics = f"{config.LOOPBACK}:{free_port()}"
+            self.results_metrics = f"{config.LOOPBACK}:{free_port()}"
             self.scheduler_process = ServiceProcess(
                 "scheduler",
                 self._python("scheduler", "--listen", self.scheduler, "--etcd", self.etcd, "--metrics", self.scheduler_metrics),
@@ -164,7 +167,7 @@ class DevCluster:
 
     def add_scheduler(self) -> str:
         """Starts another scheduler replica on the same etcd; returns its endpoint."""
-        endpoint = f"127.0.0.1:{free_port()}"
+        endpoint = f"{config.LOOPBACK}:{free_port()}"
         index = len(self.extra_schedulers) + 1
         proc = ServiceProcess(
             f"scheduler-{index}", self._python("scheduler", "--listen", endpoint, "--etcd", self.etcd),

@@ -11,11 +11,11 @@ from functools import partial
 import pytest
 
 from motet.v1 import common_pb2
-from motet_server.result_lease import ResultLease
 from motet_server.scheduler import transitions
 from motet_server.scheduler.committer import Committer
 from motet_server.store.etcd import Etcd
 from motet_server.store.keys import Keys
+from motet_server.store.result_lease import ResultLease
 from motet_server.v1 import records_pb2
 from tests.support.canvases import chord, payload, sig
 

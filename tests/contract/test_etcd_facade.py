@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from motet_server.ports import free_port
 from motet_server.store.errors import StoreError, StoreUnavailable, WatchCompacted
-from motet_server.store.etcd import Compare, Etcd, Op, WatchEvent, prefix_end
+from motet_server.store.etcd import Etcd
 from motet_server.store.etcd_process import EtcdProcess
 from motet_server.store.keys import Keys
+from motet_server.store.kv import Compare, Op, WatchEvent, prefix_end
 
 pytestmark = pytest.mark.asyncio
 

@@ -9,13 +9,13 @@ from functools import partial
 
 import pytest
 
-from motet_server.result_lease import ResultLease
 from motet_server.scheduler import transitions
 from motet_server.scheduler.committer import Committer
 from motet_server.scheduler.dispatch import Dispatcher, Session
 from motet_server.scheduler.flow import Flow
 from motet_server.store.etcd import Etcd
 from motet_server.store.keys import Keys
+from motet_server.store.result_lease import ResultLease
 from motet_server.store.stm import STM, apply_outbox
 from motet_server.v1 import records_pb2
 from tests.support.canvases import chord, payload, sig

@@ -248,3 +248,42 @@ def test_layer_boundaries(where: str, forbidden: str) -> None:
         if n.startswith(forbidden)
     ]
     assert offenders == []
+
+
+def test_within_the_store_only_the_client_facade_loads_the_etcd_code() -> None:
+    # store.kv's values stay plain dataclasses, so pure code can use them without gRPC.
+    offenders = [
+        f"{m} imports {n}"
+        for m, names in SERVICES_ANY.items()
+        if m.startswith("motet_server.store") and m != "motet_server.store.etcd"
+        for n in names
+        if n.startswith("motet_server.etcd")
+    ]
+    assert offenders == []
+
+
+def test_the_packages_never_import_the_benchmarks() -> None:
+    # bench/ lives beside the packages and is not installed: an import would break at run time.
+    offenders = [
+        f"{m} imports {n}"
+        for modules in (SDK_ANY, SERVICES_ANY)
+        for m, names in modules.items()
+        for n in names
+        if n == "bench" or n.startswith("bench.")
+    ]
+    assert offenders == []
+
+
+def test_outgoing_channels_come_from_the_one_factory_of_each_side() -> None:
+    # motet/channels.py (SDK) and motet_server/rpc/channels.py (services) decide message size,
+    # keepalive and (later) TLS for every outgoing channel.
+    factories = {ROOT / "sdk" / "motet" / "channels.py", ROOT / "services" / "motet_server" / "rpc" / "channels.py"}
+    offenders = []
+    for top in (ROOT / "sdk" / "motet", ROOT / "services" / "motet_server"):
+        for path in top.rglob("*.py"):
+            if path.name.endswith(("_pb2.py", "_pb2_grpc.py")) or path in factories:
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Attribute) and node.attr in ("insecure_channel", "secure_channel"):
+                    offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} opens a channel itself")
+    assert offenders == []

@@ -1,4 +1,5 @@
-"""The `motet` console script: the subcommand table. Every flag also reads MOTET_<FLAG>."""
+"""The `motet` console script: the subcommand table. Every flag also reads MOTET_<FLAG>; what
+neither sets comes from `motet_server.config`."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import logging
 import os
 import sys
 
+from motet_server import config
 from motet_server.cli import serve
 
 __all__ = ["main"]
@@ -18,31 +20,32 @@ def _env(name: str, default: str | None = None) -> str | None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="motet", description="Celery-compatible canvas workflows over gRPC")
-    parser.add_argument("--log-level", default=_env("log_level", "WARNING"))
+    parser.add_argument("--log-level", default=_env("log_level", config.DEFAULT_LOG_LEVEL))
     sub = parser.add_subparsers(dest="command", required=True)
 
-    for name, port in (("scheduler", 7410), ("results", 7411)):
+    for name, listen in (("scheduler", config.DEFAULT_SCHEDULER), ("results", config.DEFAULT_RESULTS)):
         p = sub.add_parser(name, help=f"run one {name} service")
-        p.add_argument("--listen", default=_env("listen", f"127.0.0.1:{port}"), help="host:port to serve gRPC on")
-        p.add_argument("--etcd", default=_env("etcd", "127.0.0.1:2379"), help="etcd endpoints host:port[,...]")
-        p.add_argument("--namespace", default=_env("namespace", "default"))
+        p.add_argument("--listen", default=_env("listen", listen), help="host:port to serve gRPC on")
+        p.add_argument("--etcd", default=_env("etcd", config.DEFAULT_ETCD), help="etcd endpoints host:port[,...]")
+        p.add_argument("--namespace", default=_env("namespace", config.DEFAULT_NAMESPACE))
         p.add_argument("--metrics", default=_env("metrics"), help="host:port for Prometheus metrics")
 
     def worker_flags(p: argparse.ArgumentParser) -> None:
         p.add_argument("--app", default=_env("app"), required=_env("app") is None, help="module with the @app.task functions")
-        p.add_argument("--concurrency", type=int, default=int(_env("concurrency", "8") or 8))
-        p.add_argument("--pool", default=_env("pool", "threads"), choices=["threads", "processes"])
-        p.add_argument("--queues", default=_env("queues", "celery"), help="queues to serve, comma separated")
-        p.add_argument("--prefetch", type=int, default=int(_env("prefetch", "4") or 4), help="credit per thread (Celery's prefetch multiplier)")
+        p.add_argument("--concurrency", type=int, default=int(_env("concurrency") or config.DEFAULT_CONCURRENCY))
+        p.add_argument("--pool", default=_env("pool", config.DEFAULT_POOL), choices=["threads", "processes"])
+        p.add_argument("--queues", default=_env("queues", config.DEFAULT_QUEUE), help="queues to serve, comma separated")
+        p.add_argument("--prefetch", type=int, default=int(_env("prefetch") or config.DEFAULT_PREFETCH),
+                       help="credit per thread (Celery's prefetch multiplier)")
 
     w = sub.add_parser("worker", help="run a worker for a module of tasks")
     worker_flags(w)
-    w.add_argument("--scheduler", default=_env("scheduler", "127.0.0.1:7410"))
-    w.add_argument("--grace", type=float, default=float(_env("grace", "30") or 30))
+    w.add_argument("--scheduler", default=_env("scheduler", config.DEFAULT_SCHEDULER))
+    w.add_argument("--grace", type=float, default=float(_env("grace") or config.DEFAULT_GRACE))
 
     d = sub.add_parser("dev", help="a complete local cluster: etcd, scheduler, results, workers")
     worker_flags(d)
-    d.add_argument("--workers", type=int, default=int(_env("workers", "1") or 1))
+    d.add_argument("--workers", type=int, default=int(_env("workers") or config.DEFAULT_WORKERS))
     return parser
 
 

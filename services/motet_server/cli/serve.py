@@ -1,4 +1,9 @@
-"""`motet scheduler|results|worker|dev`: start one service, or a whole local cluster."""
+"""`motet scheduler|results|worker|dev`: start one service, or a whole local cluster.
+
+Each command imports its service inside the function, on purpose: a process loads only the
+service it runs (a worker never loads the scheduler, the store or the etcd client), and
+`motet --help` stays fast.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ __all__ = ["dev", "service", "worker"]
 
 def service(name: str, listen: str, etcd: list[str], namespace: str, metrics: str | None) -> int:
     """Runs the scheduler or results service until SIGTERM / SIGINT."""
+    # Lazy: see the module docstring.
     if name == "scheduler":
         from motet_server.scheduler.server import serve
     else:
@@ -23,14 +29,14 @@ def service(name: str, listen: str, etcd: list[str], namespace: str, metrics: st
 
 def worker(args: argparse.Namespace) -> int:
     """Runs a worker process."""
-    from motet_server.worker.main import run
+    from motet_server.worker.main import run  # lazy: see the module docstring
 
     return run(args.app, args.scheduler, args.concurrency, args.pool, args.queues.split(","), args.prefetch, args.grace)
 
 
 def dev(args: argparse.Namespace) -> int:
     """Starts etcd, scheduler, results and workers on loopback; stops them all on Ctrl-C / SIGTERM."""
-    from motet_server.devcluster import DevCluster
+    from motet_server.devcluster import DevCluster  # lazy: see the module docstring
 
     ports = "env" if os.environ.get("MOTET_SCHEDULER") or os.environ.get("MOTET_RESULTS") else "default"
     stop = threading.Event()

@@ -6,11 +6,12 @@ import logging
 from collections.abc import Callable
 
 from motet.v1 import results_pb2_grpc
-from motet_server.result_lease import ResultLease
+from motet_server import config
 from motet_server.results.service import ResultsServicer
 from motet_server.rpc.server import ServiceSpec, start_server
 from motet_server.store.etcd import Etcd
 from motet_server.store.keys import Keys
+from motet_server.store.result_lease import ResultLease
 
 __all__ = ["serve"]
 
@@ -21,7 +22,7 @@ async def serve(
     *,
     listen: str,
     etcd: list[str],
-    namespace: str = "default",
+    namespace: str = config.DEFAULT_NAMESPACE,
     metrics_listen: str | None = None,
     ready: Callable[[int], None] | None = None,
 ) -> None:
@@ -34,7 +35,13 @@ async def serve(
     await servicer.start()
     server = await start_server(
         listen,
-        [ServiceSpec("motet.v1.ResultsService", results_pb2_grpc.add_ResultsServiceServicer_to_server, servicer)],
+        [
+            ServiceSpec(
+                name="motet.v1.ResultsService",
+                add=results_pb2_grpc.add_ResultsServiceServicer_to_server,
+                servicer=servicer,
+            )
+        ],
         metrics_listen=metrics_listen,
     )
     try:

@@ -12,8 +12,9 @@ import grpc
 
 from motet.v1 import common_pb2, results_pb2, results_pb2_grpc
 from motet_server.rpc import errors, metrics
-from motet_server.store.etcd import Etcd, WatchEvent
+from motet_server.store.etcd import Etcd
 from motet_server.store.keys import Keys
+from motet_server.store.kv import WatchEvent
 from motet_server.v1 import records_pb2
 
 __all__ = ["READY_STATES", "ResultsServicer"]

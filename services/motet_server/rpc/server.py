@@ -3,7 +3,7 @@
 Modelled on grpc/grpc ``examples/python/helloworld/async_greeter_server_with_graceful_shutdown.py``
 and ``grpc_health.v1`` aio. Each service calls `start_server` with its `ServiceSpec` list::
 
-    server = await start_server("127.0.0.1:0", [ServiceSpec(name, add_fn, servicer)])
+    server = await start_server("127.0.0.1:0", [ServiceSpec(name=name, add=add_fn, servicer=servicer)])
     ...
     await server.stop(5.0)   # NOT_SERVING first, then a graceful stop
 
@@ -27,10 +27,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
-__all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "RunningServer", "ServiceSpec", "start_server"]
+from motet_server import config
 
-DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-"""Largest gRPC message accepted or sent (payload limits are enforced below this, with a clear error)."""
+__all__ = ["RunningServer", "ServiceSpec", "start_server"]
 
 _HEALTH_NAME = "grpc.health.v1.Health"
 
@@ -144,7 +143,7 @@ async def start_server(
     specs: Sequence[ServiceSpec],
     *,
     metrics_listen: str | None = None,
-    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    max_message_bytes: int = config.MAX_MESSAGE_BYTES,
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
 ) -> RunningServer:
     """Starts a grpc.aio server with the given services plus health and reflection.

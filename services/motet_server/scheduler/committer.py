@@ -19,8 +19,9 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from motet_server.rpc import metrics
 from motet_server.scheduler.flow import Flow
-from motet_server.store.etcd import KV, Etcd
+from motet_server.store.etcd import Etcd
 from motet_server.store.keys import Keys
+from motet_server.store.kv import KV
 from motet_server.store.stm import STM
 
 __all__ = ["CommitHooks", "Committer", "Transition"]

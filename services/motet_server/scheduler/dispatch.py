@@ -18,11 +18,13 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from motet.v1 import worker_pb2
+from motet_server.config import DEFAULT_QUEUE
 from motet_server.rpc import metrics
 from motet_server.scheduler import transitions
 from motet_server.scheduler.committer import Committer
-from motet_server.store.etcd import KV, Etcd, WatchEvent
+from motet_server.store.etcd import Etcd
 from motet_server.store.keys import Keys
+from motet_server.store.kv import KV, WatchEvent
 from motet_server.store.stm import STM
 from motet_server.scheduler.flow import Flow
 from motet_server.v1 import records_pb2
@@ -30,8 +32,6 @@ from motet_server.v1 import records_pb2
 __all__ = ["Dispatcher", "Session"]
 
 log = logging.getLogger(__name__)
-
-DEFAULT_QUEUE = "celery"
 
 
 @dataclass(eq=False)
@@ -162,8 +162,8 @@ class Dispatcher:
         """Claims tasks this write set creates for workers with spare credit, in the same txn.
 
         A chain step then costs one transaction (complete + create + claim the next step) and
-        no watch hop; the claim is the same record, under the same session lease, as a claim
-        made by `_claim`.
+        no watch hop; the claim is written by `transitions.write_claim`, as a claim made by
+        `_claim` is.
         """
         handoffs: list[tuple[Session, records_pb2.TaskRecord]] = []
         now = time.time()
@@ -176,13 +176,8 @@ class Dispatcher:
             if session is None:
                 continue
             session.available -= 1
-            claimed = records_pb2.TaskRecord()
-            claimed.CopyFrom(rec)
-            claimed.deliveries = 1
-            stm.put(self._keys.task(rec.id), claimed.SerializeToString())
-            claim = records_pb2.ClaimRecord(session_id=session.id, delivery=1, worker_id=session.worker_id)
-            stm.put(self._keys.claim(rec.id), claim.SerializeToString(), lease=session.id)
-            flow.claimed.append((claimed, claim))
+            # This write set creates the task, so it is stored and unclaimed when it commits.
+            claimed = transitions.write_claim(flow, stm, rec, session_id=session.id, worker_id=session.worker_id)
             handoffs.append((session, claimed))
         return handoffs
 
@@ -205,8 +200,22 @@ class Dispatcher:
         # claimed records, so their completion compares against them without reading them.
         for rec, claim in flow.claimed:
             self.known[rec.id] = (
-                KV(self._keys.task(rec.id), rec.SerializeToString(), 0, stm.revision, 1, 0),
-                KV(self._keys.claim(rec.id), claim.SerializeToString(), 0, stm.revision, 1, 0),
+                KV(
+                    key=self._keys.task(rec.id),
+                    value=rec.SerializeToString(),
+                    create_revision=0,
+                    mod_revision=stm.revision,
+                    version=1,
+                    lease=0,
+                ),
+                KV(
+                    key=self._keys.claim(rec.id),
+                    value=claim.SerializeToString(),
+                    create_revision=0,
+                    mod_revision=stm.revision,
+                    version=1,
+                    lease=0,
+                ),
             )
         # Tasks left unclaimed are known now, without waiting for the watch to echo them.
         created = False
@@ -269,7 +278,12 @@ class Dispatcher:
             # Revoked before it was created (a later chain step): it ends REVOKED, never runs.
             self._spawn(self.revoke(task_id))
             return
-        entry = _Entry(-(rec.options.priority if rec.options.HasField("priority") else 0), rec.not_before, rec.created_at, task_id)
+        entry = _Entry(
+            priority=-(rec.options.priority if rec.options.HasField("priority") else 0),
+            not_before=rec.not_before,
+            created_at=rec.created_at,
+            task_id=task_id,
+        )
         self._queued.add(task_id)
         if rec.not_before > time.time():
             heapq.heappush(self._delayed, entry)

@@ -13,6 +13,7 @@ from google.protobuf.message import Message
 
 from motet import payload as payloads
 from motet.v1 import canvas_pb2, common_pb2, results_pb2
+from motet_server.config import MAX_DEPTH, MAX_PAYLOAD_BYTES
 
 __all__ = [
     "MAX_DEPTH",
@@ -34,15 +35,6 @@ __all__ = [
     "set_result_id",
     "validate",
 ]
-
-MAX_DEPTH = 32
-"""Deepest nesting of canvas nodes accepted (the SDK enforces the same limit). protobuf refuses
-to decode messages nested deeper than 100 levels, and each canvas level costs two."""
-
-MAX_PAYLOAD_BYTES = 1 << 20
-"""Largest encoded args / kwargs / items / value accepted, in bytes."""
-
-DEFAULT_QUEUE = "celery"
 
 # Options a chain passes to every member that does not set its own (differs from Celery, which
 # applies them to the first message only: docs/celery-differences.md, point 5).

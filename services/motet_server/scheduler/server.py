@@ -8,13 +8,14 @@ import logging
 from collections.abc import Callable
 
 from motet.v1 import scheduler_pb2_grpc, worker_pb2_grpc
-from motet_server.result_lease import ResultLease
+from motet_server import config
 from motet_server.rpc.server import ServiceSpec, start_server
 from motet_server.scheduler.committer import Committer
 from motet_server.scheduler.dispatch import Dispatcher
 from motet_server.scheduler.service import SchedulerServicer, WorkerServicer
 from motet_server.store.etcd import Etcd
 from motet_server.store.keys import Keys
+from motet_server.store.result_lease import ResultLease
 from motet_server.store.stm import apply_outbox
 
 __all__ = ["serve"]
@@ -29,7 +30,7 @@ async def serve(
     *,
     listen: str,
     etcd: list[str],
-    namespace: str = "default",
+    namespace: str = config.DEFAULT_NAMESPACE,
     metrics_listen: str | None = None,
     ready: Callable[[int], None] | None = None,
 ) -> None:
@@ -56,8 +57,16 @@ async def serve(
     server = await start_server(
         listen,
         [
-            ServiceSpec("motet.v1.SchedulerService", scheduler_pb2_grpc.add_SchedulerServiceServicer_to_server, SchedulerServicer(store, keys, committer, dispatcher)),
-            ServiceSpec("motet.v1.WorkerService", worker_pb2_grpc.add_WorkerServiceServicer_to_server, workers),
+            ServiceSpec(
+                name="motet.v1.SchedulerService",
+                add=scheduler_pb2_grpc.add_SchedulerServiceServicer_to_server,
+                servicer=SchedulerServicer(store, keys, committer, dispatcher),
+            ),
+            ServiceSpec(
+                name="motet.v1.WorkerService",
+                add=worker_pb2_grpc.add_WorkerServiceServicer_to_server,
+                servicer=workers,
+            ),
         ],
         metrics_listen=metrics_listen,
     )

@@ -10,10 +10,11 @@ from functools import partial
 import grpc
 
 from motet.v1 import canvas_pb2, scheduler_pb2, scheduler_pb2_grpc, worker_pb2, worker_pb2_grpc
+from motet_server.config import DEFAULT_QUEUE
 from motet_server.rpc import errors, metrics
 from motet_server.scheduler import nodes, transitions
 from motet_server.scheduler.committer import Committer
-from motet_server.scheduler.dispatch import DEFAULT_QUEUE, Dispatcher, Session
+from motet_server.scheduler.dispatch import Dispatcher, Session
 from motet_server.store.errors import StoreError, StoreUnavailable
 from motet_server.store.etcd import Etcd
 from motet_server.store.keys import Keys

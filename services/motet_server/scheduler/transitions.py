@@ -26,6 +26,7 @@ __all__ = [
     "revoke",
     "start",
     "submit",
+    "write_claim",
 ]
 
 MAX_DELIVERIES = 5
@@ -52,10 +53,10 @@ async def submit(flow: Flow, stm: STM, canvas: canvas_pb2.Canvas) -> Submitted:
     key = flow.keys.submit(root_id)
     # "Never created" guard: the same root id submitted twice runs once.
     if await stm.get(key) is not None:
-        return Submitted(root_id, result_id, created=False)
-    await flow.activate(stm, canvas, None, records_pb2.Continuation(), Origin("", root_id))
+        return Submitted(root_id=root_id, result_id=result_id, created=False)
+    await flow.activate(stm, canvas, None, records_pb2.Continuation(), Origin(task_id="", root_id=root_id))
     stm.put(key, records_pb2.SubmitRecord(result_id=result_id).SerializeToString(), lease=flow.result_lease)
-    return Submitted(root_id, result_id, created=True)
+    return Submitted(root_id=root_id, result_id=result_id, created=True)
 
 
 async def claim(
@@ -80,12 +81,41 @@ async def claim(
         )
         await _fail(flow, stm, rec, _STATE.TASK_STATE_FAILURE, failure)
         return None
-    rec.deliveries += 1
-    stm.put(flow.keys.task(task_id), rec.SerializeToString())
-    claim_rec = records_pb2.ClaimRecord(session_id=session_id, delivery=rec.deliveries, worker_id=worker_id)
-    stm.put(flow.keys.claim(task_id), claim_rec.SerializeToString(), lease=session_id)
-    flow.claimed.append((rec, claim_rec))
-    return rec
+    return write_claim(flow, stm, rec, session_id=session_id, worker_id=worker_id)
+
+
+def write_claim(
+    flow: Flow, stm: STM, rec: records_pb2.TaskRecord, *, session_id: int, worker_id: str
+) -> records_pb2.TaskRecord:
+    """Buffers the writes that hand ``rec`` to a worker session; the only code that creates a
+    claim record (`start` only marks an existing one started).
+
+    `claim` calls it once its reads show the task ready; the dispatcher calls it for a task
+    the same write set creates (so a chain step is one transaction). The caller has made sure
+    the task is stored and unclaimed, through this STM's compares or because this STM creates
+    it. Records the pair in ``flow.claimed``.
+
+    Args:
+        flow: The transition's flow.
+        stm: The transition's STM.
+        rec: The ready task record (left unchanged).
+        session_id: The worker session, whose lease the claim lives under.
+        worker_id: The worker's name, for inspection.
+
+    Returns:
+        The claimed task record (one more delivery).
+    """
+    claimed = records_pb2.TaskRecord()
+    claimed.CopyFrom(rec)
+    claimed.deliveries += 1
+    # The task record counts deliveries, so a task whose workers keep vanishing ends WorkerLost.
+    stm.put(flow.keys.task(rec.id), claimed.SerializeToString())
+    claim_rec = records_pb2.ClaimRecord(session_id=session_id, delivery=claimed.deliveries, worker_id=worker_id)
+    # Under the session's lease: if the worker is lost the claim vanishes and the task is ready
+    # again (invariant 4); its delivery number is what a report must match to complete it.
+    stm.put(flow.keys.claim(rec.id), claim_rec.SerializeToString(), lease=session_id)
+    flow.claimed.append((claimed, claim_rec))
+    return claimed
 
 
 @dataclass
@@ -167,7 +197,7 @@ async def _succeed(
     flow: Flow, stm: STM, rec: records_pb2.TaskRecord, value: common_pb2.Payload, *, revoked: bool
 ) -> None:
     stm.delete(flow.keys.task(rec.id))
-    origin = Origin(rec.id, rec.root_id)
+    origin = Origin(task_id=rec.id, root_id=rec.root_id)
     children = []
     if revoked:
         # Revoked while running without terminate: its own result stands, nothing follows.
@@ -190,7 +220,7 @@ async def _fail(
     if not failure.task_id:
         failure.task_id = rec.id
     flow.put_result(stm, rec.id, state, failure=failure, rec=rec)
-    origin = Origin(rec.id, rec.root_id)
+    origin = Origin(task_id=rec.id, root_id=rec.root_id)
     if state == _STATE.TASK_STATE_FAILURE:
         # Errbacks run exactly once per failed task that carries them.
         for errback in rec.options.link_error:
@@ -219,7 +249,7 @@ async def _replace(flow: Flow, stm: STM, rec: records_pb2.TaskRecord, replacemen
     canvas.CopyFrom(replacement)
     nodes.ensure_ids(canvas)
     stm.delete(flow.keys.task(rec.id))
-    origin = Origin(rec.parent_id, rec.root_id)
+    origin = Origin(task_id=rec.parent_id, root_id=rec.root_id)
     kind = canvas.WhichOneof("kind")
     if kind in ("group", "chunks"):
         # A group's value is a list with no task of its own: the join writes it under our id.

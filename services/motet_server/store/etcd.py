@@ -1,8 +1,8 @@
 """A thin asyncio facade over etcd's v3 gRPC API (stubs generated from the vendored protos).
 
-This is the only module that imports the generated etcd code. Callers get plain dataclasses
-(`KV`, `WatchEvent`, `TxnResult`) and build transactions from `Compare` and `Op`, read back by
-name, never by position into a protobuf reply.
+This is the only module that imports the generated etcd code. Callers get the plain values
+of `store.kv` (`KV`, `WatchEvent`, `TxnResult`) and build transactions from its `Compare` and
+`Op`, read back by name, never by position into a protobuf reply.
 
 Errors: every gRPC failure becomes a `StoreError`; UNAVAILABLE / DEADLINE_EXCEEDED (and a
 closed channel) become `StoreUnavailable`. Nothing here retries a request after it may have
@@ -17,68 +17,30 @@ import asyncio
 import ipaddress
 import socket
 from collections.abc import AsyncIterator, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal, Self
+from typing import Any, Self
 
 import grpc
 
 from motet_server.etcd import kv_pb2, rpc_pb2, rpc_pb2_grpc
+from motet_server.rpc.channels import open_channel
 from motet_server.store.errors import StoreError, StoreUnavailable, WatchCompacted
+from motet_server.store.kv import KV, MAX_TXN_OPS, Compare, Op, TxnResult, WatchEvent, prefix_end
 
-__all__ = [
-    "KV",
-    "MAX_MESSAGE_BYTES",
-    "MAX_TXN_OPS",
-    "Compare",
-    "Etcd",
-    "Op",
-    "TxnResult",
-    "WatchEvent",
-    "prefix_end",
-]
-
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-"""gRPC message ceiling both ways (etcd's own server limit is its --max-request-bytes)."""
-
-MAX_TXN_OPS = 120
-"""Ops per transaction branch we allow ourselves. etcd's --max-txn-ops (default 128) limits the
-compare list and each branch's op list separately (measured on 3.4.23: 128 compares + 128 puts
-pass, 129 of either fails); 8 spare for a caller's own guard ops."""
+__all__ = ["Etcd"]
 
 _HEALTH_TIMEOUT = 1.0
 """A health probe must answer fast: it decides NOT_SERVING while etcd is unreachable."""
 
 _CHANNEL_OPTIONS = [
-    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-    # etcd's default --grpc-keepalive-min-time is 5 s: pinging more often gets us GOAWAY.
-    ("grpc.keepalive_time_ms", 10_000),
+    # Give up on an unanswered keepalive ping after 5 s rather than gRPC's default 20 s, so a
+    # dead etcd connection is noticed (and pick_first moves to the next member) quickly. The
+    # message ceiling (etcd's own limit is its --max-request-bytes) and the ping interval come
+    # from open_channel.
     ("grpc.keepalive_timeout_ms", 5_000),
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class KV:
-    """One key as etcd stores it."""
-
-    key: bytes
-    value: bytes
-    create_revision: int
-    mod_revision: int
-    version: int
-    lease: int
-
-
-@dataclass(frozen=True, slots=True)
-class WatchEvent:
-    """A change seen by a watch. For a delete, ``kv.value`` is empty and ``kv.mod_revision`` is
-    the revision of the deletion."""
-
-    kind: Literal["put", "delete"]
-    kv: KV
-
-
-_RESULTS = {
+_COMPARE_RESULTS = {
     "==": rpc_pb2.Compare.EQUAL,
     "!=": rpc_pb2.Compare.NOT_EQUAL,
     "<": rpc_pb2.Compare.LESS,
@@ -86,148 +48,43 @@ _RESULTS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Compare:
-    """One predicate of a transaction's guard. Build it with the static constructors."""
-
-    key: bytes
-    target: Literal["mod", "create", "version", "value", "lease"]
-    op: Literal["==", "!=", "<", ">"]
-    operand: int | bytes
-
-    def __post_init__(self) -> None:
-        if self.op not in _RESULTS:
-            raise ValueError(f"compare op must be one of {sorted(_RESULTS)}, not {self.op!r}")
-
-    @staticmethod
-    def mod(key: bytes, op: str, rev: int) -> Compare:
-        """mod_revision of ``key`` (0 when absent) compared with ``rev``."""
-        return Compare(key, "mod", op, rev)  # type: ignore[arg-type]
-
-    @staticmethod
-    def create(key: bytes, op: str, rev: int) -> Compare:
-        """create_revision of ``key`` (0 when absent: ``create(k, "==", 0)`` means never created)."""
-        return Compare(key, "create", op, rev)  # type: ignore[arg-type]
-
-    @staticmethod
-    def version(key: bytes, op: str, v: int) -> Compare:
-        """version of ``key`` (number of puts since creation; 0 when absent)."""
-        return Compare(key, "version", op, v)  # type: ignore[arg-type]
-
-    @staticmethod
-    def value(key: bytes, op: str, value: bytes) -> Compare:
-        """value of ``key`` (a compare on an absent key's value is false)."""
-        return Compare(key, "value", op, value)  # type: ignore[arg-type]
-
-    @staticmethod
-    def lease(key: bytes, op: str, lease_id: int) -> Compare:
-        """lease id attached to ``key`` (0 when none or absent)."""
-        return Compare(key, "lease", op, lease_id)  # type: ignore[arg-type]
-
-    def _to_proto(self) -> rpc_pb2.Compare:
-        c = rpc_pb2.Compare(key=self.key, result=_RESULTS[self.op])
-        if self.target == "mod":
-            c.target = rpc_pb2.Compare.MOD
-            c.mod_revision = int(self.operand)
-        elif self.target == "create":
-            c.target = rpc_pb2.Compare.CREATE
-            c.create_revision = int(self.operand)
-        elif self.target == "version":
-            c.target = rpc_pb2.Compare.VERSION
-            c.version = int(self.operand)
-        elif self.target == "value":
-            c.target = rpc_pb2.Compare.VALUE
-            c.value = self.operand if isinstance(self.operand, bytes) else bytes(self.operand)
-        else:
-            c.target = rpc_pb2.Compare.LEASE
-            c.lease = int(self.operand)
-        return c
+def _compare_proto(compare: Compare) -> rpc_pb2.Compare:
+    c = rpc_pb2.Compare(key=compare.key, result=_COMPARE_RESULTS[compare.op])
+    if compare.target == "mod":
+        c.target = rpc_pb2.Compare.MOD
+        c.mod_revision = int(compare.operand)
+    elif compare.target == "create":
+        c.target = rpc_pb2.Compare.CREATE
+        c.create_revision = int(compare.operand)
+    elif compare.target == "version":
+        c.target = rpc_pb2.Compare.VERSION
+        c.version = int(compare.operand)
+    elif compare.target == "value":
+        c.target = rpc_pb2.Compare.VALUE
+        c.value = compare.operand if isinstance(compare.operand, bytes) else bytes(compare.operand)
+    else:
+        c.target = rpc_pb2.Compare.LEASE
+        c.lease = int(compare.operand)
+    return c
 
 
-@dataclass(frozen=True, slots=True)
-class Op:
-    """One operation of a transaction branch. Build it with the static constructors.
-
-    ``range_end`` empty means the single key; otherwise the range ``[key, range_end)``.
-    """
-
-    kind: Literal["put", "delete", "get"]
-    key: bytes
-    range_end: bytes = b""
-    value: bytes = b""
-    lease: int = 0
-
-    @staticmethod
-    def put(key: bytes, value: bytes, lease: int = 0) -> Op:
-        """Put ``key = value`` (attached to ``lease`` unless 0)."""
-        return Op("put", key, value=value, lease=lease)
-
-    @staticmethod
-    def delete(key: bytes) -> Op:
-        """Delete ``key``; its response is the number deleted (0 or 1)."""
-        return Op("delete", key)
-
-    @staticmethod
-    def delete_prefix(prefix: bytes) -> Op:
-        """Delete every key starting with ``prefix``; its response is the number deleted."""
-        return Op("delete", prefix, range_end=prefix_end(prefix))
-
-    @staticmethod
-    def delete_range(key: bytes, range_end: bytes) -> Op:
-        """Delete every key in ``[key, range_end)``."""
-        return Op("delete", key, range_end=range_end)
-
-    @staticmethod
-    def get(key: bytes) -> Op:
-        """Read ``key``; its response is a list of 0 or 1 `KV`."""
-        return Op("get", key)
-
-    @staticmethod
-    def get_prefix(prefix: bytes) -> Op:
-        """Read every key starting with ``prefix`` (sorted by key); its response is a list of `KV`."""
-        return Op("get", prefix, range_end=prefix_end(prefix))
-
-    def _to_proto(self) -> rpc_pb2.RequestOp:
-        if self.kind == "put":
-            return rpc_pb2.RequestOp(
-                request_put=rpc_pb2.PutRequest(key=self.key, value=self.value, lease=self.lease)
-            )
-        if self.kind == "delete":
-            return rpc_pb2.RequestOp(
-                request_delete_range=rpc_pb2.DeleteRangeRequest(key=self.key, range_end=self.range_end)
-            )
-        return rpc_pb2.RequestOp(request_range=rpc_pb2.RangeRequest(key=self.key, range_end=self.range_end))
-
-
-@dataclass(slots=True)
-class TxnResult:
-    """What a transaction did.
-
-    Attributes:
-        succeeded: Whether every compare held (so the success branch ran).
-        revision: The store revision after the transaction (its commit revision if it wrote).
-        responses: One per op of the branch that ran: a ``list[KV]`` for a get, the number of
-            keys deleted for a delete, 0 for a put.
-    """
-
-    succeeded: bool
-    revision: int
-    responses: list[Any] = field(default_factory=list)
-
-
-def prefix_end(prefix: bytes) -> bytes:
-    """The range end that makes ``[prefix, end)`` every key starting with ``prefix``."""
-    end = bytearray(prefix)
-    while end:
-        if end[-1] < 0xFF:
-            end[-1] += 1
-            return bytes(end)
-        end.pop()
-    return b"\0"  # all 0xff (or empty): every key from prefix on
+def _op_proto(op: Op) -> rpc_pb2.RequestOp:
+    if op.kind == "put":
+        return rpc_pb2.RequestOp(request_put=rpc_pb2.PutRequest(key=op.key, value=op.value, lease=op.lease))
+    if op.kind == "delete":
+        return rpc_pb2.RequestOp(request_delete_range=rpc_pb2.DeleteRangeRequest(key=op.key, range_end=op.range_end))
+    return rpc_pb2.RequestOp(request_range=rpc_pb2.RangeRequest(key=op.key, range_end=op.range_end))
 
 
 def _kv(p: kv_pb2.KeyValue) -> KV:
-    return KV(p.key, p.value, p.create_revision, p.mod_revision, p.version, p.lease)
+    return KV(
+        key=p.key,
+        value=p.value,
+        create_revision=p.create_revision,
+        mod_revision=p.mod_revision,
+        version=p.version,
+        lease=p.lease,
+    )
 
 
 def _map_error(exc: grpc.aio.AioRpcError, what: str) -> StoreError:
@@ -323,10 +180,7 @@ class Etcd:
         """
         eps = _parse_endpoints(endpoints)
         target = await _target(eps)
-        if credentials is None:
-            channel = grpc.aio.insecure_channel(target, options=_CHANNEL_OPTIONS)
-        else:
-            channel = grpc.aio.secure_channel(target, credentials, options=_CHANNEL_OPTIONS)
+        channel = open_channel(target, credentials=credentials, options=_CHANNEL_OPTIONS)
         client = cls(channel, endpoints=[f"{h}:{p}" for h, p in eps], timeout=timeout)
         if check:
             try:
@@ -438,9 +292,9 @@ class Etcd:
             StoreError: etcd refused it (too many ops, too large, a key written twice …).
         """
         req = rpc_pb2.TxnRequest(
-            compare=[c._to_proto() for c in compares],
-            success=[o._to_proto() for o in success],
-            failure=[o._to_proto() for o in failure],
+            compare=[_compare_proto(c) for c in compares],
+            success=[_op_proto(o) for o in success],
+            failure=[_op_proto(o) for o in failure],
         )
         resp = await self._unary(self._kv.Txn, req, "txn")
         responses: list[Any] = []
@@ -532,7 +386,7 @@ class Etcd:
                     raise StoreError(f"etcd canceled the watch: {resp.cancel_reason or 'no reason given'}")
                 if resp.events:
                     yield [
-                        WatchEvent("delete" if ev.type == kv_pb2.Event.DELETE else "put", _kv(ev.kv))
+                        WatchEvent(kind="delete" if ev.type == kv_pb2.Event.DELETE else "put", kv=_kv(ev.kv))
                         for ev in resp.events
                     ]
         except grpc.aio.AioRpcError as exc:

@@ -19,6 +19,8 @@ may (they end their key).
 
 from __future__ import annotations
 
+from motet_server.config import DEFAULT_NAMESPACE
+
 __all__ = ["ROOT", "Keys"]
 
 ROOT = b"/motet/"
@@ -42,7 +44,7 @@ def _segment(value: str) -> bytes:
 class Keys:
     """Key builder for one namespace (several Motet clusters can share one etcd)."""
 
-    def __init__(self, namespace: str = "default") -> None:
+    def __init__(self, namespace: str = DEFAULT_NAMESPACE) -> None:
         self.namespace = namespace
         self.root = ROOT + _segment(namespace) + b"/"
 

@@ -36,9 +36,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+from motet_server.config import DEFAULT_NAMESPACE
 from motet_server.store.errors import StoreError
-from motet_server.store.etcd import KV, MAX_TXN_OPS, Compare, Etcd, Op, prefix_end
+from motet_server.store.etcd import Etcd
 from motet_server.store.keys import Keys
+from motet_server.store.kv import KV, MAX_TXN_OPS, Compare, Op, prefix_end
 from motet_server.v1 import records_pb2
 
 __all__ = ["MAX_TXN_OPS", "PART_BYTES", "PART_OPS", "STM", "apply_outbox"]
@@ -220,7 +222,9 @@ class STM:
         """
         decided, w = self._buffered(key)
         if decided:
-            return None if w is None else KV(key, w.value, 0, 0, 0, w.lease)
+            if w is None:
+                return None
+            return KV(key=key, value=w.value, create_revision=0, mod_revision=0, version=0, lease=w.lease)
         return await self._read(key)
 
     async def get(self, key: bytes) -> bytes | None:
@@ -266,7 +270,7 @@ class STM:
         if w is not None:
             w.kind, w.value, w.lease = "put", value, lease
         else:
-            self._writes[(False, key)] = _Write("put", key, value, lease)
+            self._writes[(False, key)] = _Write(kind="put", key=key, value=value, lease=lease)
 
     def delete(self, key: bytes) -> None:
         """Buffers deleting ``key`` (drops a buffered put of it)."""
@@ -279,7 +283,7 @@ class STM:
         if w is not None:
             w.kind, w.value, w.lease = "delete", b"", 0
         else:
-            self._writes[(False, key)] = _Write("delete", key)
+            self._writes[(False, key)] = _Write(kind="delete", key=key)
 
     def delete_prefix(self, prefix: bytes) -> None:
         """Buffers deleting every key under ``prefix`` (drops buffered writes under it)."""
@@ -288,7 +292,7 @@ class STM:
         self._prefixes = sum(1 for p, _ in self._writes if p)
         if any(p and prefix.startswith(k) for (p, k) in self._writes):
             return  # a broader buffered delete_prefix already covers it
-        self._writes[(True, prefix)] = _Write("delete_prefix", prefix)
+        self._writes[(True, prefix)] = _Write(kind="delete_prefix", key=prefix)
         self._prefixes += 1
 
     # -- commit --------------------------------------------------------------------------------
@@ -297,7 +301,7 @@ class STM:
         if self._keys is not None:
             return self._keys
         first = next(iter(self._writes.values()))
-        return Keys(Keys.namespace_of(first.key) or "default")
+        return Keys(Keys.namespace_of(first.key) or DEFAULT_NAMESPACE)
 
     async def commit(self, *, apply: bool = True) -> bool:
         """Sends the one transaction: every read's compare, every buffered write.
@@ -405,7 +409,9 @@ async def apply_outbox(etcd: Etcd, keys: Keys, *, txid: str | None = None) -> in
     for t, parts in by_txid.items():
         for n, kv in sorted(parts, key=lambda p: p[0]):
             part = records_pb2.OutboxPart.FromString(kv.value)
-            writes = [_Write(_PROTO_TO_KIND[w.kind], w.key, w.value, w.lease) for w in part.writes]
+            writes = [
+                _Write(kind=_PROTO_TO_KIND[w.kind], key=w.key, value=w.value, lease=w.lease) for w in part.writes
+            ]
             # Why: the part is still pending (nobody applied it yet) -- this is what makes each
             # part apply exactly once among racing reconcilers.
             part_pending = Compare.mod(kv.key, "==", kv.mod_revision)

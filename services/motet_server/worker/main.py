@@ -1,218 +1,29 @@
-"""The Python worker: one stream to the scheduler, tasks run on a thread pool.
+"""The Python worker process: load the user's App, run one `Worker` session loop until signalled.
 
-Delivery is at least once: if the stream drops while tasks run, they finish but their reports
-are dropped (the scheduler has handed them to another session by then, or will once this
-session's lease lapses).
+Process wiring only: the session with the scheduler lives in `worker.session`, task execution
+in `worker.pool` / `worker.runtime`, finding the App in `worker.loader`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
-import logging
-import os
 import signal
-import socket
-import sys
 
-import grpc
+from motet_server import config
+from motet_server.worker.loader import find_app
+from motet_server.worker.session import Worker
 
-from motet import App
-from motet.exceptions import TaskRevokedError, TimeLimitExceeded, SoftTimeLimitExceeded
-from motet.failures import failure_from_exception
-from motet.v1 import worker_pb2, worker_pb2_grpc
-from motet_server.worker.pool import Pool
-from motet_server.worker.runtime import Running, interrupt
-
-__all__ = ["find_app", "run"]
-
-log = logging.getLogger(__name__)
-
-HEARTBEAT = 5.0
-_MAX_MESSAGE = 64 * 1024 * 1024
+__all__ = ["run"]
 
 
-def find_app(module_name: str) -> App:
-    """Imports the module (cwd on sys.path) and returns its App (`app` or the first App)."""
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    module = importlib.import_module(module_name)
-    app = getattr(module, "app", None)
-    if isinstance(app, App):
-        return app
-    for value in vars(module).values():
-        if isinstance(value, App):
-            return value
-    raise SystemExit(f"module {module_name!r} defines no motet.App")
-
-
-class Worker:
-    """One worker process's session loop."""
-
-    def __init__(self, app: App, module: str, scheduler: str, concurrency: int, queues: list[str], prefetch: int,
-                 grace: float, pool: str = "threads") -> None:
-        self.app = app
-        self.scheduler = scheduler
-        self.concurrency = concurrency
-        self.queues = queues
-        self.prefetch = prefetch
-        self.grace = grace
-        self.running = Running()
-        self.pool = Pool(pool, app, module, concurrency, self.running)
-        self.inflight: dict[str, asyncio.Future[worker_pb2.ConnectRequest]] = {}
-        self.stopping = asyncio.Event()
-        self.worker_id = f"{socket.gethostname()}.{os.getpid()}"
-        self.announced = False
-        self.terminated: set[str] = set()
-        self.deliveries: dict[str, int] = {}
-        self.reporting: set[asyncio.Future[None]] = set()
-        self.outgoing: asyncio.Queue[worker_pb2.ConnectRequest | None] | None = None
-
-    async def run(self) -> int:
-        backoff = 0.1
-        while not self.stopping.is_set():
-            try:
-                await self._session()
-                backoff = 0.1
-            except grpc.aio.AioRpcError as err:
-                if not self.stopping.is_set():
-                    log.warning("scheduler stream ended (%s); reconnecting", err.code().name)
-            if self.stopping.is_set():
-                break
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 2.0)
-        self.pool.shutdown()
-        return 0
-
-    async def _session(self) -> None:
-        outgoing: asyncio.Queue[worker_pb2.ConnectRequest | None] = asyncio.Queue()
-        self.outgoing = outgoing
-        hello = worker_pb2.WorkerHello(
-            worker_id=self.worker_id, queues=self.queues, task_names=sorted(self.app.tasks), concurrency=self.concurrency
-        )
-        outgoing.put_nowait(worker_pb2.ConnectRequest(hello=hello))
-        outgoing.put_nowait(worker_pb2.ConnectRequest(credit=worker_pb2.Credit(n=self.concurrency * self.prefetch)))
-
-        async def frames():  # type: ignore[no-untyped-def]
-            while True:
-                try:
-                    frame = await asyncio.wait_for(outgoing.get(), timeout=HEARTBEAT)
-                except asyncio.TimeoutError:
-                    frame = worker_pb2.ConnectRequest(heartbeat=worker_pb2.Heartbeat())
-                if frame is None:
-                    return
-                yield frame
-
-        channel = grpc.aio.insecure_channel(
-            self.scheduler,
-            options=[("grpc.max_send_message_length", _MAX_MESSAGE), ("grpc.max_receive_message_length", _MAX_MESSAGE),
-                     ("grpc.keepalive_time_ms", 10_000)],
-        )
-        try:
-            call = worker_pb2_grpc.WorkerServiceStub(channel).Connect(frames())
-
-            async def stop_when_asked() -> None:
-                await self.stopping.wait()
-                await self._drain(outgoing)
-                outgoing.put_nowait(None)  # half-close: the scheduler ends the stream
-
-            stopper = asyncio.ensure_future(stop_when_asked())
-            try:
-                async for frame in call:
-                    kind = frame.WhichOneof("frame")
-                    if kind == "welcome":
-                        if not self.announced:
-                            print(f"motet worker ready worker_id={self.worker_id} scheduler={self.scheduler} tasks={len(self.app.tasks)}", flush=True)
-                            self.announced = True
-                    elif kind == "assignment":
-                        self._start(frame.assignment, outgoing)
-                    elif kind == "revoke":
-                        self._revoke(frame.revoke)
-                    elif kind == "shutdown":
-                        break
-            finally:
-                stopper.cancel()
-                outgoing.put_nowait(None)
-        finally:
-            await channel.close(grace=0.5)
-
-    async def _drain(self, outgoing: asyncio.Queue[worker_pb2.ConnectRequest | None]) -> None:
-        """Graceful stop: withdraw all credit, let in-flight tasks finish and report (up to the
-        grace period); what is still running then is handed back when the stream closes."""
-        outgoing.put_nowait(worker_pb2.ConnectRequest(credit=worker_pb2.Credit(n=-self.concurrency * self.prefetch)))
-        if self.reporting:
-            await asyncio.wait(list(self.reporting), timeout=self.grace)
-        deadline = asyncio.get_running_loop().time() + 2.0
-        while not outgoing.empty() and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.01)  # the last reports leave through the stream
-        await asyncio.sleep(0.05)
-
-    def _start(self, a: worker_pb2.Assignment, outgoing: asyncio.Queue[worker_pb2.ConnectRequest | None]) -> None:
-        future = self.pool.submit(a)
-        if getattr(self.app.tasks.get(a.task), "track_started", False):
-            # Celery's task_track_started: the state reads STARTED once the pool has the task.
-            outgoing.put_nowait(worker_pb2.ConnectRequest(started=worker_pb2.TaskStarted(task_id=a.task_id, delivery=a.delivery)))
-        self.inflight[a.task_id] = future
-        self.deliveries[a.task_id] = a.delivery
-        limit = a.request.time_limit or getattr(self.app.tasks.get(a.task), "time_limit", None) or 0
-        soft = a.request.soft_time_limit or getattr(self.app.tasks.get(a.task), "soft_time_limit", None) or 0
-        report = asyncio.ensure_future(self._report(a, future, outgoing, limit, soft))
-        self.reporting.add(report)
-        report.add_done_callback(self.reporting.discard)
-
-    async def _report(self, a: worker_pb2.Assignment, future: asyncio.Future[worker_pb2.ConnectRequest],
-                      outgoing: asyncio.Queue[worker_pb2.ConnectRequest | None], limit: float, soft: float) -> None:
-        try:
-            if soft:
-                done, _ = await asyncio.wait([future], timeout=soft)
-                if not done:
-                    thread = self.running.thread_of(a.task_id)
-                    if thread is not None:
-                        interrupt(thread, SoftTimeLimitExceeded)
-            if limit:
-                try:
-                    frame = await asyncio.wait_for(asyncio.shield(future), timeout=max(limit - (soft or 0), 0.001) if soft else limit)
-                except asyncio.TimeoutError:
-                    thread = self.running.thread_of(a.task_id)
-                    if thread is not None:
-                        interrupt(thread, TimeLimitExceeded)
-                    exc = TimeLimitExceeded(f"task {a.task}[{a.task_id}] exceeded its time limit of {limit} s")
-                    frame = worker_pb2.ConnectRequest(failed=worker_pb2.TaskFailed(
-                        task_id=a.task_id, delivery=a.delivery, failure=failure_from_exception(exc, task_id=a.task_id)))
-            else:
-                frame = await future
-            if a.task_id not in self.terminated:
-                outgoing.put_nowait(frame)
-        finally:
-            self.inflight.pop(a.task_id, None)
-            self.deliveries.pop(a.task_id, None)
-            self.terminated.discard(a.task_id)
-
-    def _revoke(self, notice: worker_pb2.RevokeNotice, delivery: int | None = None) -> None:
-        if not notice.terminate or notice.task_id not in self.inflight:
-            return
-        thread = self.running.thread_of(notice.task_id)
-        if thread is not None:
-            # Python code stops at its next bytecode; code blocked in C (sleep, I/O) cannot be
-            # stopped from outside a thread, so the task is reported revoked now and whatever it
-            # returns later is dropped.
-            interrupt(thread, TaskRevokedError)
-        self.terminated.add(notice.task_id)
-        exc = TaskRevokedError(f"task {notice.task_id} was revoked (terminate=True)")
-        if self.outgoing is not None and notice.task_id in self.deliveries:
-            failed = worker_pb2.TaskFailed(task_id=notice.task_id, delivery=self.deliveries[notice.task_id],
-                                           failure=failure_from_exception(exc, task_id=notice.task_id))
-            self.outgoing.put_nowait(worker_pb2.ConnectRequest(failed=failed))
-
-
-def run(app_module: str, scheduler: str, concurrency: int = 4, pool: str = "threads", queues: list[str] | None = None,
-        prefetch: int = 4, grace: float = 30.0) -> int:
+def run(app_module: str, scheduler: str, concurrency: int = 4, pool: str = config.DEFAULT_POOL,
+        queues: list[str] | None = None, prefetch: int = config.DEFAULT_PREFETCH, grace: float = config.DEFAULT_GRACE) -> int:
     """Runs a worker until SIGTERM / SIGINT; returns the exit code."""
     app = find_app(app_module)
 
     async def main() -> int:
-        worker = Worker(app, app_module, scheduler, concurrency, queues or ["celery"], prefetch, grace, pool)
+        worker = Worker(app, app_module, scheduler, concurrency, queues or [config.DEFAULT_QUEUE], prefetch, grace, pool)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, worker.stopping.set)

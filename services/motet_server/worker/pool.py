@@ -13,6 +13,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 
 from motet import App
 from motet.v1 import worker_pb2
+from motet_server.worker.loader import find_app
 from motet_server.worker.runtime import Running, execute
 
 __all__ = ["Pool"]
@@ -22,8 +23,6 @@ _child_app: App | None = None
 
 def _init_child(module: str) -> None:
     global _child_app
-    from motet_server.worker.main import find_app
-
     _child_app = find_app(module)
 
 

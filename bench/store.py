@@ -1,4 +1,4 @@
-"""Store micro-benchmark: ``python -m motet_server.store.bench_store [ENDPOINT]``.
+"""Store micro-benchmark, run from the repository root: ``python -m bench.store [ENDPOINT]``.
 
 Starts a private etcd unless an endpoint is given; prints txn/s sequential and 32 in flight,
 STM commits/s, and the time to commit a spilled write set of 10,000 puts.
@@ -11,9 +11,10 @@ import sys
 import time
 import uuid
 
-from motet_server.store.etcd import Compare, Etcd, Op
+from motet_server.store.etcd import Etcd
 from motet_server.store.etcd_process import EtcdProcess
 from motet_server.store.keys import Keys
+from motet_server.store.kv import Compare, Op
 from motet_server.store.stm import STM
 
 
