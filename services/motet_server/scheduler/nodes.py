@@ -27,6 +27,7 @@ __all__ = [
     "ensure_ids",
     "first_task_id",
     "inherit",
+    "kind_of",
     "merge_options",
     "options_of",
     "result_id",
@@ -68,22 +69,21 @@ decode_json = payloads.decode
 """Decodes a JSON payload (the SDK's decoder: an empty payload gives `default`)."""
 
 
+def kind_of(node: canvas_pb2.Canvas) -> str | None:
+    """Which kind of node a canvas is ("signature", "chain", ...), or None when it sets none.
+
+    The one place the ``kind`` oneof is read.
+    """
+    return node.WhichOneof("kind")
+
+
 def options_of(node: canvas_pb2.Canvas) -> canvas_pb2.Options:
     """Returns the (mutable) options message of any node kind."""
-    kind = node.WhichOneof("kind")
-    if kind == "signature":
-        return node.signature.options
-    if kind == "chain":
-        return node.chain.options
-    if kind == "group":
-        return node.group.options
-    if kind == "chord":
-        return node.chord.options
-    if kind == "map":
-        return node.map.options
-    if kind == "chunks":
-        return node.chunks.options
-    raise CanvasInvalid([("canvas", "a canvas node must set one of signature, chain, group, chord, map, chunks")])
+    kind = kind_of(node)
+    if kind is None:
+        raise CanvasInvalid([("canvas", "a canvas node must set one of signature, chain, group, chord, map, chunks")])
+    options: canvas_pb2.Options = getattr(node, kind).options  # every kind has its options field
+    return options
 
 
 def chunk_member_id(group_id: str, index: int) -> str:
@@ -93,7 +93,7 @@ def chunk_member_id(group_id: str, index: int) -> str:
 
 def ensure_ids(node: canvas_pb2.Canvas) -> None:
     """Assigns a uuid4 to every id the client left empty."""
-    kind = node.WhichOneof("kind")
+    kind = kind_of(node)
     opts = options_of(node)
     if kind in ("signature", "group", "map", "chunks") and not opts.task_id:
         opts.task_id = str(uuid.uuid4())
@@ -128,7 +128,7 @@ def _chunk_count(chunks: canvas_pb2.Chunks) -> int:
 
 def result_id(node: canvas_pb2.Canvas) -> str:
     """The id of the result that stands for this node's value."""
-    kind = node.WhichOneof("kind")
+    kind = kind_of(node)
     if kind == "chain":
         return result_id(node.chain.tasks[-1])
     if kind == "chord":
@@ -138,7 +138,7 @@ def result_id(node: canvas_pb2.Canvas) -> str:
 
 def first_task_id(node: canvas_pb2.Canvas) -> str:
     """The id of the first task that runs (a workflow's root id)."""
-    kind = node.WhichOneof("kind")
+    kind = kind_of(node)
     if kind == "chain":
         return first_task_id(node.chain.tasks[0])
     if kind == "group":
@@ -152,7 +152,7 @@ def first_task_id(node: canvas_pb2.Canvas) -> str:
 
 def result_ref(node: canvas_pb2.Canvas) -> results_pb2.ResultRef:
     """The result graph reference of a node: a task id, or a group with its members."""
-    kind = node.WhichOneof("kind")
+    kind = kind_of(node)
     if kind == "group":
         return results_pb2.ResultRef(
             group=results_pb2.GroupRef(
@@ -171,7 +171,7 @@ def result_ref(node: canvas_pb2.Canvas) -> results_pb2.ResultRef:
 
 def all_task_ids(node: canvas_pb2.Canvas) -> Iterator[str]:
     """Every task id that would produce a result inside this node (links excluded)."""
-    kind = node.WhichOneof("kind")
+    kind = kind_of(node)
     if kind == "chain":
         for child in node.chain.tasks:
             yield from all_task_ids(child)
@@ -190,7 +190,7 @@ def all_task_ids(node: canvas_pb2.Canvas) -> Iterator[str]:
 
 def set_result_id(node: canvas_pb2.Canvas, task_id: str) -> None:
     """Makes `task_id` the id of the node's value (used when a task replaces itself)."""
-    kind = node.WhichOneof("kind")
+    kind = kind_of(node)
     if kind == "chain":
         set_result_id(node.chain.tasks[-1], task_id)
     elif kind == "chord":
@@ -236,7 +236,7 @@ def validate(node: canvas_pb2.Canvas, path: str = "canvas", depth: int = 0) -> l
     out: list[tuple[str, str]] = []
     if depth > MAX_DEPTH:
         return [(path, f"nesting deeper than {MAX_DEPTH} levels")]
-    kind = node.WhichOneof("kind")
+    kind = kind_of(node)
     if kind is None:
         return [(path, "a canvas node must set one of signature, chain, group, chord, map, chunks")]
     opts = options_of(node)
@@ -263,7 +263,7 @@ def validate(node: canvas_pb2.Canvas, path: str = "canvas", depth: int = 0) -> l
         for i, child in enumerate(node.group.tasks):
             out += validate(child, f"{path}.group.tasks[{i}]", depth + 1)
     elif kind == "chord":
-        if not node.chord.HasField("body") or node.chord.body.WhichOneof("kind") is None:
+        if not node.chord.HasField("body") or kind_of(node.chord.body) is None:
             out.append((f"{path}.chord.body", "a chord needs a body (a signature or canvas)"))
         else:
             out += validate(node.chord.body, f"{path}.chord.body", depth + 1)
