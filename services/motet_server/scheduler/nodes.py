@@ -1,4 +1,4 @@
-"""Server-side rules over `motet.v1.Canvas` nodes: ids, options, inheritance and validation.
+"""Server-side rules over `motet.v1.Canvas` nodes: kinds, options, ids, result refs and validation.
 
 These functions are pure: they read and modify protobuf messages and never touch the store.
 """
@@ -9,16 +9,12 @@ import json
 import uuid
 from collections.abc import Iterator
 
-from google.protobuf.message import Message
-
 from motet import payload as payloads
 from motet.v1 import canvas_pb2, common_pb2, results_pb2
 
 __all__ = [
     "MAX_DEPTH",
     "MAX_PAYLOAD_BYTES",
-    "CHAIN_INHERITED",
-    "GROUP_INHERITED",
     "CanvasInvalid",
     "all_task_ids",
     "chunk_member_id",
@@ -26,9 +22,7 @@ __all__ = [
     "encode_json",
     "ensure_ids",
     "first_task_id",
-    "inherit",
     "kind_of",
-    "merge_options",
     "options_of",
     "result_id",
     "result_ref",
@@ -44,12 +38,6 @@ MAX_PAYLOAD_BYTES = 1 << 20
 """Largest encoded args / kwargs / items / value accepted, in bytes."""
 
 DEFAULT_QUEUE = "celery"
-
-# Options a chain passes to every member that does not set its own (DESIGN: differs from
-# Celery, which applies them to the first message only).
-CHAIN_INHERITED = ("queue", "priority", "time_limit", "soft_time_limit", "max_retries")
-# A group / chord header additionally delays and expires every member alike.
-GROUP_INHERITED = CHAIN_INHERITED + ("countdown", "eta", "expires", "expires_at")
 
 
 class CanvasInvalid(ValueError):
@@ -197,38 +185,6 @@ def set_result_id(node: canvas_pb2.Canvas, task_id: str) -> None:
         set_result_id(node.chord.body, task_id)
     else:
         options_of(node).task_id = task_id
-
-
-def inherit(node: canvas_pb2.Canvas, parent: canvas_pb2.Options, *, fields: tuple[str, ...] | None = None) -> None:
-    """Copies parent options into the node's options where the node does not set its own.
-
-    With `fields` None, the chain rule applies: CHAIN_INHERITED plus the chain's errbacks.
-    """
-    opts = options_of(node)
-    merge_options(opts, parent, fields or CHAIN_INHERITED)
-    if fields is None and parent.link_error and not opts.link_error:
-        opts.link_error.extend(parent.link_error)
-
-
-def merge_options(opts: canvas_pb2.Options, parent: canvas_pb2.Options, fields: tuple[str, ...]) -> None:
-    """Sets each of `fields` that `opts` leaves unset to the parent's value, if the parent sets it."""
-    for name in fields:
-        if _is_set(parent, name) and not _is_set(opts, name):
-            value = getattr(parent, name)
-            if isinstance(value, Message):
-                getattr(opts, name).CopyFrom(value)
-            else:
-                setattr(opts, name, value)
-
-
-def _is_set(opts: canvas_pb2.Options, name: str) -> bool:
-    return opts.HasField(name) if _has_presence(name) else bool(getattr(opts, name))
-
-
-def _has_presence(name: str) -> bool:
-    return canvas_pb2.Options.DESCRIPTOR.fields_by_name[name].has_presence
-
-
 
 
 def validate(node: canvas_pb2.Canvas, path: str = "canvas", depth: int = 0) -> list[tuple[str, str]]:
