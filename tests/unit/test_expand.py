@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 
 from motet.v1 import canvas_pb2, common_pb2, worker_pb2
 from motet_server.scheduler import expand, nodes
@@ -17,8 +18,12 @@ def _args(task: NewTask) -> object:
     return json.loads(task.args.data)
 
 
-def _ids(nodes_: object) -> list[str]:
-    return [nodes.options_of(n).task_id for n in nodes_]  # type: ignore[attr-defined]
+def _ids(canvases: Iterable[canvas_pb2.Canvas]) -> list[str]:
+    return [nodes.options_of(c).task_id for c in canvases]
+
+
+def _slot(cont: records_pb2.Continuation) -> tuple[str, int] | None:
+    return (cont.slot.join_id, cont.slot.index) if cont.HasField("slot") else None
 
 
 def _shape(plan: expand.Plan) -> list[tuple[str, str, object]]:
@@ -26,11 +31,9 @@ def _shape(plan: expand.Plan) -> list[tuple[str, str, object]]:
     out: list[tuple[str, str, object]] = []
     for r in plan.records:
         if isinstance(r, NewTask):
-            slot = (r.continuation.slot.join_id, r.continuation.slot.index) if r.continuation.HasField("slot") else None
-            out.append(("task", r.id, slot))
+            out.append(("task", r.id, _slot(r.continuation)))
         elif isinstance(r, NewJoin):
-            slot = (r.continuation.slot.join_id, r.continuation.slot.index) if r.continuation.HasField("slot") else None
-            out.append(("join", r.id, slot))
+            out.append(("join", r.id, _slot(r.continuation)))
         else:
             out.append(("fill", r.slot.join_id, r.slot.index))
     return out
