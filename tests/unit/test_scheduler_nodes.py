@@ -1,4 +1,4 @@
-"""Server-side canvas rules (pure logic): validation, ids, inheritance."""
+"""Server-side canvas rules (pure logic): validation, ids, result ids. Inheritance: test_expand."""
 
 from __future__ import annotations
 
@@ -67,11 +67,3 @@ def test_result_and_root_ids_follow_celery() -> None:
     assert nodes.result_id(chord([sig("a", task_id="1")], sig("b", task_id="body"))) == "body"
     assert list(nodes.all_task_ids(c)) == ["1", "2", "3"]
 
-
-def test_chain_options_reach_members_that_do_not_set_their_own() -> None:
-    parent = canvas_pb2.Options(queue="q", priority=5, time_limit=3.0)
-    own = sig("a", queue="mine")
-    nodes.inherit(own, parent)
-    opts = own.signature.options
-    assert (opts.queue, opts.priority, opts.time_limit) == ("mine", 5, 3.0)
-    assert not opts.HasField("countdown")

@@ -1,4 +1,4 @@
-"""Server-side rules over `motet.v1.Canvas` nodes: ids, options, inheritance and validation.
+"""Server-side rules over `motet.v1.Canvas` nodes: kinds, options, ids, result refs and validation.
 
 These functions are pure: they read and modify protobuf messages and never touch the store.
 """
@@ -9,8 +9,6 @@ import json
 import uuid
 from collections.abc import Iterator
 
-from google.protobuf.message import Message
-
 from motet import payload as payloads
 from motet.v1 import canvas_pb2, common_pb2, results_pb2
 from motet_server.config import MAX_DEPTH, MAX_PAYLOAD_BYTES
@@ -18,8 +16,6 @@ from motet_server.config import MAX_DEPTH, MAX_PAYLOAD_BYTES
 __all__ = [
     "MAX_DEPTH",
     "MAX_PAYLOAD_BYTES",
-    "CHAIN_INHERITED",
-    "GROUP_INHERITED",
     "CanvasInvalid",
     "all_task_ids",
     "chunk_member_id",
@@ -27,20 +23,13 @@ __all__ = [
     "encode_json",
     "ensure_ids",
     "first_task_id",
-    "inherit",
-    "merge_options",
+    "kind_of",
     "options_of",
     "result_id",
     "result_ref",
     "set_result_id",
     "validate",
 ]
-
-# Options a chain passes to every member that does not set its own (differs from Celery, which
-# applies them to the first message only: docs/celery-differences.md, point 5).
-CHAIN_INHERITED = ("queue", "priority", "time_limit", "soft_time_limit", "max_retries")
-# A group / chord header additionally delays and expires every member alike.
-GROUP_INHERITED = CHAIN_INHERITED + ("countdown", "eta", "expires", "expires_at")
 
 
 class CanvasInvalid(ValueError):
@@ -60,22 +49,21 @@ decode_json = payloads.decode
 """Decodes a JSON payload (the SDK's decoder: an empty payload gives `default`)."""
 
 
+def kind_of(node: canvas_pb2.Canvas) -> str | None:
+    """Which kind of node a canvas is ("signature", "chain", ...), or None when it sets none.
+
+    The one place the ``kind`` oneof is read.
+    """
+    return node.WhichOneof("kind")
+
+
 def options_of(node: canvas_pb2.Canvas) -> canvas_pb2.Options:
     """Returns the (mutable) options message of any node kind."""
-    kind = node.WhichOneof("kind")
-    if kind == "signature":
-        return node.signature.options
-    if kind == "chain":
-        return node.chain.options
-    if kind == "group":
-        return node.group.options
-    if kind == "chord":
-        return node.chord.options
-    if kind == "map":
-        return node.map.options
-    if kind == "chunks":
-        return node.chunks.options
-    raise CanvasInvalid([("canvas", "a canvas node must set one of signature, chain, group, chord, map, chunks")])
+    kind = kind_of(node)
+    if kind is None:
+        raise CanvasInvalid([("canvas", "a canvas node must set one of signature, chain, group, chord, map, chunks")])
+    options: canvas_pb2.Options = getattr(node, kind).options  # every kind has its options field
+    return options
 
 
 def chunk_member_id(group_id: str, index: int) -> str:
@@ -85,7 +73,7 @@ def chunk_member_id(group_id: str, index: int) -> str:
 
 def ensure_ids(node: canvas_pb2.Canvas) -> None:
     """Assigns a uuid4 to every id the client left empty."""
-    kind = node.WhichOneof("kind")
+    kind = kind_of(node)
     opts = options_of(node)
     if kind in ("signature", "group", "map", "chunks") and not opts.task_id:
         opts.task_id = str(uuid.uuid4())
@@ -120,7 +108,7 @@ def _chunk_count(chunks: canvas_pb2.Chunks) -> int:
 
 def result_id(node: canvas_pb2.Canvas) -> str:
     """The id of the result that stands for this node's value."""
-    kind = node.WhichOneof("kind")
+    kind = kind_of(node)
     if kind == "chain":
         return result_id(node.chain.tasks[-1])
     if kind == "chord":
@@ -130,7 +118,7 @@ def result_id(node: canvas_pb2.Canvas) -> str:
 
 def first_task_id(node: canvas_pb2.Canvas) -> str:
     """The id of the first task that runs (a workflow's root id)."""
-    kind = node.WhichOneof("kind")
+    kind = kind_of(node)
     if kind == "chain":
         return first_task_id(node.chain.tasks[0])
     if kind == "group":
@@ -144,7 +132,7 @@ def first_task_id(node: canvas_pb2.Canvas) -> str:
 
 def result_ref(node: canvas_pb2.Canvas) -> results_pb2.ResultRef:
     """The result graph reference of a node: a task id, or a group with its members."""
-    kind = node.WhichOneof("kind")
+    kind = kind_of(node)
     if kind == "group":
         return results_pb2.ResultRef(
             group=results_pb2.GroupRef(
@@ -163,7 +151,7 @@ def result_ref(node: canvas_pb2.Canvas) -> results_pb2.ResultRef:
 
 def all_task_ids(node: canvas_pb2.Canvas) -> Iterator[str]:
     """Every task id that would produce a result inside this node (links excluded)."""
-    kind = node.WhichOneof("kind")
+    kind = kind_of(node)
     if kind == "chain":
         for child in node.chain.tasks:
             yield from all_task_ids(child)
@@ -182,7 +170,7 @@ def all_task_ids(node: canvas_pb2.Canvas) -> Iterator[str]:
 
 def set_result_id(node: canvas_pb2.Canvas, task_id: str) -> None:
     """Makes `task_id` the id of the node's value (used when a task replaces itself)."""
-    kind = node.WhichOneof("kind")
+    kind = kind_of(node)
     if kind == "chain":
         set_result_id(node.chain.tasks[-1], task_id)
     elif kind == "chord":
@@ -191,44 +179,12 @@ def set_result_id(node: canvas_pb2.Canvas, task_id: str) -> None:
         options_of(node).task_id = task_id
 
 
-def inherit(node: canvas_pb2.Canvas, parent: canvas_pb2.Options, *, fields: tuple[str, ...] | None = None) -> None:
-    """Copies parent options into the node's options where the node does not set its own.
-
-    With `fields` None, the chain rule applies: CHAIN_INHERITED plus the chain's errbacks.
-    """
-    opts = options_of(node)
-    merge_options(opts, parent, fields or CHAIN_INHERITED)
-    if fields is None and parent.link_error and not opts.link_error:
-        opts.link_error.extend(parent.link_error)
-
-
-def merge_options(opts: canvas_pb2.Options, parent: canvas_pb2.Options, fields: tuple[str, ...]) -> None:
-    """Sets each of `fields` that `opts` leaves unset to the parent's value, if the parent sets it."""
-    for name in fields:
-        if _is_set(parent, name) and not _is_set(opts, name):
-            value = getattr(parent, name)
-            if isinstance(value, Message):
-                getattr(opts, name).CopyFrom(value)
-            else:
-                setattr(opts, name, value)
-
-
-def _is_set(opts: canvas_pb2.Options, name: str) -> bool:
-    return opts.HasField(name) if _has_presence(name) else bool(getattr(opts, name))
-
-
-def _has_presence(name: str) -> bool:
-    return canvas_pb2.Options.DESCRIPTOR.fields_by_name[name].has_presence
-
-
-
-
 def validate(node: canvas_pb2.Canvas, path: str = "canvas", depth: int = 0) -> list[tuple[str, str]]:
     """Returns the violations of a canvas (empty when it can run)."""
     out: list[tuple[str, str]] = []
     if depth > MAX_DEPTH:
         return [(path, f"nesting deeper than {MAX_DEPTH} levels")]
-    kind = node.WhichOneof("kind")
+    kind = kind_of(node)
     if kind is None:
         return [(path, "a canvas node must set one of signature, chain, group, chord, map, chunks")]
     opts = options_of(node)
@@ -255,7 +211,7 @@ def validate(node: canvas_pb2.Canvas, path: str = "canvas", depth: int = 0) -> l
         for i, child in enumerate(node.group.tasks):
             out += validate(child, f"{path}.group.tasks[{i}]", depth + 1)
     elif kind == "chord":
-        if not node.chord.HasField("body") or node.chord.body.WhichOneof("kind") is None:
+        if not node.chord.HasField("body") or kind_of(node.chord.body) is None:
             out.append((f"{path}.chord.body", "a chord needs a body (a signature or canvas)"))
         else:
             out += validate(node.chord.body, f"{path}.chord.body", depth + 1)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from motet.v1 import canvas_pb2, common_pb2
-from motet_server.scheduler import nodes
+from motet_server.scheduler import expand, nodes
 from motet_server.scheduler.flow import Flow, Origin
 from motet_server.store.stm import STM
 from motet_server.v1 import records_pb2
@@ -54,7 +54,7 @@ async def submit(flow: Flow, stm: STM, canvas: canvas_pb2.Canvas) -> Submitted:
     # "Never created" guard: the same root id submitted twice runs once.
     if await stm.get(key) is not None:
         return Submitted(root_id=root_id, result_id=result_id, created=False)
-    await flow.activate(stm, canvas, None, records_pb2.Continuation(), Origin(task_id="", root_id=root_id))
+    await flow.write(stm, expand.expand(canvas, expand.Context(parent_id="", root_id=root_id)))
     stm.put(key, records_pb2.SubmitRecord(result_id=result_id).SerializeToString(), lease=flow.result_lease)
     return Submitted(root_id=root_id, result_id=result_id, created=True)
 
@@ -206,7 +206,7 @@ async def _succeed(
     else:
         children = await flow.deliver(stm, value, rec.continuation, origin)
         for link in rec.options.link:
-            await flow.activate(stm, link, [nodes.decode_json(value)], records_pb2.Continuation(), origin)
+            await flow.write(stm, expand.expand(link, expand.Context(rec.id, rec.root_id), (nodes.decode_json(value),)))
             children.append(nodes.result_ref(link))
     stored = nodes.encode_json(None) if rec.options.ignore_result else value
     flow.put_result(stm, rec.id, _STATE.TASK_STATE_SUCCESS, value=stored, rec=rec, children=children)
@@ -224,7 +224,7 @@ async def _fail(
     if state == _STATE.TASK_STATE_FAILURE:
         # Errbacks run exactly once per failed task that carries them.
         for errback in rec.options.link_error:
-            flow.create_errback(stm, errback, failure, rec.id, origin)
+            await flow.write(stm, expand.errback(errback, failure, rec.id, rec.root_id))
     # Callbacks will never run: their results fail too rather than stay PENDING forever.
     for callback in rec.options.link:
         for task_id in nodes.all_task_ids(callback):
@@ -249,18 +249,6 @@ async def _replace(flow: Flow, stm: STM, rec: records_pb2.TaskRecord, replacemen
     canvas.CopyFrom(replacement)
     nodes.ensure_ids(canvas)
     stm.delete(flow.keys.task(rec.id))
-    origin = Origin(task_id=rec.parent_id, root_id=rec.root_id)
-    kind = canvas.WhichOneof("kind")
-    if kind in ("group", "chunks"):
-        # A group's value is a list with no task of its own: the join writes it under our id.
-        opts = nodes.options_of(canvas)
-        members = list(canvas.group.tasks) if kind == "group" else None
-        if members is None:
-            await flow.activate(stm, canvas, None, rec.continuation, origin)
-            return
-        await flow.activate_join(
-            stm, opts.task_id, members, None, opts, None, rec.continuation, origin, result_id=rec.id
-        )
-        return
-    nodes.set_result_id(canvas, rec.id)
-    await flow.activate(stm, canvas, None, rec.continuation, origin)
+    # The replacement takes the task's place: its parent, its workflow and what follows it.
+    here = expand.Context(parent_id=rec.parent_id, root_id=rec.root_id, continuation=rec.continuation)
+    await flow.write(stm, expand.replacement(canvas, rec.id, here))

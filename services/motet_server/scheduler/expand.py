@@ -1,0 +1,469 @@
+"""Canvas expansion: what a canvas node starts, as a plan of records. Pure: no store, no clock.
+
+Expanding a node answers one question: given the node, the value it receives and the context
+it runs in (its parent task, its workflow's root id, the options an enclosing group or chord
+passes down, and the continuation its value goes to), which records must exist for it to run?
+The answer is a `Plan`, in expansion order:
+
+- `NewTask`: a task record to create (a signature, or a map / starmap over items);
+- `NewJoin`: a join record to create (a group or chord header waiting for its members);
+- `SlotFill`: a value that is ready now for a join slot (an empty group's ``[]`` in a group).
+
+A chain starts its first step and carries the rest in the continuation (invariant 5); what a
+continuation holds is expanded when the value arrives (`follow`), and a chord body when its join
+completes (`after_join`). `Flow.write` is the one place a plan becomes store writes, so
+submission, the next chain step, a chord body, links, errbacks and replacements all follow the
+same rules here and the same writer there.
+
+Options travel down as in DESIGN ("differs from Celery" 5): a chain's queue, priority, time
+limits, max_retries and errbacks reach every step that does not set its own, its countdown /
+eta / expires delay its first step only; a group or chord header passes the same options plus
+countdown / eta / expires to every member, and a chord's body inherits the chain set.
+
+Records share protobuf messages with the canvas they came from: read them, never modify them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from google.protobuf.message import Message
+
+from motet.v1 import canvas_pb2, common_pb2, worker_pb2
+from motet_server.scheduler import nodes
+from motet_server.v1 import records_pb2
+
+__all__ = [
+    "CHAIN_INHERITED",
+    "GROUP_INHERITED",
+    "Context",
+    "NewJoin",
+    "NewTask",
+    "Plan",
+    "Record",
+    "SlotFill",
+    "after_join",
+    "errback",
+    "expand",
+    "follow",
+    "replacement",
+]
+
+# Options a chain passes to every member that does not set its own (DESIGN: differs from
+# Celery, which applies them to the first message only).
+CHAIN_INHERITED = ("queue", "priority", "time_limit", "soft_time_limit", "max_retries")
+# A group / chord header additionally delays and expires every member alike.
+GROUP_INHERITED = CHAIN_INHERITED + ("countdown", "eta", "expires", "expires_at")
+# What a chain's own timing applies to: its first step, which delays (or expires) its start.
+_CHAIN_START = ("countdown", "eta", "expires", "expires_at")
+
+
+@dataclass(frozen=True)
+class Context:
+    """Where a node runs.
+
+    Attributes:
+        parent_id: The task whose value starts the node ("" at submission).
+        root_id: The workflow's root id ("" makes a task its own root).
+        continuation: Where the node's value goes (remaining chain steps, a join slot).
+        inherited: Options an enclosing group or chord passes to the node, or None.
+    """
+
+    parent_id: str
+    root_id: str
+    continuation: records_pb2.Continuation = field(default_factory=records_pb2.Continuation)
+    inherited: canvas_pb2.Options | None = None
+
+
+@dataclass(frozen=True)
+class NewTask:
+    """A task record to create; the writer adds its times (start, expiry, creation)."""
+
+    id: str
+    task: str
+    args: common_pb2.Payload
+    """The signature's args, after the received value (unless immutable)."""
+    kwargs: common_pb2.Payload
+    options: canvas_pb2.Options
+    """The task's own options after inheritance, with root_id and parent_id filled in."""
+    continuation: records_pb2.Continuation
+    parent_id: str
+    root_id: str
+    call: int = worker_pb2.CALL_KIND_CALL
+    """How the worker calls it: plainly, map / starmap over items, or as an errback."""
+    errback_failure: common_pb2.TaskFailure | None = None
+    """For an errback: the failure it handles."""
+    failed_task_id: str = ""
+    """For an errback: the task that failed."""
+
+
+@dataclass(frozen=True)
+class NewJoin:
+    """A join record to create: it collects `size` member values, then starts what follows."""
+
+    id: str
+    size: int
+    continuation: records_pb2.Continuation
+    """Where the join's value (or its body's) goes."""
+    parent_id: str
+    root_id: str
+    body: canvas_pb2.Canvas | None
+    """A chord's body, started with the member values in member order; None for a group."""
+    link: Sequence[canvas_pb2.Canvas]
+    """Callbacks started once with the list of member values."""
+    link_error: Sequence[canvas_pb2.Canvas]
+    """Errbacks run once if the join fails (the body's own, else the group's / chord's)."""
+    inherited: canvas_pb2.Options
+    """The options the body inherits from the chord."""
+    result_id: str = ""
+    """Also stores the list of values as this task's result (a task replaced by a group)."""
+
+
+@dataclass(frozen=True)
+class SlotFill:
+    """A value that is ready at expansion time for a join slot."""
+
+    slot: records_pb2.JoinSlot
+    value: common_pb2.Payload
+    parent_id: str
+    root_id: str
+
+
+Record = NewTask | NewJoin | SlotFill
+
+
+@dataclass
+class Plan:
+    """The records a node starts, in expansion order: a join before its members, members in
+    submission order, depth first."""
+
+    records: list[Record] = field(default_factory=list)
+
+    @property
+    def tasks(self) -> list[NewTask]:
+        """The tasks to create, in order."""
+        return [r for r in self.records if isinstance(r, NewTask)]
+
+    @property
+    def joins(self) -> list[NewJoin]:
+        """The joins to create, in order."""
+        return [r for r in self.records if isinstance(r, NewJoin)]
+
+    @property
+    def fills(self) -> list[SlotFill]:
+        """The join slots to fill now, in order."""
+        return [r for r in self.records if isinstance(r, SlotFill)]
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def expand(node: canvas_pb2.Canvas, ctx: Context, partial: tuple[object, ...] = ()) -> Plan:
+    """What `node` starts in `ctx` when it receives `partial` as its first arguments.
+
+    Args:
+        node: A validated canvas node with every id assigned (`nodes.ensure_ids`).
+        ctx: Where it runs.
+        partial: The value it receives, as ``(value,)`` (its parent's result), or ``()``.
+
+    Returns:
+        The records to write; `node` itself is left unchanged.
+    """
+    out: list[Record] = []
+    _node(node, partial, ctx, out)
+    return Plan(out)
+
+
+def follow(value: common_pb2.Payload, ctx: Context) -> Plan:
+    """What a value starts when it reaches ``ctx.continuation``.
+
+    The next chain step receives it (the steps stored in a continuation already carry what
+    they inherited, so ``ctx.inherited`` is not used); a join slot gets a `SlotFill`; an empty
+    continuation starts nothing.
+    """
+    out: list[Record] = []
+    _follow(value, ctx, out)
+    return Plan(out)
+
+
+def after_join(join: records_pb2.JoinRecord, values: list[object], parent_id: str, root_id: str) -> Plan:
+    """What a completed join starts: its links, then its body, or else its continuation.
+
+    Args:
+        join: The join whose last member value just arrived.
+        values: The member values in member order.
+        parent_id: The task whose value completed the join.
+        root_id: The workflow's root id.
+    """
+    out: list[Record] = []
+    for link in join.link:
+        _node(link, (values,), Context(parent_id, root_id), out)
+    if join.HasField("body"):
+        _node(join.body, (values,), Context(parent_id, root_id, join.continuation, join.inherited), out)
+    else:
+        _follow(nodes.encode_json(values), Context(parent_id, root_id, join.continuation), out)
+    return Plan(out)
+
+
+def replacement(canvas: canvas_pb2.Canvas, task_id: str, ctx: Context) -> Plan:
+    """What a task's ``replace(canvas)`` starts: the canvas, whose value is the task's result.
+
+    Args:
+        canvas: The replacement, every id assigned.
+        task_id: The replaced task: the canvas's value is stored under its id.
+        ctx: The replaced task's place: its parent, root and continuation.
+    """
+    node = _copy(canvas)
+    out: list[Record] = []
+    kind = nodes.kind_of(node)
+    if kind == "group":
+        # A group's value is a list with no task of its own: the join writes it under our id.
+        g = node.group
+        _join(g.options.task_id, g.tasks, None, g.options, (), ctx, out, result_id=task_id)
+    else:
+        if kind != "chunks":
+            nodes.set_result_id(node, task_id)
+        _node(node, (), ctx, out)
+    return Plan(out)
+
+
+def errback(
+    node: canvas_pb2.Canvas, failure: common_pb2.TaskFailure, failed_task_id: str, root_id: str
+) -> Plan:
+    """The errback task one failure starts (signature errbacks only, as in Celery)."""
+    if nodes.kind_of(node) != "signature":
+        return Plan()
+    task = _task(
+        node.signature, (), Context(failed_task_id, root_id),
+        call=worker_pb2.CALL_KIND_ERRBACK, failure=failure, failed_task_id=failed_task_id,
+    )
+    return Plan([task])
+
+
+# --------------------------------------------------------------------------- expansion
+
+
+def _node(
+    node: canvas_pb2.Canvas,
+    partial: tuple[object, ...],
+    ctx: Context,
+    out: list[Record],
+    *,
+    member: tuple[str, int] | None = None,
+) -> None:
+    """Appends what `node` starts; `member` is (join id, index) for a join member.
+
+    The one dispatch over canvas node kinds.
+    """
+    kind = nodes.kind_of(node)
+    if ctx.inherited is not None or member is not None:
+        node = _copy(node)
+        opts = nodes.options_of(node)
+        if ctx.inherited is not None:
+            _merge(opts, ctx.inherited, GROUP_INHERITED)
+        if member is not None and kind != "chord":  # a chord's group_id names its own header
+            opts.group_id, opts.group_index = member
+    if kind == "signature":
+        out.append(_task(node.signature, partial, ctx))
+    elif kind == "map":
+        out.append(_map_task(node.map, ctx))
+    elif kind == "chain":
+        _chain(node.chain, partial, ctx, out)
+    elif kind == "group":
+        g = node.group
+        _join(g.options.task_id, g.tasks, None, g.options, partial, ctx, out)
+    elif kind == "chord":
+        c = node.chord
+        _join(c.options.group_id, c.header, c.body, c.options, partial, ctx, out)
+    elif kind == "chunks":
+        ch = node.chunks
+        _join(ch.options.task_id, _chunk_members(ch), None, ch.options, partial, ctx, out)
+
+
+def _task(
+    sig: canvas_pb2.Signature,
+    partial: tuple[object, ...],
+    ctx: Context,
+    *,
+    call: int = worker_pb2.CALL_KIND_CALL,
+    failure: common_pb2.TaskFailure | None = None,
+    failed_task_id: str = "",
+) -> NewTask:
+    opts = canvas_pb2.Options()
+    opts.CopyFrom(sig.options)
+    args = sig.args
+    if partial and not opts.immutable:
+        args = nodes.encode_json(list(partial) + list(nodes.decode_json(sig.args, [])))  # type: ignore[call-overload]
+    root_id = ctx.root_id or opts.task_id
+    opts.root_id = root_id
+    opts.parent_id = ctx.parent_id
+    return NewTask(
+        id=opts.task_id,
+        task=sig.task,
+        args=args,
+        kwargs=sig.kwargs,
+        options=opts,
+        continuation=ctx.continuation,
+        parent_id=ctx.parent_id,
+        root_id=root_id,
+        call=call,
+        errback_failure=failure,
+        failed_task_id=failed_task_id,
+    )
+
+
+def _map_task(m: canvas_pb2.Map, ctx: Context) -> NewTask:
+    # One task maps over every item; the mapped signature keeps its own partial args.
+    items = nodes.decode_json(m.items, [])
+    sig = canvas_pb2.Signature(task=m.task.task, kwargs=m.task.kwargs, options=m.options)
+    own = nodes.decode_json(m.task.args, [])
+    sig.args.CopyFrom(nodes.encode_json([items, *own]))  # type: ignore[misc]
+    call = worker_pb2.CALL_KIND_STARMAP if m.starmap else worker_pb2.CALL_KIND_MAP
+    return _task(sig, (), ctx, call=call)
+
+
+def _chain(chain: canvas_pb2.Chain, partial: tuple[object, ...], ctx: Context, out: list[Record]) -> None:
+    steps = [_copy(t) for t in chain.tasks]
+    for step in steps:
+        opts = nodes.options_of(step)
+        _merge(opts, chain.options, CHAIN_INHERITED)
+        if chain.options.link_error and not opts.link_error:
+            opts.link_error.extend(chain.options.link_error)
+    first = steps[0]
+    _merge(nodes.options_of(first), chain.options, _CHAIN_START)
+    rest = _continuation([*steps[1:], *ctx.continuation.remaining], ctx.continuation)
+    _node(first, partial, Context(ctx.parent_id, ctx.root_id, rest), out)
+
+
+def _join(
+    join_id: str,
+    members: Sequence[canvas_pb2.Canvas],
+    body: canvas_pb2.Canvas | None,
+    opts: canvas_pb2.Options,
+    partial: tuple[object, ...],
+    ctx: Context,
+    out: list[Record],
+    *,
+    result_id: str = "",
+) -> None:
+    cont = ctx.continuation
+    # A group whose value nothing waits for needs no join: its members simply run.
+    needs_join = (
+        body is not None
+        or bool(cont.remaining)
+        or cont.HasField("slot")
+        or bool(opts.link)
+        or bool(opts.link_error)
+        or bool(result_id)
+    )
+    if not members:
+        # An empty group's value is [] at once; an empty chord header calls the body with [].
+        if body is not None:
+            _node(body, ([],), Context(ctx.parent_id, ctx.root_id, cont, _body_options(opts)), out)
+        else:
+            _follow(nodes.encode_json([]), Context(ctx.parent_id, ctx.root_id, cont), out)
+            for link in opts.link:
+                _node(link, ([],), Context(ctx.parent_id, ctx.root_id), out)
+        return
+    if needs_join:
+        body_errbacks = nodes.options_of(body).link_error if body is not None else None
+        out.append(
+            NewJoin(
+                id=join_id,
+                size=len(members),
+                continuation=cont,
+                parent_id=ctx.parent_id,
+                root_id=ctx.root_id,
+                body=body,
+                link=list(opts.link),
+                link_error=list(body_errbacks or opts.link_error),
+                inherited=_body_options(opts),
+                result_id=result_id,
+            )
+        )
+    # Members inherit the group's options, but its callbacks belong to the join (run once).
+    member_opts = canvas_pb2.Options()
+    member_opts.CopyFrom(opts)
+    del member_opts.link[:]
+    del member_opts.link_error[:]
+    for index, member in enumerate(members):
+        slot = records_pb2.Continuation()
+        if needs_join:
+            slot.slot.join_id = join_id
+            slot.slot.index = index
+        _node(member, partial, Context(ctx.parent_id, ctx.root_id, slot, member_opts), out, member=(join_id, index))
+
+
+def _follow(value: common_pb2.Payload, ctx: Context, out: list[Record]) -> None:
+    cont = ctx.continuation
+    if cont.remaining:
+        rest = _continuation(cont.remaining[1:], cont)
+        _node(cont.remaining[0], (nodes.decode_json(value),), Context(ctx.parent_id, ctx.root_id, rest), out)
+    elif cont.HasField("slot"):
+        out.append(SlotFill(slot=cont.slot, value=value, parent_id=ctx.parent_id, root_id=ctx.root_id))
+
+
+def _chunk_members(chunks: canvas_pb2.Chunks) -> list[canvas_pb2.Canvas]:
+    # Chunks is a group of starmap tasks over consecutive slices of the items.
+    items = nodes.decode_json(chunks.items, [])
+    assert isinstance(items, list)
+    size = max(chunks.size, 1)
+    out = []
+    for index, start in enumerate(range(0, len(items), size)):
+        opts = canvas_pb2.Options(task_id=chunks.member_ids[index])
+        out.append(
+            canvas_pb2.Canvas(
+                map=canvas_pb2.Map(
+                    task=chunks.task,
+                    items=nodes.encode_json(items[start : start + size]),
+                    starmap=True,
+                    options=opts,
+                )
+            )
+        )
+    return out
+
+
+# --------------------------------------------------------------------------- options
+
+
+def _continuation(
+    remaining: Sequence[canvas_pb2.Canvas], outer: records_pb2.Continuation
+) -> records_pb2.Continuation:
+    """`remaining` steps, then the outer continuation's join slot (if it has one)."""
+    cont = records_pb2.Continuation(remaining=remaining)
+    if outer.HasField("slot"):
+        cont.slot.CopyFrom(outer.slot)
+    return cont
+
+
+def _body_options(opts: canvas_pb2.Options) -> canvas_pb2.Options:
+    out = canvas_pb2.Options()
+    _merge(out, opts, CHAIN_INHERITED)
+    return out
+
+
+def _merge(opts: canvas_pb2.Options, parent: canvas_pb2.Options, fields: tuple[str, ...]) -> None:
+    """Sets each of `fields` that `opts` leaves unset to the parent's value, if the parent sets it."""
+    for name in fields:
+        if _is_set(parent, name) and not _is_set(opts, name):
+            value = getattr(parent, name)
+            if isinstance(value, Message):
+                getattr(opts, name).CopyFrom(value)
+            else:
+                setattr(opts, name, value)
+
+
+def _is_set(opts: canvas_pb2.Options, name: str) -> bool:
+    return opts.HasField(name) if _has_presence(name) else bool(getattr(opts, name))
+
+
+def _has_presence(name: str) -> bool:
+    return canvas_pb2.Options.DESCRIPTOR.fields_by_name[name].has_presence
+
+
+def _copy(node: canvas_pb2.Canvas) -> canvas_pb2.Canvas:
+    out = canvas_pb2.Canvas()
+    out.CopyFrom(node)
+    return out
