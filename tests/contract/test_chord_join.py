@@ -132,6 +132,7 @@ async def test_a_failed_member_fails_the_body_once_with_chord_error(store: Etcd,
     body_result = records_pb2.ResultRecord.FromString((await store.get(keys.result(body.signature.options.task_id))).value).result
     assert body_result.state == common_pb2.TASK_STATE_FAILURE
     assert body_result.failure.exc_type == "motet.exceptions.ChordError"
+    assert body_result.failure.kind == common_pb2.FAILURE_KIND_UPSTREAM
     assert ids[1] in body_result.failure.message
     assert len(await _tasks_named(store, keys, "log_error")) == 1  # the chord errback runs once
     assert await _tasks_named(store, keys, "tsum") == []
@@ -153,4 +154,30 @@ async def test_a_failed_task_fails_its_callbacks_instead_of_leaving_them_pending
     assert linked.state == common_pb2.TASK_STATE_FAILURE
     assert linked.failure.task_id == task_id
     assert await _tasks_named(store, keys, "mul") == []
+    await committer.stop()
+
+
+async def test_the_failure_kind_not_the_class_name_decides_a_revoked_outcome(store: Etcd, keys: Keys) -> None:
+    # A worker in another language reports a revoked task with kind REVOKED and its own class
+    # name; one that names Python's TaskRevokedError without the kind has raised that error.
+    revoked, raised = sig("job"), sig("job")
+    (committer,) = await _committers(store, keys, 1)
+    for canvas in (revoked, raised):
+        await committer.run(partial(transitions.submit, canvas=canvas))
+    session = await store.lease_grant(60)
+    ids = [c.signature.options.task_id for c in (revoked, raised)]
+    deliveries = await _claim_all(committer, ids, session)
+    reports = [
+        common_pb2.TaskFailure(exc_type="node.Cancelled", task_id=ids[0], kind=common_pb2.FAILURE_KIND_REVOKED),
+        common_pb2.TaskFailure(exc_type=transitions.REVOKED_TYPE, task_id=ids[1], kind=common_pb2.FAILURE_KIND_RAISED),
+    ]
+    for failure in reports:
+        report = transitions.Report(
+            task_id=failure.task_id, session_id=session, delivery=deliveries[failure.task_id], failure=failure
+        )
+        assert await committer.run(partial(transitions.finish, report=report))
+    states = [
+        records_pb2.ResultRecord.FromString((await store.get(keys.result(i))).value).result.state for i in ids
+    ]
+    assert states == [common_pb2.TASK_STATE_REVOKED, common_pb2.TASK_STATE_FAILURE]
     await committer.stop()

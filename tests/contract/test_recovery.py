@@ -9,6 +9,7 @@ from functools import partial
 
 import pytest
 
+from motet.v1 import common_pb2
 from motet_server.scheduler import transitions
 from motet_server.scheduler.committer import Committer
 from motet_server.scheduler.dispatch import Dispatcher, Session
@@ -90,5 +91,30 @@ async def test_results_expire_with_their_lease(store: Etcd, keys: Keys) -> None:
     while await store.get(keys.result(task_id)) is not None:
         assert asyncio.get_running_loop().time() < deadline, "the result outlived its lease"
         await asyncio.sleep(0.2)
+    await committer.stop()
+    await lease.stop()
+
+
+async def test_a_task_whose_worker_is_lost_on_every_delivery_fails_with_worker_lost(store: Etcd, keys: Keys) -> None:
+    lease = ResultLease(store, expires=600)
+    await lease.start()
+    committer = Committer(store, keys, lease)
+    committer.start()
+    task = sig("add", 1, 1)
+    task_id = task.signature.options.task_id
+    await committer.run(partial(transitions.submit, canvas=task))
+    for delivery in range(1, transitions.MAX_DELIVERIES + 1):
+        # Each worker dies holding the task: its session lease goes, and the claim with it.
+        session = await store.lease_grant(60)
+        rec = await committer.run(partial(transitions.claim, task_id=task_id, session_id=session, worker_id="w"))
+        assert rec is not None and rec.deliveries == delivery
+        await store.lease_revoke(session)
+    last = await store.lease_grant(60)
+    assert await committer.run(partial(transitions.claim, task_id=task_id, session_id=last, worker_id="w")) is None
+    result = records_pb2.ResultRecord.FromString((await store.get(keys.result(task_id))).value).result
+    assert result.state == common_pb2.TASK_STATE_FAILURE
+    assert (result.failure.exc_type, result.failure.kind) == (
+        transitions.WORKER_LOST_TYPE, common_pb2.FAILURE_KIND_WORKER_LOST)
+    assert await store.get(keys.task(task_id)) is None  # nothing is left to hand out
     await committer.stop()
     await lease.stop()

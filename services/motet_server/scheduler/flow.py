@@ -259,8 +259,8 @@ class Flow:
 
 def chord_error(failure: common_pb2.TaskFailure) -> common_pb2.TaskFailure:
     """The ChordError a chord body gets when a header member failed (Celery's wording)."""
-    if failure.exc_type == "motet.exceptions.ChordError":
-        return failure
+    if failure.kind == common_pb2.FAILURE_KIND_UPSTREAM:
+        return failure  # already a chord's error (a failed inner chord): keep naming its member
     short = failure.exc_type.rsplit(".", 1)[-1]
     return common_pb2.TaskFailure(
         exc_type="motet.exceptions.ChordError",
@@ -268,6 +268,7 @@ def chord_error(failure: common_pb2.TaskFailure) -> common_pb2.TaskFailure:
         traceback=failure.traceback,
         task_id=failure.task_id,
         exc_args=nodes.encode_json([f"Dependency {failure.task_id} raised {short}({failure.message!r})"]),
+        kind=common_pb2.FAILURE_KIND_UPSTREAM,
     )
 
 

@@ -33,6 +33,8 @@ MAX_DELIVERIES = 5
 """Deliveries of one task (lost workers included) before it fails with WorkerLost."""
 
 _STATE = common_pb2.TaskState
+# The exception classes the SDK re-raises for these outcomes; the outcome itself is the
+# failure's `kind`, which is what decides a task's state.
 REVOKED_TYPE = "motet.exceptions.TaskRevokedError"
 WORKER_LOST_TYPE = "motet.exceptions.WorkerLost"
 
@@ -78,6 +80,7 @@ async def claim(
             exc_type=WORKER_LOST_TYPE,
             message=f"task {task_id} was delivered {rec.deliveries} times and its worker was lost each time",
             task_id=task_id,
+            kind=common_pb2.FAILURE_KIND_WORKER_LOST,
         )
         await _fail(flow, stm, rec, _STATE.TASK_STATE_FAILURE, failure)
         return None
@@ -153,7 +156,8 @@ async def finish(flow: Flow, stm: STM, report: Report) -> bool:
     if report.replacement is not None:
         await _replace(flow, stm, rec, report.replacement)
     elif report.failure is not None:
-        state = _STATE.TASK_STATE_REVOKED if report.failure.exc_type == REVOKED_TYPE else _STATE.TASK_STATE_FAILURE
+        revoked = report.failure.kind == common_pb2.FAILURE_KIND_REVOKED
+        state = _STATE.TASK_STATE_REVOKED if revoked else _STATE.TASK_STATE_FAILURE
         await _fail(flow, stm, rec, state, report.failure)
     else:
         await _succeed(flow, stm, rec, report.value or nodes.encode_json(None), revoked=report.revoked)
@@ -188,7 +192,9 @@ async def revoke(flow: Flow, stm: STM, task_id: str, reason: str = "revoked") ->
     if claim_raw is not None:
         return records_pb2.ClaimRecord.FromString(claim_raw).session_id
     rec = records_pb2.TaskRecord.FromString(raw)
-    failure = common_pb2.TaskFailure(exc_type=REVOKED_TYPE, message=reason, task_id=task_id)
+    failure = common_pb2.TaskFailure(
+        exc_type=REVOKED_TYPE, message=reason, task_id=task_id, kind=common_pb2.FAILURE_KIND_REVOKED
+    )
     await _fail(flow, stm, rec, _STATE.TASK_STATE_REVOKED, failure)
     return None
 
@@ -201,7 +207,9 @@ async def _succeed(
     children = []
     if revoked:
         # Revoked while running without terminate: its own result stands, nothing follows.
-        failure = common_pb2.TaskFailure(exc_type=REVOKED_TYPE, message="revoked", task_id=rec.id)
+        failure = common_pb2.TaskFailure(
+            exc_type=REVOKED_TYPE, message="revoked", task_id=rec.id, kind=common_pb2.FAILURE_KIND_REVOKED
+        )
         await flow.fail_downstream(stm, _STATE.TASK_STATE_REVOKED, failure, rec.continuation, origin)
     else:
         children = await flow.deliver(stm, value, rec.continuation, origin)
