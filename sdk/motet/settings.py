@@ -12,6 +12,9 @@ import os
 from dataclasses import dataclass
 
 __all__ = [
+    "LOOPBACK",
+    "RESULTS_PORT",
+    "SCHEDULER_PORT",
     "DEFAULT_QUEUE",
     "DEFAULT_RESULTS",
     "DEFAULT_SCHEDULER",
@@ -21,10 +24,19 @@ __all__ = [
     "ClientSettings",
 ]
 
-DEFAULT_SCHEDULER = "127.0.0.1:7410"
+LOOPBACK = "127.0.0.1"
+"""The host of the default endpoints (`motet dev` listens on loopback only)."""
+
+SCHEDULER_PORT = 7410
+"""The scheduler's default gRPC port."""
+
+RESULTS_PORT = 7411
+"""The results service's default gRPC port."""
+
+DEFAULT_SCHEDULER = f"{LOOPBACK}:{SCHEDULER_PORT}"
 """The scheduler endpoint when neither an argument nor MOTET_SCHEDULER gives one."""
 
-DEFAULT_RESULTS = "127.0.0.1:7411"
+DEFAULT_RESULTS = f"{LOOPBACK}:{RESULTS_PORT}"
 """The results endpoint when neither an argument nor MOTET_RESULTS gives one."""
 
 DEFAULT_QUEUE = "celery"

@@ -1,15 +1,17 @@
 """The services' defaults and limits, defined once: ports, addresses, queue, sizes, canvas limits.
 
-Every service, the CLI and `DevCluster` take these names instead of repeating the literals.
-Plain constants with no imports, so any module (the store included) can use them.
+Every service, the CLI and `DevCluster` take these names instead of repeating the literals
+(tests/unit/test_config.py keeps the literals out of every other module).
 
-The canvas limits `MAX_DEPTH` and `MAX_PAYLOAD_BYTES` are protocol facts the Python SDK
-(``sdk/motet``) enforces too, before a canvas is sent; the SDK never imports the services, so
-they are written twice and MUST equal the SDK's values (tests/unit/test_config.py compares
-them). The ports and the message size merely match the SDK's defaults.
+What both sides of the wire must agree on — the default ports, the default queue, the message
+size and the canvas limits `MAX_DEPTH` and `MAX_PAYLOAD_BYTES` — is the SDK's
+(`motet.settings`, which the services may import and the SDK never imports back), so a canvas
+the SDK accepts is one the scheduler accepts.
 """
 
 from __future__ import annotations
+
+from motet import settings as _shared
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -33,19 +35,19 @@ __all__ = [
 
 # -- where things listen ---------------------------------------------------------------------
 
-LOOPBACK = "127.0.0.1"
+LOOPBACK = _shared.LOOPBACK
 """The host services bind and dial by default (`motet dev` stays on loopback)."""
 
-SCHEDULER_PORT = 7410
-"""The scheduler's default gRPC port. Same as the SDK's default scheduler address (motet.app)."""
+SCHEDULER_PORT = _shared.SCHEDULER_PORT
+"""The scheduler's default gRPC port (the SDK's default scheduler address)."""
 
-RESULTS_PORT = 7411
-"""The results service's default gRPC port. Same as the SDK's default results address (motet.app)."""
+RESULTS_PORT = _shared.RESULTS_PORT
+"""The results service's default gRPC port (the SDK's default results address)."""
 
-DEFAULT_SCHEDULER = f"{LOOPBACK}:{SCHEDULER_PORT}"
+DEFAULT_SCHEDULER = _shared.DEFAULT_SCHEDULER
 """Where a scheduler listens, and a worker dials, unless told otherwise."""
 
-DEFAULT_RESULTS = f"{LOOPBACK}:{RESULTS_PORT}"
+DEFAULT_RESULTS = _shared.DEFAULT_RESULTS
 """Where a results service listens unless told otherwise."""
 
 DEFAULT_ETCD = f"{LOOPBACK}:2379"
@@ -62,7 +64,7 @@ DEFAULT_LOG_LEVEL = "WARNING"
 DEFAULT_WORKERS = 1
 """Worker processes `motet dev` and `DevCluster` start."""
 
-DEFAULT_QUEUE = "celery"
+DEFAULT_QUEUE = _shared.DEFAULT_QUEUE
 """The queue of a task that names none, and the one a worker serves unless told otherwise
 (Celery's default queue name; a task's request context reports it as its routing key)."""
 
@@ -80,16 +82,13 @@ DEFAULT_GRACE = 30.0
 
 # -- sizes and canvas limits -----------------------------------------------------------------
 
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+MAX_MESSAGE_BYTES = _shared.MAX_MESSAGE_BYTES
 """Largest gRPC message a service accepts or sends, on its servers and its outgoing channels
 (the worker's to the scheduler, the store's to etcd). Payload limits are enforced well below
-it, with a clear error. Equals the SDK client's channel limit (motet.client)."""
+it, with a clear error."""
 
-MAX_DEPTH = 32
-"""Deepest nesting of canvas nodes accepted. protobuf refuses to decode messages nested deeper
-than 100 levels, and each canvas level costs two. Protocol fact: MUST equal the SDK's
-``motet.canvas.MAX_DEPTH``, which refuses the same canvases before they are sent."""
+MAX_DEPTH = _shared.MAX_DEPTH
+"""Deepest nesting of canvas nodes accepted (the SDK refuses the same canvases before sending)."""
 
-MAX_PAYLOAD_BYTES = 1 << 20
-"""Largest encoded args / kwargs / items / value accepted, in bytes (1 MiB). Protocol fact: MUST
-equal the SDK's ``motet.payload.MAX_PAYLOAD_BYTES``."""
+MAX_PAYLOAD_BYTES = _shared.MAX_PAYLOAD_BYTES
+"""Largest encoded args / kwargs / items / value accepted, in bytes (1 MiB)."""
