@@ -35,7 +35,10 @@ def _run(record_dir: str) -> int:
             failures += not ok
             mark = "ok  " if ok else "FAIL"
             ms = (time.perf_counter() - started) * 1000
-            print(f"{mark} {example.title}\n     motet: {got!r}\n     guide: {example.expected!r}   ({ms:.0f} ms)", flush=True)
+            print(
+                f"{mark} {example.title}\n     motet: {got!r}\n     guide: {example.expected!r}   ({ms:.0f} ms)",
+                flush=True,
+            )
         print(f"\n{len(EXAMPLES) - failures} of {len(EXAMPLES)} guide examples give the guide's values", flush=True)
     return 1 if failures else 0
 

@@ -96,7 +96,10 @@ def _invert() -> object:
 
 
 def _simple_chain() -> object:
-    return (chain(add.s(2, 2), add.s(4), add.s(8))().get(timeout=T), (add.s(2, 2) | add.s(4) | add.s(8))().get(timeout=T))
+    return (
+        chain(add.s(2, 2), add.s(4), add.s(8))().get(timeout=T),
+        (add.s(2, 2) | add.s(4) | add.s(8))().get(timeout=T),
+    )
 
 
 def _immutable_chain() -> object:
@@ -273,7 +276,9 @@ EXAMPLES = [
     Example("(add.si(2, 2) | add.si(4, 4) | add.si(8, 8))(); .parent; .parent.parent", _immutable_chain, (16, 8, 4)),
     Example("group(add.s(i, i) for i in range(10))()", _simple_group, [0, 2, 4, 6, 8, 10, 12, 14, 16, 18]),
     Example("chord((add.s(i, i) for i in range(10)), xsum.s())()", _simple_chord, 90),
-    Example("chord((import_contact.s(c) for c in contacts), notify_complete.si(42))", _immutable_body, "import 42 complete"),
+    Example(
+        "chord((import_contact.s(c) for c in contacts), notify_complete.si(42))", _immutable_body, "import 42 complete"
+    ),
     Example("c1 = (add.s(4) | mul.s(8)); c1(16)", _partial_chain, 160),
     Example("(add.s(4, 16) | mul.s(2) | (add.s(4) | mul.s(8)))()", _combined_chains, 352),
     Example("(group(add.s(i, i) for i in range(10)) | xsum.s())()", _group_upgrade, 90),
@@ -282,11 +287,19 @@ EXAMPLES = [
         _new_user_workflow,
         ["imported contacts of artv", "welcome mail to art@vandelay.com"],
     ),
-    Example("(add.s(4, 4) | group(add.si(i, i) for i in range(10)))(); .parent", _chain_into_immutable_group, ([0, 2, 4, 6, 8, 10, 12, 14, 16, 18], 8)),
+    Example(
+        "(add.s(4, 4) | group(add.si(i, i) for i in range(10)))(); .parent",
+        _chain_into_immutable_group,
+        ([0, 2, 4, 6, 8, 10, 12, 14, 16, 18], 8),
+    ),
     Example("add.apply_async((2, 2), link=mul.s(16)); .children; collect()", _link_children_collect, (4, 64, [4, 64])),
     Example("chain(add.s(4, 4), mul.s(8), mul.s(10))(); .parent; .parent.parent", _chain_parents, (640, 64, 8)),
     Example("res.parent.parent.graph (nodes)", _graph, 3),
-    Example("group([...]).apply_async(): ready, successful, get, completed_count", _group_result_ops, (True, True, [4, 8, 16, 32, 64], 5)),
+    Example(
+        "group([...]).apply_async(): ready, successful, get, completed_count",
+        _group_result_ops,
+        (True, True, [4, 8, 16, 32, 64], 5),
+    ),
     Example("group(add.s(2, 2), add.s(4, 4))()", _group_call, [4, 8]),
     Example("chord(add.s(i, i) for i in range(100))(tsum.s())", _chord_9900, 9900),
     Example("chord([add.s(4, 4), raising_task.s(), add.s(8, 8)]) -> ChordError", _chord_error, ("ChordError", True)),

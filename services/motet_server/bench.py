@@ -74,7 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args(argv)
-    with DevCluster(app="examples.guide.tasks", ports="free", workers=args.workers, concurrency=args.concurrency) as cluster:
+    with DevCluster(
+        app="examples.guide.tasks", ports="free", workers=args.workers, concurrency=args.concurrency
+    ) as cluster:
         os.environ["MOTET_SCHEDULER"] = cluster.scheduler
         os.environ["MOTET_RESULTS"] = cluster.results
         print(f"cluster: {args.workers} worker(s) x {args.concurrency} threads, etcd {cluster.etcd}", flush=True)

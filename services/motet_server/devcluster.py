@@ -42,7 +42,9 @@ class ServiceProcess:
     def start(self) -> ServiceProcess:
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         offset = self.log_path.stat().st_size
-        self.proc = subprocess.Popen(self.argv, stdout=self._log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True)
+        self.proc = subprocess.Popen(
+            self.argv, stdout=self._log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True
+        )
         deadline = time.monotonic() + READY_TIMEOUT
         while time.monotonic() < deadline:
             text = self.log_path.read_bytes()[offset:].decode(errors="replace")
@@ -85,9 +87,17 @@ class DevCluster:
         env: Extra environment for every service.
     """
 
-    def __init__(self, app: str, *, ports: str = "free", workers: int = config.DEFAULT_WORKERS,
-                 concurrency: int = config.DEFAULT_CONCURRENCY, pool: str = config.DEFAULT_POOL,
-                 queues: str = config.DEFAULT_QUEUE, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        app: str,
+        *,
+        ports: str = "free",
+        workers: int = config.DEFAULT_WORKERS,
+        concurrency: int = config.DEFAULT_CONCURRENCY,
+        pool: str = config.DEFAULT_POOL,
+        queues: str = config.DEFAULT_QUEUE,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.app = app
         self.dir = Path(tempfile.mkdtemp(prefix="motet-dev-"))
         self.etcd_process = EtcdProcess(data_dir=self.dir / "etcd")
@@ -138,12 +148,22 @@ class DevCluster:
             self.results_metrics = f"{config.LOOPBACK}:{free_port()}"
             self.scheduler_process = ServiceProcess(
                 "scheduler",
-                self._python("scheduler", "--listen", self.scheduler, "--etcd", self.etcd, "--metrics", self.scheduler_metrics),
-                self.log_path("scheduler"), self.env, "motet scheduler listening").start()
+                self._python(
+                    "scheduler", "--listen", self.scheduler, "--etcd", self.etcd, "--metrics", self.scheduler_metrics
+                ),
+                self.log_path("scheduler"),
+                self.env,
+                "motet scheduler listening",
+            ).start()
             self.results_process = ServiceProcess(
                 "results",
-                self._python("results", "--listen", self.results, "--etcd", self.etcd, "--metrics", self.results_metrics),
-                self.log_path("results"), self.env, "motet results listening").start()
+                self._python(
+                    "results", "--listen", self.results, "--etcd", self.etcd, "--metrics", self.results_metrics
+                ),
+                self.log_path("results"),
+                self.env,
+                "motet results listening",
+            ).start()
             for _ in range(self.worker_count):
                 self.add_worker()
         except BaseException:
@@ -155,13 +175,23 @@ class DevCluster:
         """Starts one more worker process."""
         index = len(self.workers)
         argv = self._python(
-            "worker", "--app", self.app, "--scheduler", flags.get("scheduler", self.scheduler),
-            "--concurrency", flags.get("concurrency", str(self.concurrency)),
-            "--pool", flags.get("pool", self.pool), "--queues", flags.get("queues", self.queues),
+            "worker",
+            "--app",
+            self.app,
+            "--scheduler",
+            flags.get("scheduler", self.scheduler),
+            "--concurrency",
+            flags.get("concurrency", str(self.concurrency)),
+            "--pool",
+            flags.get("pool", self.pool),
+            "--queues",
+            flags.get("queues", self.queues),
         )
         if "prefetch" in flags:
             argv += ["--prefetch", flags["prefetch"]]
-        proc = ServiceProcess(f"worker-{index}", argv, self.log_path(f"worker-{index}"), self.env, "motet worker ready").start()
+        proc = ServiceProcess(
+            f"worker-{index}", argv, self.log_path(f"worker-{index}"), self.env, "motet worker ready"
+        ).start()
         self.workers.append(proc)
         return proc
 
@@ -170,8 +200,11 @@ class DevCluster:
         endpoint = f"{config.LOOPBACK}:{free_port()}"
         index = len(self.extra_schedulers) + 1
         proc = ServiceProcess(
-            f"scheduler-{index}", self._python("scheduler", "--listen", endpoint, "--etcd", self.etcd),
-            self.log_path(f"scheduler-{index}"), self.env, "motet scheduler listening",
+            f"scheduler-{index}",
+            self._python("scheduler", "--listen", endpoint, "--etcd", self.etcd),
+            self.log_path(f"scheduler-{index}"),
+            self.env,
+            "motet scheduler listening",
         ).start()
         self.extra_schedulers.append(proc)
         return endpoint
@@ -212,5 +245,7 @@ class DevCluster:
     def __enter__(self) -> DevCluster:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()

@@ -129,7 +129,9 @@ async def test_a_failed_member_fails_the_body_once_with_chord_error(store: Etcd,
         assert await committer.run(partial(transitions.finish, report=report))
     ok = transitions.Report(task_id=ids[0], session_id=session, delivery=deliveries[ids[0]], value=payload(2))
     assert await committer.run(partial(transitions.finish, report=ok))
-    body_result = records_pb2.ResultRecord.FromString((await store.get(keys.result(body.signature.options.task_id))).value).result
+    body_result = records_pb2.ResultRecord.FromString(
+        (await store.get(keys.result(body.signature.options.task_id))).value
+    ).result
     assert body_result.state == common_pb2.TASK_STATE_FAILURE
     assert body_result.failure.exc_type == "motet.exceptions.ChordError"
     assert body_result.failure.kind == common_pb2.FAILURE_KIND_UPSTREAM
@@ -150,7 +152,9 @@ async def test_a_failed_task_fails_its_callbacks_instead_of_leaving_them_pending
     failure = common_pb2.TaskFailure(exc_type="builtins.ValueError", message="bad", task_id=task_id)
     report = transitions.Report(task_id=task_id, session_id=session, delivery=deliveries[task_id], failure=failure)
     assert await committer.run(partial(transitions.finish, report=report))
-    linked = records_pb2.ResultRecord.FromString((await store.get(keys.result(callback.signature.options.task_id))).value).result
+    linked = records_pb2.ResultRecord.FromString(
+        (await store.get(keys.result(callback.signature.options.task_id))).value
+    ).result
     assert linked.state == common_pb2.TASK_STATE_FAILURE
     assert linked.failure.task_id == task_id
     assert await _tasks_named(store, keys, "mul") == []
@@ -176,8 +180,6 @@ async def test_the_failure_kind_not_the_class_name_decides_a_revoked_outcome(sto
             task_id=failure.task_id, session_id=session, delivery=deliveries[failure.task_id], failure=failure
         )
         assert await committer.run(partial(transitions.finish, report=report))
-    states = [
-        records_pb2.ResultRecord.FromString((await store.get(keys.result(i))).value).result.state for i in ids
-    ]
+    states = [records_pb2.ResultRecord.FromString((await store.get(keys.result(i))).value).result.state for i in ids]
     assert states == [common_pb2.TASK_STATE_REVOKED, common_pb2.TASK_STATE_FAILURE]
     await committer.stop()

@@ -7,6 +7,7 @@ import contextlib
 from pathlib import Path
 
 import pytest
+
 from motet_server.ports import free_port
 from motet_server.store.errors import StoreError, StoreUnavailable, WatchCompacted
 from motet_server.store.etcd import Etcd
@@ -31,7 +32,9 @@ async def test_put_get_delete_and_prefix_reads(store: Etcd, keys: Keys) -> None:
     assert len(limited) == 2
     old, r = await store.get_prefix(keys.task_prefix(), revision=rev)
     assert r == rev and [k.key for k in old] == [keys.task("a")]
-    many = await store.get_many([keys.task("a"), keys.task("b1"), keys.task("nope")] + [keys.task(f"x{i}") for i in range(200)])
+    many = await store.get_many(
+        [keys.task("a"), keys.task("b1"), keys.task("nope")] + [keys.task(f"x{i}") for i in range(200)]
+    )
     assert set(many) == {keys.task("a"), keys.task("b1")}
     assert await store.count_prefix(keys.task_prefix()) == 6
     assert await store.delete(keys.task("a")) == 1
@@ -63,7 +66,12 @@ async def test_txn_compare_targets(store: Etcd, keys: Keys) -> None:
     rev = await store.put(key, b"v1")
     lease = await store.lease_grant(30)
     ok = await store.txn(
-        [Compare.mod(key, "==", rev), Compare.version(key, "==", 1), Compare.value(key, "==", b"v1"), Compare.lease(key, "==", 0)],
+        [
+            Compare.mod(key, "==", rev),
+            Compare.version(key, "==", 1),
+            Compare.value(key, "==", b"v1"),
+            Compare.lease(key, "==", 0),
+        ],
         [Op.put(key, b"v2", lease=lease), Op.put(keys.join_slot("g", 0), b"s"), Op.get_prefix(keys.join_prefix("g"))],
     )
     assert ok.succeeded
@@ -83,7 +91,10 @@ async def test_txn_over_etcd_op_limit_is_refused_not_truncated(store: Etcd, keys
         await store.txn([], [Op.put(keys.task(str(i)), b"x") for i in range(129)])
     assert await store.count_prefix(keys.task_prefix()) == 0
     # Compares and ops are limited separately (etcd 3.4: 128 each).
-    res = await store.txn([Compare.create(keys.task(f"c{i}"), "==", 0) for i in range(120)], [Op.put(keys.task(str(i)), b"x") for i in range(120)])
+    res = await store.txn(
+        [Compare.create(keys.task(f"c{i}"), "==", 0) for i in range(120)],
+        [Op.put(keys.task(str(i)), b"x") for i in range(120)],
+    )
     assert res.succeeded
 
 

@@ -37,7 +37,9 @@ async def test_a_crash_between_commit_and_outbox_is_repaired_by_the_reconciler(s
     assert (await store.get_prefix(keys.outbox_prefix()))[0]
     await apply_outbox(store, keys)  # what every replica's reconciler runs
     kvs, _ = await store.get_prefix(keys.task_prefix())
-    assert sorted(json.loads(records_pb2.TaskRecord.FromString(kv.value).args.data)[0] for kv in kvs) == list(range(width))
+    assert sorted(json.loads(records_pb2.TaskRecord.FromString(kv.value).args.data)[0] for kv in kvs) == list(
+        range(width)
+    )
     assert (await store.get_prefix(keys.outbox_prefix()))[0] == []
     # A second reconciler pass (another replica) changes nothing.
     rev = await store.revision()
@@ -59,7 +61,9 @@ async def test_an_expired_worker_lease_makes_the_task_ready_again(store: Etcd, k
     lost = await store.lease_grant(1)
     rec = await committer.run(partial(transitions.claim, task_id=task_id, session_id=lost, worker_id="lost"))
     assert rec is not None and rec.deliveries == 1
-    survivor = Session(id=await store.lease_grant(60), worker_id="w2", queues=frozenset({"celery"}), names=frozenset({"add"}))
+    survivor = Session(
+        id=await store.lease_grant(60), worker_id="w2", queues=frozenset({"celery"}), names=frozenset({"add"})
+    )
     survivor.available = 1
     dispatcher.add_session(survivor)
     dispatcher.kick()
@@ -114,7 +118,9 @@ async def test_a_task_whose_worker_is_lost_on_every_delivery_fails_with_worker_l
     result = records_pb2.ResultRecord.FromString((await store.get(keys.result(task_id))).value).result
     assert result.state == common_pb2.TASK_STATE_FAILURE
     assert (result.failure.exc_type, result.failure.kind) == (
-        transitions.WORKER_LOST_TYPE, common_pb2.FAILURE_KIND_WORKER_LOST)
+        transitions.WORKER_LOST_TYPE,
+        common_pb2.FAILURE_KIND_WORKER_LOST,
+    )
     assert await store.get(keys.task(task_id)) is None  # nothing is left to hand out
     await committer.stop()
     await lease.stop()

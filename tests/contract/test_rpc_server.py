@@ -15,6 +15,7 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
+
 from motet.v1 import error_reason_pb2
 from motet_server.rpc import errors, metrics
 from motet_server.rpc.server import ServiceSpec, start_server
@@ -26,13 +27,17 @@ def _scrape(port: int | None) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
         return str(resp.read().decode())
 
+
 _SERVICE = "motet.test.Echo"
 
 
 class _Failing:
     async def fail(self, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
         await errors.abort(
-            context, "invalid_canvas", "the canvas cannot run: bad", violations=[("canvas.chain.steps[0]", "empty")],
+            context,
+            "invalid_canvas",
+            "the canvas cannot run: bad",
+            violations=[("canvas.chain.steps[0]", "empty")],
             metadata={"task_id": "t1"},
         )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+
 from motet_server.store.errors import StoreError
 from motet_server.store.etcd import Etcd
 from motet_server.store.keys import Keys

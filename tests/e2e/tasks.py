@@ -51,8 +51,13 @@ def request_info(self: Any, *args: Any) -> dict[str, Any]:
     """Returns what the worker put in self.request."""
     r = self.request
     return {
-        "id": r.id, "root_id": r.root_id, "parent_id": r.parent_id, "group_id": r.group_id,
-        "group_index": r.group_index, "retries": r.retries, "queue": r.delivery_info.get("routing_key"),
+        "id": r.id,
+        "root_id": r.root_id,
+        "parent_id": r.parent_id,
+        "group_id": r.group_id,
+        "group_index": r.group_index,
+        "retries": r.retries,
+        "queue": r.delivery_info.get("routing_key"),
     }
 
 

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from examples.guide.tasks import add, identity, mul, raising_task, sleep_task, tsum, xsum
-from motet import AsyncResult, chain, chord, group
+from motet import AsyncResult, chord, group
 from motet.exceptions import ChordError, TaskRevokedError
 
 T = 30
@@ -119,6 +119,7 @@ def test_a_chain_errback_runs_once_for_the_step_that_failed(cluster: object, rec
     with pytest.raises(ValueError):
         res.get(timeout=T)
     failed_id = res.parent.id
+
     def read() -> list[str]:
         if not os.path.exists(path):
             return []

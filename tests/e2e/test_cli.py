@@ -37,7 +37,10 @@ def test_motet_dev_runs_a_cluster_and_stops_it_on_sigterm(tmp_path: object) -> N
     env = {**os.environ, "MOTET_SCHEDULER": scheduler, "MOTET_RESULTS": results}
     proc = subprocess.Popen(
         [sys.executable, "-m", "motet", "dev", "--app", "examples.guide.tasks", "--workers", "2"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        text=True,
     )
     try:
         line = ""

@@ -82,7 +82,9 @@ def test_results_and_graph_from_a_fresh_process(cluster: object) -> None:
         print(GroupResult.restore({g.id!r}, app=app).get(timeout=10))
         """
     )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True).stdout.split("\n")
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    ).stdout.split("\n")
     assert out[0] == f"40 {chained.parent.id} 4"
     assert out[1] == "[2, 4]"
     assert GroupResult.restore(g.id).get(timeout=T) == [2, 4]

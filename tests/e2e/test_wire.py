@@ -79,7 +79,9 @@ def test_an_unknown_id_is_pending_as_in_celery(cluster: object) -> None:
     assert reply.result.state == common_pb2.TASK_STATE_PENDING
 
 
-@pytest.mark.parametrize("endpoint,service", [("scheduler", "motet.v1.SchedulerService"), ("results", "motet.v1.ResultsService")])
+@pytest.mark.parametrize(
+    "endpoint,service", [("scheduler", "motet.v1.SchedulerService"), ("results", "motet.v1.ResultsService")]
+)
 def test_health_and_reflection(cluster: object, endpoint: str, service: str) -> None:
     channel = grpc.insecure_channel(getattr(cluster, endpoint))
     health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=service))
@@ -88,7 +90,6 @@ def test_health_and_reflection(cluster: object, endpoint: str, service: str) -> 
     replies = list(stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")])))
     names = {s.name for s in replies[0].list_services_response.service}
     assert service in names
-
 
 
 def test_submitting_the_same_canvas_twice_runs_it_once(cluster: object) -> None:
@@ -130,11 +131,10 @@ def test_prometheus_metrics_are_served(cluster: object) -> None:
 def test_no_service_at_the_endpoint_is_a_clear_error_not_a_hang() -> None:
     import time
 
+    import motet.state
     from motet import App
     from motet.exceptions import ServiceUnavailable
     from motet_server.ports import free_port
-
-    import motet.state
 
     previous = motet.state._current  # a new App becomes the current one, as in Celery
     try:

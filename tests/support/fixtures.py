@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import pytest
 import pytest_asyncio
+
 from motet_server.store.etcd import Etcd
 from motet_server.store.etcd_process import EtcdProcess
 from motet_server.store.keys import Keys

@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from motet import Signature, chain, chord, chunks, group, signature, xmap, xstarmap
 from motet.exceptions import NotRegistered
-
 from tests.unit.tasks import (
     add,
     create_user,
@@ -52,7 +52,12 @@ def test_signature_fields_as_in_the_guide() -> None:
     assert add.s(2, 2).type is add
     assert add.s(1).subtask_type is None and not add.s(1).immutable
     assert dict(add.s(1)) == {
-        "task": add.name, "args": (1,), "kwargs": {}, "options": {}, "immutable": False, "subtask_type": None,
+        "task": add.name,
+        "args": (1,),
+        "kwargs": {},
+        "options": {},
+        "immutable": False,
+        "subtask_type": None,
     }
 
 
@@ -123,7 +128,10 @@ def test_immutable_chain_of_independent_tasks() -> None:
 
 def test_chain_into_a_group_stays_a_chain() -> None:
     workflow = create_user.s() | group(import_contacts.s(), send_welcome_email.s())
-    assert shape(workflow) == ("chain", [("create_user", ()), ("group", [("import_contacts", ()), ("send_welcome_email", ())])])
+    assert shape(workflow) == (
+        "chain",
+        [("create_user", ()), ("group", [("import_contacts", ()), ("send_welcome_email", ())])],
+    )
 
 
 def test_a_one_member_group_after_a_task_is_unrolled() -> None:
@@ -146,13 +154,18 @@ def test_group_then_task_becomes_a_chord() -> None:
 
 def test_task_then_group_then_task_is_a_chain_ending_in_a_chord() -> None:
     c = add.s(2) | group(add.s(i) for i in range(3)) | xsum.s()
-    assert shape(c) == ("chain", [("add", (2,)), ("chord", [("add", (0,)), ("add", (1,)), ("add", (2,))], ("xsum", ()))])
+    assert shape(c) == (
+        "chain",
+        [("add", (2,)), ("chord", [("add", (0,)), ("add", (1,)), ("add", (2,))], ("xsum", ()))],
+    )
 
 
 def test_group_then_group_is_a_chord_with_a_group_body() -> None:
     assert shape(group(add.s(1)) | group(add.s(2))) == ("chord", [("add", (1,))], ("group", [("add", (2,))]))
     assert shape(group(add.s(1), add.s(2)) | group(add.s(3), add.s(4))) == (
-        "chord", [("add", (1,)), ("add", (2,))], ("group", [("add", (3,)), ("add", (4,))]),
+        "chord",
+        [("add", (1,)), ("add", (2,))],
+        ("group", [("add", (3,)), ("add", (4,))]),
     )
 
 
@@ -168,20 +181,27 @@ def test_chord_then_task_extends_the_body() -> None:
 
 def test_chord_then_chain_or_wide_group_is_a_chain() -> None:
     assert shape(chord([add.s(1)], xsum.s()) | (add.s(1) | mul.s(2))) == (
-        "chain", [("chord", [("add", (1,))], ("xsum", ())), ("add", (1,)), ("mul", (2,))],
+        "chain",
+        [("chord", [("add", (1,))], ("xsum", ())), ("add", (1,)), ("mul", (2,))],
     )
     assert shape(chord([add.s(1)], xsum.s()) | group(add.s(1), add.s(2))) == (
-        "chain", [("chord", [("add", (1,))], ("xsum", ())), ("group", [("add", (1,)), ("add", (2,))])],
+        "chain",
+        [("chord", [("add", (1,))], ("xsum", ())), ("group", [("add", (1,)), ("add", (2,))])],
     )
 
 
 def test_chain_ending_in_a_chord_grows_the_chord_body() -> None:
     base = chain(add.s(1), chord([add.s(1)], xsum.s()))
     assert shape(base | mul.s(2)) == (
-        "chain", [("add", (1,)), ("chord", [("add", (1,))], ("chain", [("xsum", ()), ("mul", (2,))]))],
+        "chain",
+        [("add", (1,)), ("chord", [("add", (1,))], ("chain", [("xsum", ()), ("mul", (2,))]))],
     )
     assert shape(base | group(add.s(1), add.s(2))) == (
-        "chain", [("add", (1,)), ("chord", [("add", (1,))], ("chain", [("xsum", ()), ("group", [("add", (1,)), ("add", (2,))])]))],
+        "chain",
+        [
+            ("add", (1,)),
+            ("chord", [("add", (1,))], ("chain", [("xsum", ()), ("group", [("add", (1,)), ("add", (2,))])])),
+        ],
     )
     # the operand is not modified
     assert shape(base) == ("chain", [("add", (1,)), ("chord", [("add", (1,))], ("xsum", ()))])
@@ -193,8 +213,11 @@ def test_two_chords_in_a_row_nest_the_second_in_the_first_body() -> None:
         "chain",
         [
             ("add", (1,)),
-            ("chord", [("add", (1,)), ("add", (2,))],
-             ("chain", [("xsum", ()), ("chord", [("add", (3,)), ("add", (4,))], ("mul", (5,)))])),
+            (
+                "chord",
+                [("add", (1,)), ("add", (2,))],
+                ("chain", [("xsum", ()), ("chord", [("add", (3,)), ("add", (4,))], ("mul", (5,)))]),
+            ),
         ],
     )
 
@@ -273,7 +296,12 @@ def test_skew_repeats_the_last_countdown_past_stop() -> None:
 
 
 def test_composite_classes_are_signatures_with_celery_task_names() -> None:
-    for c, name in [(chain(add.s(1), add.s(2)), "celery.chain"), (group(add.s(1)), "celery.group"),
-                    (chord([add.s(1)], xsum.s()), "celery.chord"), (add.map([1]), "celery.map"),
-                    (add.starmap([[1, 2]]), "celery.starmap"), (add.chunks([[1, 2]], 1), "celery.chunks")]:
+    for c, name in [
+        (chain(add.s(1), add.s(2)), "celery.chain"),
+        (group(add.s(1)), "celery.group"),
+        (chord([add.s(1)], xsum.s()), "celery.chord"),
+        (add.map([1]), "celery.map"),
+        (add.starmap([[1, 2]]), "celery.starmap"),
+        (add.chunks([[1, 2]], 1), "celery.chunks"),
+    ]:
         assert isinstance(c, Signature) and c.task == name

@@ -10,9 +10,10 @@ import grpc
 import pytest
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
+
 from motet import client, payload
-from motet.settings import ClientSettings
 from motet.exceptions import CanvasError, EncodeError, MotetError, NotFound, ServiceUnavailable, TimeoutError
+from motet.settings import ClientSettings
 from motet.v1 import common_pb2, results_pb2
 
 
@@ -48,19 +49,28 @@ def _with_details(code: grpc.StatusCode, google_code: int, details: str, reason:
 
 
 def _bad_request(details: str) -> FakeRpcError:
-    bad = error_details_pb2.BadRequest(field_violations=[
-        error_details_pb2.BadRequest.FieldViolation(field="canvas.chord.body", description="a chord needs a body"),
-    ])
+    bad = error_details_pb2.BadRequest(
+        field_violations=[
+            error_details_pb2.BadRequest.FieldViolation(field="canvas.chord.body", description="a chord needs a body"),
+        ]
+    )
     return _with_details(grpc.StatusCode.INVALID_ARGUMENT, code_pb2.INVALID_ARGUMENT, details, "INVALID_CANVAS", bad)
 
 
 @pytest.mark.parametrize(
     "err,kind,message",
     [
-        (FakeRpcError(grpc.StatusCode.UNAVAILABLE, "connection refused"), ServiceUnavailable,
-         r"no Motet service answers at h:1 .*motet dev --app MODULE"),
+        (
+            FakeRpcError(grpc.StatusCode.UNAVAILABLE, "connection refused"),
+            ServiceUnavailable,
+            r"no Motet service answers at h:1 .*motet dev --app MODULE",
+        ),
         (FakeRpcError(grpc.StatusCode.NOT_FOUND, "group g was never saved"), NotFound, "group g was never saved"),
-        (_bad_request("malformed canvas"), CanvasError, r"malformed canvas \[canvas.chord.body: a chord needs a body\]"),
+        (
+            _bad_request("malformed canvas"),
+            CanvasError,
+            r"malformed canvas \[canvas.chord.body: a chord needs a body\]",
+        ),
         (FakeRpcError(grpc.StatusCode.INVALID_ARGUMENT, "bad"), CanvasError, "doing it: bad$"),
         (FakeRpcError(grpc.StatusCode.RESOURCE_EXHAUSTED, "payload too large"), EncodeError, "payload too large"),
         (FakeRpcError(grpc.StatusCode.DEADLINE_EXCEEDED, ""), TimeoutError, "no answer in time"),
@@ -93,7 +103,9 @@ class FakeStub:
         self.streams = streams
         self.requests: list[list[str]] = []
 
-    def WaitResult(self, request: results_pb2.WaitResultRequest, timeout: float | None = None, metadata: Any = ()) -> Iterator[Any]:  # noqa: N802
+    def WaitResult(  # noqa: N802 - the stub's method name
+        self, request: results_pb2.WaitResultRequest, timeout: float | None = None, metadata: Any = ()
+    ) -> Iterator[Any]:
         self.requests.append(list(request.task_ids))
         step = self.streams.pop(0)
         if isinstance(step, Exception):
@@ -102,8 +114,9 @@ class FakeStub:
 
 
 def _reply(task_id: str, value: Any) -> results_pb2.WaitResultResponse:
-    return results_pb2.WaitResultResponse(result=results_pb2.TaskResult(
-        task_id=task_id, state=common_pb2.TASK_STATE_SUCCESS, value=payload.encode(value)))
+    return results_pb2.WaitResultResponse(
+        result=results_pb2.TaskResult(task_id=task_id, state=common_pb2.TASK_STATE_SUCCESS, value=payload.encode(value))
+    )
 
 
 @pytest.fixture
@@ -112,7 +125,9 @@ def no_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_a_broken_wait_stream_is_reopened_for_the_missing_ids(no_sleep: None) -> None:
-    stub = FakeStub([[_reply("a", 1)], FakeRpcError(grpc.StatusCode.UNAVAILABLE, "restart"), [_reply("b", 2), _reply("x", 0)]])
+    stub = FakeStub(
+        [[_reply("a", 1)], FakeRpcError(grpc.StatusCode.UNAVAILABLE, "restart"), [_reply("b", 2), _reply("x", 0)]]
+    )
     got = [r.task_id for r in _client(stub).wait(["a", "b"], timeout=10)]
     assert got == ["a", "b"]
     assert stub.requests == [["a", "b"], ["b"], ["b"]]

@@ -7,13 +7,23 @@ from typing import Any
 
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+
 from motet import Signature, chain, chord, chunks, from_proto, group, xmap, xstarmap
 from motet.v1 import canvas_pb2
 
 names = st.sampled_from(["proj.add", "proj.mul", "billing.charge", "x"])
-json_leaf = st.one_of(st.none(), st.booleans(), st.integers(-1000, 1000), st.text(max_size=5),
-                      st.floats(allow_nan=False, allow_infinity=False, width=32))
-json_value = st.recursive(json_leaf, lambda inner: st.lists(inner, max_size=2) | st.dictionaries(st.text(max_size=3), inner, max_size=2), max_leaves=4)
+json_leaf = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-1000, 1000),
+    st.text(max_size=5),
+    st.floats(allow_nan=False, allow_infinity=False, width=32),
+)
+json_value = st.recursive(
+    json_leaf,
+    lambda inner: st.lists(inner, max_size=2) | st.dictionaries(st.text(max_size=3), inner, max_size=2),
+    max_leaves=4,
+)
 args = st.lists(json_value, max_size=3).map(tuple)
 kwargs = st.dictionaries(st.text(min_size=1, max_size=4), json_value, max_size=2)
 moments = st.datetimes(min_value=dt.datetime(2000, 1, 1), max_value=dt.datetime(2100, 1, 1), timezones=st.just(dt.UTC))
@@ -60,7 +70,9 @@ def canvases() -> st.SearchStrategy[Any]:
         lambda inner: st.one_of(
             st.lists(inner, min_size=1, max_size=3).map(lambda ts: chain(*ts)),
             st.tuples(st.lists(inner, min_size=2, max_size=3), options).map(lambda t: chain(*t[0], **t[1])),
-            st.tuples(st.lists(inner, max_size=3), st.sampled_from([{}, {"queue": "q"}])).map(lambda t: group(*t[0], **t[1])),
+            st.tuples(st.lists(inner, max_size=3), st.sampled_from([{}, {"queue": "q"}])).map(
+                lambda t: group(*t[0], **t[1])
+            ),
             st.tuples(st.lists(inner, max_size=3), inner).map(lambda hb: chord(hb[0], hb[1])),
             st.tuples(inner, inner).map(lambda ab: ab[0] | ab[1]),
         ),
@@ -131,9 +143,12 @@ def test_a_frozen_chord_compiles_with_its_header_group_id() -> None:
 def test_unknown_extra_options_from_another_language_survive() -> None:
     from motet import payload
 
-    msg = canvas_pb2.Canvas(signature=canvas_pb2.Signature(
-        task="x", options=canvas_pb2.Options(task_id="t", extra=payload.encode({"tenant": "acme"}, what="extra")),
-    ))
+    msg = canvas_pb2.Canvas(
+        signature=canvas_pb2.Signature(
+            task="x",
+            options=canvas_pb2.Options(task_id="t", extra=payload.encode({"tenant": "acme"}, what="extra")),
+        )
+    )
     sig = from_proto(msg)
     assert sig.options == {"task_id": "t", "tenant": "acme"}
     assert sig.to_proto() == from_proto(sig.to_proto()).to_proto()

@@ -12,8 +12,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # The settings modules, where these values belong.
 HOMES = {ROOT / "sdk" / "motet" / "settings.py", ROOT / "services" / "motet_server" / "config.py"}
-VALUES = {7410: "a default port", 7411: "a default port", 64 * 1024 * 1024: "the message size",
-          1 << 20: "the payload limit", "celery": "the default queue name"}
+VALUES = {
+    7410: "a default port",
+    7411: "a default port",
+    64 * 1024 * 1024: "the message size",
+    1 << 20: "the payload limit",
+    "celery": "the default queue name",
+}
 EXPRESSIONS = {"64 * 1024 * 1024": "the message size", "1 << 20": "the payload limit"}
 NAMES = {"MAX_DEPTH", "MAX_PAYLOAD_BYTES", "MAX_MESSAGE_BYTES", "DEFAULT_QUEUE"}
 
@@ -25,8 +30,10 @@ def _docstrings(tree: ast.AST) -> set[int]:
             body = node.body
             for i, stmt in enumerate(body):
                 # A docstring, or an attribute docstring right after an assignment.
-                if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) and (
-                    i == 0 or isinstance(body[i - 1], (ast.Assign, ast.AnnAssign))
+                if (
+                    isinstance(stmt, ast.Expr)
+                    and isinstance(stmt.value, ast.Constant)
+                    and (i == 0 or isinstance(body[i - 1], (ast.Assign, ast.AnnAssign)))
                 ):
                     out.add(id(stmt.value))
     return out

@@ -169,7 +169,9 @@ def test_a_chain_ending_in_a_group_gives_every_member_the_last_value() -> None:
 
 
 def test_a_group_inside_a_chain_joins_before_the_next_step() -> None:
-    steps = chain(sig("a", task_id="a"), group(sig("b", task_id="b"), sig("c", task_id="c"), group_id="g"), sig("z", task_id="z"))
+    steps = chain(
+        sig("a", task_id="a"), group(sig("b", task_id="b"), sig("c", task_id="c"), group_id="g"), sig("z", task_id="z")
+    )
     (first,) = expand.expand(steps, AT_SUBMIT).tasks
     plan = expand.follow(payload(5), Context("a", "root", first.continuation))
     assert _shape(plan) == [("join", "g", None), ("task", "b", ("g", 0)), ("task", "c", ("g", 1))]
@@ -180,7 +182,8 @@ def test_a_group_inside_a_chain_joins_before_the_next_step() -> None:
 def test_map_and_starmap_are_one_task_over_their_items() -> None:
     mapped = canvas_pb2.Canvas(
         map=canvas_pb2.Map(
-            task=canvas_pb2.Signature(task="add", args=payload([9])), items=payload([1, 2]),
+            task=canvas_pb2.Signature(task="add", args=payload([9])),
+            items=payload([1, 2]),
             options=canvas_pb2.Options(task_id="m"),
         )
     )
@@ -194,7 +197,9 @@ def test_map_and_starmap_are_one_task_over_their_items() -> None:
 def test_chunks_is_a_group_of_starmap_tasks_over_consecutive_slices() -> None:
     node = canvas_pb2.Canvas(
         chunks=canvas_pb2.Chunks(
-            task=canvas_pb2.Signature(task="add"), items=payload([[i, i] for i in range(5)]), size=2,
+            task=canvas_pb2.Signature(task="add"),
+            items=payload([[i, i] for i in range(5)]),
+            size=2,
             options=canvas_pb2.Options(task_id="ch"),
         )
     )

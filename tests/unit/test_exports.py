@@ -2,27 +2,63 @@
 
 import importlib
 
+import pytest
+
 import motet
 import motet.exceptions
-import pytest
 
 
 def test_public_names_are_pinned() -> None:
-    assert sorted(motet.__all__) == sorted([
-        "App", "AsyncResult", "EagerResult", "GroupResult", "Signature", "Task", "chain", "chord", "chunks",
-        "current_app", "exceptions", "from_proto", "group", "maybe_signature", "signature", "to_proto", "xmap", "xstarmap",
-    ])
+    assert sorted(motet.__all__) == sorted(
+        [
+            "App",
+            "AsyncResult",
+            "EagerResult",
+            "GroupResult",
+            "Signature",
+            "Task",
+            "chain",
+            "chord",
+            "chunks",
+            "current_app",
+            "exceptions",
+            "from_proto",
+            "group",
+            "maybe_signature",
+            "signature",
+            "to_proto",
+            "xmap",
+            "xstarmap",
+        ]
+    )
     for name in motet.__all__:
         assert hasattr(motet, name)
 
 
 def test_exception_tree_is_pinned() -> None:
     e = motet.exceptions
-    assert sorted(e.__all__) == sorted([
-        "CanvasError", "ChordError", "EncodeError", "Ignore", "IncompleteStream", "MaxRetriesExceededError",
-        "MotetError", "NotFound", "NotRegistered", "RemoteError", "Replace", "Retry", "ServiceUnavailable",
-        "SoftTimeLimitExceeded", "TaskRevokedError", "TimeLimitExceeded", "TimeoutError", "WorkerLost",
-    ])
+    assert sorted(e.__all__) == sorted(
+        [
+            "CanvasError",
+            "ChordError",
+            "EncodeError",
+            "Ignore",
+            "IncompleteStream",
+            "MaxRetriesExceededError",
+            "MotetError",
+            "NotFound",
+            "NotRegistered",
+            "RemoteError",
+            "Replace",
+            "Retry",
+            "ServiceUnavailable",
+            "SoftTimeLimitExceeded",
+            "TaskRevokedError",
+            "TimeLimitExceeded",
+            "TimeoutError",
+            "WorkerLost",
+        ]
+    )
     for name in e.__all__:
         assert issubclass(getattr(e, name), e.MotetError)
     assert issubclass(e.CanvasError, ValueError) and issubclass(e.EncodeError, ValueError)
@@ -31,10 +67,32 @@ def test_exception_tree_is_pinned() -> None:
 
 @pytest.mark.parametrize(
     "module",
-    ["motet.app", "motet.task", "motet.canvas", "motet.canvas.signature", "motet.canvas.composite", "motet.canvas.chain", "motet.canvas.group",
-     "motet.canvas.chord", "motet.canvas.mapping", "motet.canvas.compose", "motet.canvas.freeze",
-     "motet.canvas.compile", "motet.canvas.validate", "motet.result", "motet.graph", "motet.eager",
-     "motet.client", "motet.channels", "motet.settings", "motet.state", "motet.canvas.kinds", "motet.payload", "motet.failures", "motet.exceptions"],
+    [
+        "motet.app",
+        "motet.task",
+        "motet.canvas",
+        "motet.canvas.signature",
+        "motet.canvas.composite",
+        "motet.canvas.chain",
+        "motet.canvas.group",
+        "motet.canvas.chord",
+        "motet.canvas.mapping",
+        "motet.canvas.compose",
+        "motet.canvas.freeze",
+        "motet.canvas.compile",
+        "motet.canvas.validate",
+        "motet.result",
+        "motet.graph",
+        "motet.eager",
+        "motet.client",
+        "motet.channels",
+        "motet.settings",
+        "motet.state",
+        "motet.canvas.kinds",
+        "motet.payload",
+        "motet.failures",
+        "motet.exceptions",
+    ],
 )
 def test_every_module_declares_its_public_names(module: str) -> None:
     mod = importlib.import_module(module)

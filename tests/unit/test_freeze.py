@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from motet import App, AsyncResult, GroupResult, chain, chord, group
 from motet.exceptions import CanvasError
-
 from tests.unit.tasks import add, app, mul, tsum, xsum
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from motet import payload
 from motet.exceptions import ChordError, EncodeError, NotRegistered, RemoteError, TaskRevokedError
 from motet.failures import exception_from_failure, failure_from_exception
 from motet.v1 import common_pb2
-
 from tests.unit.tasks import add
 
 
@@ -67,8 +67,12 @@ def test_exceptions_with_several_args_and_keyerrors_round_trip() -> None:
 
 
 def test_motet_exceptions_come_back_as_their_class() -> None:
-    assert isinstance(exception_from_failure(failure_from_exception(ChordError("Dependency x raised"), task_id="t")), ChordError)
-    assert isinstance(exception_from_failure(failure_from_exception(TaskRevokedError("revoked"), task_id="t")), TaskRevokedError)
+    assert isinstance(
+        exception_from_failure(failure_from_exception(ChordError("Dependency x raised"), task_id="t")), ChordError
+    )
+    assert isinstance(
+        exception_from_failure(failure_from_exception(TaskRevokedError("revoked"), task_id="t")), TaskRevokedError
+    )
     assert str(NotRegistered("task 'x' is not registered")) == "task 'x' is not registered"
 
 

@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
 from motet import App, AsyncResult, GroupResult, payload
 from motet.exceptions import IncompleteStream, RemoteError, TaskRevokedError
 from motet.failures import failure_from_exception
 from motet.v1 import common_pb2, results_pb2
-
 from tests.unit.tasks import add, app, tsum
 
 S = common_pb2
@@ -22,12 +22,17 @@ def ok(task_id: str, value: Any, **fields: Any) -> results_pb2.TaskResult:
 
 
 def failed(task_id: str, exc: BaseException, **fields: Any) -> results_pb2.TaskResult:
-    return results_pb2.TaskResult(task_id=task_id, state=S.TASK_STATE_FAILURE,
-                                  failure=failure_from_exception(exc, task_id=task_id, tb="Traceback: boom"), **fields)
+    return results_pb2.TaskResult(
+        task_id=task_id,
+        state=S.TASK_STATE_FAILURE,
+        failure=failure_from_exception(exc, task_id=task_id, tb="Traceback: boom"),
+        **fields,
+    )
 
 
 class FakeServer:
-    """Stands in for an App's client (motet.client.Client): results by id, the order WaitResult pushes them in, calls made."""
+    """Stands in for an App's client (motet.client.Client): results by id, the order WaitResult
+    pushes them in, the calls made."""
 
     def __init__(self) -> None:
         self.results: dict[str, results_pb2.TaskResult] = {}
@@ -74,7 +79,14 @@ def test_get_waits_on_the_stream_and_returns_the_value(server: FakeServer) -> No
     assert r.get(timeout=1) == 4 and server.wait_calls == [["a"]]
     assert r.get() == 4 and len(server.wait_calls) == 1  # a ready result is not waited for again
     assert (r.state, r.status, r.ready(), r.successful(), r.failed(), r.result, r.info) == (
-        "SUCCESS", "SUCCESS", True, True, False, 4, 4)
+        "SUCCESS",
+        "SUCCESS",
+        True,
+        True,
+        False,
+        4,
+        4,
+    )
     assert repr(r) == "<AsyncResult: a>" and str(r) == "a" and r.task_id == "a"
     assert r == "a" and r == AsyncResult("a") and hash(r) == hash("a")
 
@@ -113,10 +125,21 @@ def test_group_get_uses_one_stream_and_keeps_member_order(server: FakeServer) ->
     for i, tid in enumerate(["m0", "m1", "m2", "n0"]):
         server.results[tid] = ok(tid, i * 10)
     server.order = ["n0", "m2", "m0", "m1"]  # pushed in completion order
-    g = GroupResult("g", [AsyncResult("m0"), AsyncResult("m1"), GroupResult("inner", [AsyncResult("n0")]), AsyncResult("m2")], app=app)
+    g = GroupResult(
+        "g",
+        [AsyncResult("m0"), AsyncResult("m1"), GroupResult("inner", [AsyncResult("n0")]), AsyncResult("m2")],
+        app=app,
+    )
     assert g.get(timeout=5) == [0, 10, [30], 20]
     assert server.wait_calls == [["m0", "m1", "n0", "m2"]]
-    assert (g.ready(), g.successful(), g.failed(), g.waiting(), g.completed_count(), len(g)) == (True, True, False, False, 4, 4)
+    assert (g.ready(), g.successful(), g.failed(), g.waiting(), g.completed_count(), len(g)) == (
+        True,
+        True,
+        False,
+        False,
+        4,
+        4,
+    )
     assert g.join() == [0, 10, [30], 20] and len(server.wait_calls) == 1
     assert g[0].id == "m0" and list(g) == g.results == g.children
 
@@ -147,10 +170,16 @@ def test_parent_is_known_from_freeze_else_read_from_the_server(server: FakeServe
 
 
 def test_children_collect_and_graph_follow_celery(server: FakeServer) -> None:
-    server.results["root"] = ok("root", 4, children=[
-        results_pb2.ResultRef(task_id="c1"),
-        results_pb2.ResultRef(group=results_pb2.GroupRef(group_id="g", members=[results_pb2.ResultRef(task_id="g0")])),
-    ])
+    server.results["root"] = ok(
+        "root",
+        4,
+        children=[
+            results_pb2.ResultRef(task_id="c1"),
+            results_pb2.ResultRef(
+                group=results_pb2.GroupRef(group_id="g", members=[results_pb2.ResultRef(task_id="g0")])
+            ),
+        ],
+    )
     server.results["c1"] = ok("c1", 64)
     server.results["g0"] = ok("g0", 8)
     root = AsyncResult("root", app=app)

@@ -22,7 +22,10 @@ def test_negative_countdown_and_bad_priority_are_refused() -> None:
 
 def test_an_empty_chain_and_a_nameless_signature_are_refused() -> None:
     assert nodes.validate(chain())[0][0] == "canvas.chain.tasks"
-    assert nodes.validate(group(sig("")))[0] == ("canvas.group.tasks[0].signature.task", "a signature needs a task name")
+    assert nodes.validate(group(sig("")))[0] == (
+        "canvas.group.tasks[0].signature.task",
+        "a signature needs a task name",
+    )
 
 
 def test_nesting_beyond_the_limit_is_refused() -> None:
@@ -66,4 +69,3 @@ def test_result_and_root_ids_follow_celery() -> None:
     assert nodes.result_id(c) == "g"
     assert nodes.result_id(chord([sig("a", task_id="1")], sig("b", task_id="body"))) == "body"
     assert list(nodes.all_task_ids(c)) == ["1", "2", "3"]
-

@@ -6,12 +6,12 @@ import datetime as dt
 import threading
 from typing import Any
 
+import pytest
+
 import motet.app
 import motet.state
-import pytest
 from motet import App, chain
 from motet.exceptions import CanvasError, MaxRetriesExceededError, Replace, Retry
-
 from tests.unit.tasks import add, app, flaky, replacer, whoami
 
 
@@ -28,10 +28,27 @@ def test_names_follow_celery() -> None:
 
 
 def test_task_options_are_attributes() -> None:
-    t = app.task(name="opts", max_retries=None, default_retry_delay=1, autoretry_for=(KeyError,), retry_backoff=True,
-                 retry_backoff_max=9, retry_jitter=True, ignore_result=True, queue="q", time_limit=5,
-                 soft_time_limit=4, acks_late=True)(lambda: None)
-    assert (t.max_retries, t.default_retry_delay, t.autoretry_for, t.retry_backoff, t.retry_backoff_max) == (None, 1, (KeyError,), True, 9)
+    t = app.task(
+        name="opts",
+        max_retries=None,
+        default_retry_delay=1,
+        autoretry_for=(KeyError,),
+        retry_backoff=True,
+        retry_backoff_max=9,
+        retry_jitter=True,
+        ignore_result=True,
+        queue="q",
+        time_limit=5,
+        soft_time_limit=4,
+        acks_late=True,
+    )(lambda: None)
+    assert (t.max_retries, t.default_retry_delay, t.autoretry_for, t.retry_backoff, t.retry_backoff_max) == (
+        None,
+        1,
+        (KeyError,),
+        True,
+        9,
+    )
     assert (t.retry_jitter, t.ignore_result, t.queue, t.time_limit, t.soft_time_limit) == (True, True, "q", 5, 4)
     assert (flaky.bind, flaky.max_retries, flaky.default_retry_delay) == (True, 2, 7)
 
@@ -42,8 +59,17 @@ def test_a_direct_call_runs_under_a_called_directly_request() -> None:
 
 
 def test_the_worker_request_is_what_a_bound_task_sees() -> None:
-    whoami.push_request(id="t1", root_id="r", parent_id="p", group_id="g", group_index=2, retries=1,
-                        delivery_info={"routing_key": "celery", "priority": 0}, args=[], kwargs={})
+    whoami.push_request(
+        id="t1",
+        root_id="r",
+        parent_id="p",
+        group_id="g",
+        group_index=2,
+        retries=1,
+        delivery_info={"routing_key": "celery", "priority": 0},
+        args=[],
+        kwargs={},
+    )
     try:
         assert whoami() == {"id": "t1", "called_directly": False, "args": []}
         r = whoami.request

@@ -7,10 +7,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+
 from motet import Signature, chain, chord, chunks, group, xstarmap
 from motet.canvas import MAX_DEPTH
 from motet.exceptions import CanvasError
-
 from tests.unit.tasks import add, xsum
 
 

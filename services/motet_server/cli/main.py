@@ -31,12 +31,20 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--metrics", default=_env("metrics"), help="host:port for Prometheus metrics")
 
     def worker_flags(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--app", default=_env("app"), required=_env("app") is None, help="module with the @app.task functions")
+        p.add_argument(
+            "--app", default=_env("app"), required=_env("app") is None, help="module with the @app.task functions"
+        )
         p.add_argument("--concurrency", type=int, default=int(_env("concurrency") or config.DEFAULT_CONCURRENCY))
         p.add_argument("--pool", default=_env("pool", config.DEFAULT_POOL), choices=["threads", "processes"])
-        p.add_argument("--queues", default=_env("queues", config.DEFAULT_QUEUE), help="queues to serve, comma separated")
-        p.add_argument("--prefetch", type=int, default=int(_env("prefetch") or config.DEFAULT_PREFETCH),
-                       help="credit per thread (Celery's prefetch multiplier)")
+        p.add_argument(
+            "--queues", default=_env("queues", config.DEFAULT_QUEUE), help="queues to serve, comma separated"
+        )
+        p.add_argument(
+            "--prefetch",
+            type=int,
+            default=int(_env("prefetch") or config.DEFAULT_PREFETCH),
+            help="credit per thread (Celery's prefetch multiplier)",
+        )
 
     w = sub.add_parser("worker", help="run a worker for a module of tasks")
     worker_flags(w)

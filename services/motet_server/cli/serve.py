@@ -42,9 +42,18 @@ def dev(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    with DevCluster(app=args.app, ports=ports, workers=args.workers, concurrency=args.concurrency,
-                    pool=args.pool, queues=args.queues) as cluster:
-        print(f"motet dev ready scheduler={cluster.scheduler} results={cluster.results} etcd={cluster.etcd} "
-              f"workers={args.workers}", flush=True)
+    with DevCluster(
+        app=args.app,
+        ports=ports,
+        workers=args.workers,
+        concurrency=args.concurrency,
+        pool=args.pool,
+        queues=args.queues,
+    ) as cluster:
+        print(
+            f"motet dev ready scheduler={cluster.scheduler} results={cluster.results} etcd={cluster.etcd} "
+            f"workers={args.workers}",
+            flush=True,
+        )
         stop.wait()
     return 0

@@ -120,7 +120,9 @@ class ResultsServicer(results_pb2_grpc.ResultsServiceServicer):
     ) -> AsyncIterator[results_pb2.WaitResultResponse]:
         ids = list(dict.fromkeys(request.task_ids))
         if not ids:
-            await errors.abort(context, "invalid_request", "give at least one task id", violations=[("task_ids", "empty")])
+            await errors.abort(
+                context, "invalid_request", "give at least one task id", violations=[("task_ids", "empty")]
+            )
         queue: asyncio.Queue[results_pb2.TaskResult] = asyncio.Queue()
         # Register before reading: a result written after the read arrives through the watch,
         # one written before it is in the read; duplicates are dropped by `pending`.
@@ -129,7 +131,7 @@ class ResultsServicer(results_pb2_grpc.ResultsServiceServicer):
         metrics.wait_streams.inc()
         try:
             pending = set(ids)
-            for task_id, result in (await self._read(ids)).items():
+            for result in (await self._read(ids)).values():
                 queue.put_nowait(result)
             while pending:
                 result = await queue.get()
@@ -149,7 +151,9 @@ class ResultsServicer(results_pb2_grpc.ResultsServiceServicer):
         self, request: results_pb2.SaveGroupRequest, context: grpc.aio.ServicerContext
     ) -> results_pb2.SaveGroupResponse:
         if not request.group.group_id:
-            await errors.abort(context, "invalid_request", "group.group_id is required", violations=[("group.group_id", "empty")])
+            await errors.abort(
+                context, "invalid_request", "group.group_id is required", violations=[("group.group_id", "empty")]
+            )
         record = records_pb2.GroupRecord(group=request.group)
         await self._etcd.put(self._keys.group(request.group.group_id), record.SerializeToString(), lease=self._lease())  # type: ignore[operator]
         return results_pb2.SaveGroupResponse()
@@ -159,7 +163,9 @@ class ResultsServicer(results_pb2_grpc.ResultsServiceServicer):
     ) -> results_pb2.RestoreGroupResponse:
         kv = await self._etcd.get(self._keys.group(request.group_id))
         if kv is None:
-            await errors.abort(context, "not_found", f"no saved group with id {request.group_id!r} (never saved, forgotten or expired)")
+            await errors.abort(
+                context, "not_found", f"no saved group with id {request.group_id!r} (never saved, forgotten or expired)"
+            )
         return results_pb2.RestoreGroupResponse(group=records_pb2.GroupRecord.FromString(kv.value).group)
 
     async def ForgetResult(  # noqa: N802 - gRPC method name

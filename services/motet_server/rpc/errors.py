@@ -41,14 +41,20 @@ KINDS: dict[str, tuple[grpc.StatusCode, int, int]] = {
     "invalid_request": (grpc.StatusCode.INVALID_ARGUMENT, code_pb2.INVALID_ARGUMENT, _R.ERROR_REASON_INVALID_REQUEST),
     "not_found": (grpc.StatusCode.NOT_FOUND, code_pb2.NOT_FOUND, _R.ERROR_REASON_NOT_FOUND),
     "payload_too_large": (
-        grpc.StatusCode.RESOURCE_EXHAUSTED, code_pb2.RESOURCE_EXHAUSTED, _R.ERROR_REASON_PAYLOAD_TOO_LARGE
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        code_pb2.RESOURCE_EXHAUSTED,
+        _R.ERROR_REASON_PAYLOAD_TOO_LARGE,
     ),
     "canvas_too_large": (
-        grpc.StatusCode.RESOURCE_EXHAUSTED, code_pb2.RESOURCE_EXHAUSTED, _R.ERROR_REASON_CANVAS_TOO_LARGE
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        code_pb2.RESOURCE_EXHAUSTED,
+        _R.ERROR_REASON_CANVAS_TOO_LARGE,
     ),
     "unavailable": (grpc.StatusCode.UNAVAILABLE, code_pb2.UNAVAILABLE, _R.ERROR_REASON_STORE_UNAVAILABLE),
     "failed_precondition": (
-        grpc.StatusCode.FAILED_PRECONDITION, code_pb2.FAILED_PRECONDITION, _R.ERROR_REASON_FAILED_PRECONDITION
+        grpc.StatusCode.FAILED_PRECONDITION,
+        code_pb2.FAILED_PRECONDITION,
+        _R.ERROR_REASON_FAILED_PRECONDITION,
     ),
     "internal": (grpc.StatusCode.INTERNAL, code_pb2.INTERNAL, _R.ERROR_REASON_INTERNAL),
 }
@@ -108,7 +114,5 @@ async def abort(
     metadata: Mapping[str, str] | None = None,
 ) -> NoReturn:
     """Ends the RPC with the error of ``kind`` (see `status_for`); never returns."""
-    await context.abort_with_status(
-        status_for(kind, message, violations=violations, metadata=metadata)
-    )
+    await context.abort_with_status(status_for(kind, message, violations=violations, metadata=metadata))
     raise AssertionError("abort_with_status returned")  # pragma: no cover

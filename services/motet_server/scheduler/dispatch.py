@@ -22,11 +22,11 @@ from motet_server.config import DEFAULT_QUEUE
 from motet_server.rpc import metrics
 from motet_server.scheduler import transitions
 from motet_server.scheduler.committer import Committer
+from motet_server.scheduler.flow import Flow
 from motet_server.store.etcd import Etcd
 from motet_server.store.keys import Keys
 from motet_server.store.kv import KV, WatchEvent
 from motet_server.store.stm import STM
-from motet_server.scheduler.flow import Flow
 from motet_server.v1 import records_pb2
 
 __all__ = ["Dispatcher", "Session"]

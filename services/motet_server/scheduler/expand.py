@@ -228,15 +228,17 @@ def replacement(canvas: canvas_pb2.Canvas, task_id: str, ctx: Context) -> Plan:
     return Plan(out)
 
 
-def errback(
-    node: canvas_pb2.Canvas, failure: common_pb2.TaskFailure, failed_task_id: str, root_id: str
-) -> Plan:
+def errback(node: canvas_pb2.Canvas, failure: common_pb2.TaskFailure, failed_task_id: str, root_id: str) -> Plan:
     """The errback task one failure starts (signature errbacks only, as in Celery)."""
     if nodes.kind_of(node) != "signature":
         return Plan()
     task = _task(
-        node.signature, (), Context(failed_task_id, root_id),
-        call=worker_pb2.CALL_KIND_ERRBACK, failure=failure, failed_task_id=failed_task_id,
+        node.signature,
+        (),
+        Context(failed_task_id, root_id),
+        call=worker_pb2.CALL_KIND_ERRBACK,
+        failure=failure,
+        failed_task_id=failed_task_id,
     )
     return Plan([task])
 
@@ -428,9 +430,7 @@ def _chunk_members(chunks: canvas_pb2.Chunks) -> list[canvas_pb2.Canvas]:
 # --------------------------------------------------------------------------- options
 
 
-def _continuation(
-    remaining: Sequence[canvas_pb2.Canvas], outer: records_pb2.Continuation
-) -> records_pb2.Continuation:
+def _continuation(remaining: Sequence[canvas_pb2.Canvas], outer: records_pb2.Continuation) -> records_pb2.Continuation:
     """`remaining` steps, then the outer continuation's join slot (if it has one)."""
     cont = records_pb2.Continuation(remaining=remaining)
     if outer.HasField("slot"):

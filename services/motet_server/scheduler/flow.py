@@ -116,9 +116,7 @@ class Flow:
         await self.write(stm, expand.follow(value, expand.Context(origin.task_id, origin.root_id, cont)))
         return [nodes.result_ref(cont.remaining[0])] if cont.remaining else []
 
-    async def _fill_slot(
-        self, stm: STM, slot: records_pb2.JoinSlot, value: common_pb2.Payload, origin: Origin
-    ) -> None:
+    async def _fill_slot(self, stm: STM, slot: records_pb2.JoinSlot, value: common_pb2.Payload, origin: Origin) -> None:
         join_key = self.keys.join(slot.join_id)
         raw = await stm.get(join_key)
         if raw is None:
@@ -138,14 +136,14 @@ class Flow:
         stm.delete(join_key)
         stm.delete_prefix(self.keys.join_slot_prefix(slot.join_id))
         if join.result_id:
-            self.put_result(stm, join.result_id, _STATE.TASK_STATE_SUCCESS, value=nodes.encode_json(values), root_id=join.root_id)
+            self.put_result(
+                stm, join.result_id, _STATE.TASK_STATE_SUCCESS, value=nodes.encode_json(values), root_id=join.root_id
+            )
         # Links and the body (or the join's continuation) commit with the last member's value.
         await self.write(stm, expand.after_join(join, values, origin.task_id, join.root_id or origin.root_id))
 
     async def _slot_values(self, stm: STM, join: records_pb2.JoinRecord) -> list[object]:
-        stored = {
-            key: val for key, val in await stm.get_prefix(self.keys.join_slot_prefix(join.id))
-        }
+        stored = {key: val for key, val in await stm.get_prefix(self.keys.join_slot_prefix(join.id))}
         values: list[object] = []
         for index in range(join.size):
             key = self.keys.join_slot(join.id, index)

@@ -66,7 +66,9 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
     ) -> scheduler_pb2.RevokeTaskResponse:
         ids = list(dict.fromkeys(request.task_ids))
         if not ids:
-            await errors.abort(context, "invalid_request", "give at least one task id", violations=[("task_ids", "empty")])
+            await errors.abort(
+                context, "invalid_request", "give at least one task id", violations=[("task_ids", "empty")]
+            )
         # Revoking a root id cancels the whole canvas: every stored task of that workflow.
         for task_id in list(ids):
             ids += [t for t, rec in list(self._dispatcher.tasks.items()) if rec.root_id == task_id and t != task_id]
@@ -84,7 +86,11 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
             revoked += 1
             session = self._dispatcher.sessions.get(session_id)
             if session is not None:
-                session.send(worker_pb2.ConnectResponse(revoke=worker_pb2.RevokeNotice(task_id=task_id, terminate=request.terminate)))
+                session.send(
+                    worker_pb2.ConnectResponse(
+                        revoke=worker_pb2.RevokeNotice(task_id=task_id, terminate=request.terminate)
+                    )
+                )
         return scheduler_pb2.RevokeTaskResponse(revoked=revoked)
 
 
@@ -102,7 +108,11 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
     def _notify_revoke(self, task_id: str, record: records_pb2.RevokeRecord) -> None:
         for session in self._dispatcher.sessions.values():
             if task_id in session.inflight:
-                session.send(worker_pb2.ConnectResponse(revoke=worker_pb2.RevokeNotice(task_id=task_id, terminate=record.terminate)))
+                session.send(
+                    worker_pb2.ConnectResponse(
+                        revoke=worker_pb2.RevokeNotice(task_id=task_id, terminate=record.terminate)
+                    )
+                )
 
     async def shutdown(self, reason: str) -> None:
         """Tells every worker to finish in-flight work and reconnect elsewhere."""
@@ -118,7 +128,12 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
             await errors.abort(context, "failed_precondition", "the first frame of a worker stream must be hello")
         hello = first.hello
         if not hello.task_names:
-            await errors.abort(context, "invalid_request", "a worker must declare the task names it serves", violations=[("hello.task_names", "empty")])
+            await errors.abort(
+                context,
+                "invalid_request",
+                "a worker must declare the task names it serves",
+                violations=[("hello.task_names", "empty")],
+            )
         lease = await self._etcd.lease_grant(SESSION_TTL)
         session = Session(
             id=lease,
@@ -126,7 +141,9 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
             queues=frozenset(hello.queues or [DEFAULT_QUEUE]),
             names=frozenset(hello.task_names),
         )
-        await context.write(worker_pb2.ConnectResponse(welcome=worker_pb2.Welcome(session_id=lease, lease_ttl=SESSION_TTL)))
+        await context.write(
+            worker_pb2.ConnectResponse(welcome=worker_pb2.Welcome(session_id=lease, lease_ttl=SESSION_TTL))
+        )
         self._dispatcher.add_session(session)
         log.info("worker %s connected (session %x, %d tasks)", session.worker_id, lease, len(session.names))
         tasks = [
@@ -220,7 +237,9 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
         try:
             while True:
                 try:
-                    await self._committer.run(partial(transitions.finish, report=report), prefetch=prefetch, seeds=seeds)
+                    await self._committer.run(
+                        partial(transitions.finish, report=report), prefetch=prefetch, seeds=seeds
+                    )
                     break
                 except StoreError:
                     # The store is unreachable: the outcome is unknown, and finish is idempotent

@@ -61,9 +61,7 @@ async def submit(flow: Flow, stm: STM, canvas: canvas_pb2.Canvas) -> Submitted:
     return Submitted(root_id=root_id, result_id=result_id, created=True)
 
 
-async def claim(
-    flow: Flow, stm: STM, task_id: str, session_id: int, worker_id: str
-) -> records_pb2.TaskRecord | None:
+async def claim(flow: Flow, stm: STM, task_id: str, session_id: int, worker_id: str) -> records_pb2.TaskRecord | None:
     """Hands a ready task to a worker session; returns the claimed record, or None.
 
     The claim key lives under the session's lease: if the worker is lost, the key vanishes
@@ -220,9 +218,7 @@ async def _succeed(
     flow.put_result(stm, rec.id, _STATE.TASK_STATE_SUCCESS, value=stored, rec=rec, children=children)
 
 
-async def _fail(
-    flow: Flow, stm: STM, rec: records_pb2.TaskRecord, state: int, failure: common_pb2.TaskFailure
-) -> None:
+async def _fail(flow: Flow, stm: STM, rec: records_pb2.TaskRecord, state: int, failure: common_pb2.TaskFailure) -> None:
     stm.delete(flow.keys.task(rec.id))
     stm.delete(flow.keys.claim(rec.id))
     if not failure.task_id:

@@ -345,9 +345,7 @@ class Etcd:
 
     async def lease_ttl(self, lease_id: int) -> int:
         """The lease's remaining TTL in seconds, or -1 when it no longer exists."""
-        resp = await self._unary(
-            self._lease.LeaseTimeToLive, rpc_pb2.LeaseTimeToLiveRequest(ID=lease_id), "lease_ttl"
-        )
+        resp = await self._unary(self._lease.LeaseTimeToLive, rpc_pb2.LeaseTimeToLiveRequest(ID=lease_id), "lease_ttl")
         return int(resp.TTL)
 
     # -- watches -------------------------------------------------------------------------------
@@ -393,5 +391,3 @@ class Etcd:
             raise _map_error(exc, "watch") from exc
         finally:
             call.cancel()
-
-

@@ -23,8 +23,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from motet_server.processes import terminate
 from motet_server.ports import free_port
+from motet_server.processes import terminate
 
 __all__ = ["EtcdNotFound", "EtcdProcess", "EtcdStartError", "find_etcd_binary"]
 
@@ -157,7 +157,11 @@ class EtcdProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("ETCD")}
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                self.args(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                self.args(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
                 start_new_session=True,  # a Ctrl-C in the terminal is for us, not for etcd
             )
         deadline = time.monotonic() + self.startup_timeout
@@ -217,6 +221,8 @@ class EtcdProcess:
         self.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         with contextlib.suppress(Exception):
             self.stop()

@@ -409,9 +409,7 @@ async def apply_outbox(etcd: Etcd, keys: Keys, *, txid: str | None = None) -> in
     for t, parts in by_txid.items():
         for n, kv in sorted(parts, key=lambda p: p[0]):
             part = records_pb2.OutboxPart.FromString(kv.value)
-            writes = [
-                _Write(kind=_PROTO_TO_KIND[w.kind], key=w.key, value=w.value, lease=w.lease) for w in part.writes
-            ]
+            writes = [_Write(kind=_PROTO_TO_KIND[w.kind], key=w.key, value=w.value, lease=w.lease) for w in part.writes]
             # Why: the part is still pending (nobody applied it yet) -- this is what makes each
             # part apply exactly once among racing reconcilers.
             part_pending = Compare.mod(kv.key, "==", kv.mod_revision)

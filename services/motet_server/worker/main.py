@@ -17,13 +17,22 @@ from motet_server.worker.session import Worker
 __all__ = ["run"]
 
 
-def run(app_module: str, scheduler: str, concurrency: int = 4, pool: str = config.DEFAULT_POOL,
-        queues: list[str] | None = None, prefetch: int = config.DEFAULT_PREFETCH, grace: float = config.DEFAULT_GRACE) -> int:
+def run(
+    app_module: str,
+    scheduler: str,
+    concurrency: int = 4,
+    pool: str = config.DEFAULT_POOL,
+    queues: list[str] | None = None,
+    prefetch: int = config.DEFAULT_PREFETCH,
+    grace: float = config.DEFAULT_GRACE,
+) -> int:
     """Runs a worker until SIGTERM / SIGINT; returns the exit code."""
     app = find_app(app_module)
 
     async def main() -> int:
-        worker = Worker(app, app_module, scheduler, concurrency, queues or [config.DEFAULT_QUEUE], prefetch, grace, pool)
+        worker = Worker(
+            app, app_module, scheduler, concurrency, queues or [config.DEFAULT_QUEUE], prefetch, grace, pool
+        )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, worker.stopping.set)

@@ -46,8 +46,10 @@ class Pool:
             self.executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="motet-task")
         else:
             self.executor = ProcessPoolExecutor(
-                max_workers=concurrency, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_child, initargs=(module,),
+                max_workers=concurrency,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_child,
+                initargs=(module,),
             )
 
     def submit(self, assignment: worker_pb2.Assignment) -> asyncio.Future[worker_pb2.ConnectRequest]:

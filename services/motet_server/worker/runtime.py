@@ -91,7 +91,12 @@ def execute(app: App, a: worker_pb2.Assignment, running: Running) -> worker_pb2.
     try:
         value = _call(task, a, args, kwargs)
     except Retry as retry:
-        return _retry(a, retry.countdown if retry.countdown is not None else task.default_retry_delay, retry.exc or retry, retry.max_retries)
+        return _retry(
+            a,
+            retry.countdown if retry.countdown is not None else task.default_retry_delay,
+            retry.exc or retry,
+            retry.max_retries,
+        )
     except Replace as replace:
         return _replaced(a, replace.sig)
     except Ignore:
@@ -109,7 +114,9 @@ def execute(app: App, a: worker_pb2.Assignment, running: Running) -> worker_pb2.
         encoded = payload.encode(value, what=f"task {a.task} return value")
     except Exception as exc:  # noqa: BLE001 - an unencodable value is the task's failure
         return _failed(a, exc)
-    return worker_pb2.ConnectRequest(succeeded=worker_pb2.TaskSucceeded(task_id=a.task_id, delivery=a.delivery, value=encoded))
+    return worker_pb2.ConnectRequest(
+        succeeded=worker_pb2.TaskSucceeded(task_id=a.task_id, delivery=a.delivery, value=encoded)
+    )
 
 
 def _call(task: Task, a: worker_pb2.Assignment, args: list[Any], kwargs: dict[str, Any]) -> Any:
@@ -132,12 +139,18 @@ def _call(task: Task, a: worker_pb2.Assignment, args: list[Any], kwargs: dict[st
 def _failed(a: worker_pb2.Assignment, exc: BaseException) -> worker_pb2.ConnectRequest:
     tb = "".join(traceback.format_exception(exc))
     failure = failure_from_exception(exc, task_id=a.task_id, tb=tb)
-    return worker_pb2.ConnectRequest(failed=worker_pb2.TaskFailed(task_id=a.task_id, delivery=a.delivery, failure=failure))
+    return worker_pb2.ConnectRequest(
+        failed=worker_pb2.TaskFailed(task_id=a.task_id, delivery=a.delivery, failure=failure)
+    )
 
 
-def _retry(a: worker_pb2.Assignment, countdown: float, exc: BaseException, max_retries: int | None) -> worker_pb2.ConnectRequest:
+def _retry(
+    a: worker_pb2.Assignment, countdown: float, exc: BaseException, max_retries: int | None
+) -> worker_pb2.ConnectRequest:
     frame = worker_pb2.TaskRetry(
-        task_id=a.task_id, delivery=a.delivery, countdown=float(countdown),
+        task_id=a.task_id,
+        delivery=a.delivery,
+        countdown=float(countdown),
         failure=failure_from_exception(exc, task_id=a.task_id),
     )
     if max_retries is not None:

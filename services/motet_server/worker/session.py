@@ -45,8 +45,17 @@ class Worker:
         pool: "threads" or "processes".
     """
 
-    def __init__(self, app: App, module: str, scheduler: str, concurrency: int, queues: list[str], prefetch: int,
-                 grace: float, pool: str = "threads") -> None:
+    def __init__(
+        self,
+        app: App,
+        module: str,
+        scheduler: str,
+        concurrency: int,
+        queues: list[str],
+        prefetch: int,
+        grace: float,
+        pool: str = "threads",
+    ) -> None:
         self.app = app
         self.scheduler = scheduler
         self.concurrency = concurrency
@@ -89,7 +98,10 @@ class Worker:
         outgoing: asyncio.Queue[worker_pb2.ConnectRequest | None] = asyncio.Queue()
         self.outgoing = outgoing
         hello = worker_pb2.WorkerHello(
-            worker_id=self.worker_id, queues=self.queues, task_names=sorted(self.app.tasks), concurrency=self.concurrency
+            worker_id=self.worker_id,
+            queues=self.queues,
+            task_names=sorted(self.app.tasks),
+            concurrency=self.concurrency,
         )
         outgoing.put_nowait(worker_pb2.ConnectRequest(hello=hello))
         outgoing.put_nowait(worker_pb2.ConnectRequest(credit=worker_pb2.Credit(n=self.concurrency * self.prefetch)))
@@ -98,7 +110,7 @@ class Worker:
             while True:
                 try:
                     frame = await asyncio.wait_for(outgoing.get(), timeout=HEARTBEAT)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     frame = worker_pb2.ConnectRequest(heartbeat=worker_pb2.Heartbeat())
                 if frame is None:
                     return
@@ -119,7 +131,11 @@ class Worker:
                     kind = frame.WhichOneof("frame")
                     if kind == "welcome":
                         if not self.announced:
-                            print(f"motet worker ready worker_id={self.worker_id} scheduler={self.scheduler} tasks={len(self.app.tasks)}", flush=True)
+                            print(
+                                f"motet worker ready worker_id={self.worker_id} scheduler={self.scheduler} "
+                                f"tasks={len(self.app.tasks)}",
+                                flush=True,
+                            )
                             self.announced = True
                     elif kind == "assignment":
                         self._start(frame.assignment, outgoing)
@@ -148,7 +164,9 @@ class Worker:
         future = self.pool.submit(a)
         if getattr(self.app.tasks.get(a.task), "track_started", False):
             # Celery's task_track_started: the state reads STARTED once the pool has the task.
-            outgoing.put_nowait(worker_pb2.ConnectRequest(started=worker_pb2.TaskStarted(task_id=a.task_id, delivery=a.delivery)))
+            outgoing.put_nowait(
+                worker_pb2.ConnectRequest(started=worker_pb2.TaskStarted(task_id=a.task_id, delivery=a.delivery))
+            )
         self.inflight[a.task_id] = future
         self.deliveries[a.task_id] = a.delivery
         limit = a.request.time_limit or getattr(self.app.tasks.get(a.task), "time_limit", None) or 0
@@ -157,8 +175,14 @@ class Worker:
         self.reporting.add(report)
         report.add_done_callback(self.reporting.discard)
 
-    async def _report(self, a: worker_pb2.Assignment, future: asyncio.Future[worker_pb2.ConnectRequest],
-                      outgoing: asyncio.Queue[worker_pb2.ConnectRequest | None], limit: float, soft: float) -> None:
+    async def _report(
+        self,
+        a: worker_pb2.Assignment,
+        future: asyncio.Future[worker_pb2.ConnectRequest],
+        outgoing: asyncio.Queue[worker_pb2.ConnectRequest | None],
+        limit: float,
+        soft: float,
+    ) -> None:
         try:
             if soft:
                 done, _ = await asyncio.wait([future], timeout=soft)
@@ -168,14 +192,21 @@ class Worker:
                         interrupt(thread, SoftTimeLimitExceeded)
             if limit:
                 try:
-                    frame = await asyncio.wait_for(asyncio.shield(future), timeout=max(limit - (soft or 0), 0.001) if soft else limit)
-                except asyncio.TimeoutError:
+                    frame = await asyncio.wait_for(
+                        asyncio.shield(future), timeout=max(limit - (soft or 0), 0.001) if soft else limit
+                    )
+                except TimeoutError:
                     thread = self.running.thread_of(a.task_id)
                     if thread is not None:
                         interrupt(thread, TimeLimitExceeded)
                     exc = TimeLimitExceeded(f"task {a.task}[{a.task_id}] exceeded its time limit of {limit} s")
-                    frame = worker_pb2.ConnectRequest(failed=worker_pb2.TaskFailed(
-                        task_id=a.task_id, delivery=a.delivery, failure=failure_from_exception(exc, task_id=a.task_id)))
+                    frame = worker_pb2.ConnectRequest(
+                        failed=worker_pb2.TaskFailed(
+                            task_id=a.task_id,
+                            delivery=a.delivery,
+                            failure=failure_from_exception(exc, task_id=a.task_id),
+                        )
+                    )
             else:
                 frame = await future
             if a.task_id not in self.terminated:
@@ -197,6 +228,9 @@ class Worker:
         self.terminated.add(notice.task_id)
         exc = TaskRevokedError(f"task {notice.task_id} was revoked (terminate=True)")
         if self.outgoing is not None and notice.task_id in self.deliveries:
-            failed = worker_pb2.TaskFailed(task_id=notice.task_id, delivery=self.deliveries[notice.task_id],
-                                           failure=failure_from_exception(exc, task_id=notice.task_id))
+            failed = worker_pb2.TaskFailed(
+                task_id=notice.task_id,
+                delivery=self.deliveries[notice.task_id],
+                failure=failure_from_exception(exc, task_id=notice.task_id),
+            )
             self.outgoing.put_nowait(worker_pb2.ConnectRequest(failed=failed))
