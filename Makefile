@@ -30,8 +30,13 @@ etcd:
 
 # The proto is the product: lint (STANDARD + COMMENTS), format, and no breaking change against
 # the committed baseline image (refresh it with `buf build -o baseline/motet.binpb` on release).
-lint: venv
+# Then the Python: ruff (lint + format) over the tree, mypy --strict over sdk/ and services/
+# (generated code excluded; its mypy-protobuf stubs type what it exports).
+lint: proto
 	cd protos && ../$(BIN)/buf lint && ../$(BIN)/buf format -d --exit-code && ../$(BIN)/buf breaking --against baseline/motet.binpb
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 test: proto etcd lint
 	$(BIN)/python -m pytest -q
@@ -43,7 +48,7 @@ run: proto etcd
 	$(BIN)/python -m examples.guide
 
 bench: proto etcd
-	$(BIN)/python -m motet_server.bench
+	$(BIN)/python -m bench.canvas
 
 clean:
 	rm -rf $(VENV) .proto-stamp

@@ -6,6 +6,7 @@ import os
 import time
 
 from motet import App
+from motet.task import Request
 
 app = App("proj")
 
@@ -53,15 +54,15 @@ def _record(kind: str, line: str) -> None:
 
 
 @app.task
-def log_error(request: object, exc: BaseException, traceback: str) -> str:
-    _record("log_error", f"{request.id} {type(exc).__name__}: {exc}")  # type: ignore[attr-defined]
-    return f"{request.id}: {exc}"  # type: ignore[attr-defined]
+def log_error(request: Request, exc: BaseException, traceback: str) -> str:
+    _record("log_error", f"{request.id} {type(exc).__name__}: {exc}")
+    return f"{request.id}: {exc}"
 
 
 @app.task
-def on_chord_error(request: object, exc: BaseException, traceback: str) -> str:
-    _record("on_chord_error", f"{request.id} {type(exc).__name__}: {exc}")  # type: ignore[attr-defined]
-    return f"Task {request.id!r} raised error: {exc!r}"  # type: ignore[attr-defined]
+def on_chord_error(request: Request, exc: BaseException, traceback: str) -> str:
+    _record("on_chord_error", f"{request.id} {type(exc).__name__}: {exc}")
+    return f"Task {request.id!r} raised error: {exc!r}"
 
 
 @app.task

@@ -235,9 +235,14 @@ class DevCluster:
         """Stops everything, in reverse order, by pid."""
         for proc in reversed(self.workers):
             proc.stop()
-        for proc in (*reversed(self.extra_schedulers), self.results_process, self.scheduler_process):
-            if proc is not None:
-                proc.stop()
+        services: list[ServiceProcess | None] = [
+            *reversed(self.extra_schedulers),
+            self.results_process,
+            self.scheduler_process,
+        ]
+        for service in services:
+            if service is not None:
+                service.stop()
         self.etcd_process.stop()
         if os.environ.get("MOTET_KEEP_LOGS") is None:
             shutil.rmtree(self.dir, ignore_errors=True)

@@ -102,7 +102,7 @@ async def test_lease_expiry_deletes_its_keys(store: Etcd, keys: Keys) -> None:
     lease = await store.lease_grant(1)
     rev = await store.put(keys.claim("t"), b"c", lease=lease)
     assert await store.lease_keepalive_once(lease) >= 1
-    assert (await store.get(keys.claim("t"))).lease == lease  # type: ignore[union-attr]
+    assert (await store.get(keys.claim("t"))).lease == lease
     watch = store.watch_prefix(keys.claim("t"), start_revision=rev + 1)
     async with contextlib.aclosing(watch):
         events = await asyncio.wait_for(anext(watch), timeout=10)
@@ -183,7 +183,7 @@ async def test_unreachable_etcd_is_store_unavailable() -> None:
 
 async def test_several_endpoints_fail_over_to_a_live_one(etcd_server: object) -> None:
     dead = f"127.0.0.1:{free_port()}"
-    client = await Etcd.connect([dead, etcd_server.endpoint], timeout=3)  # type: ignore[attr-defined]
+    client = await Etcd.connect([dead, etcd_server.endpoint], timeout=3)
     try:
         assert await client.revision() > 0
     finally:

@@ -23,7 +23,7 @@ async def test_two_readers_of_one_key_only_one_commits(store: Etcd, keys: Keys) 
     b.put(key, b"b")
     assert await a.commit()
     assert not await b.commit()
-    assert (await store.get(key)).value == b"a"  # type: ignore[union-attr]
+    assert (await store.get(key)).value == b"a"
 
 
 async def test_absent_key_guard_lets_one_creator_win(store: Etcd, keys: Keys) -> None:
@@ -190,7 +190,7 @@ async def test_thirty_two_racing_increments_end_at_thirty_two(store: Etcd, keys:
             conflicts += 1
 
     await asyncio.gather(*(increment() for _ in range(32)))
-    assert (await store.get(counter)).value == b"32"  # type: ignore[union-attr]
+    assert (await store.get(counter)).value == b"32"
     assert conflicts > 0  # the race really happened
 
 

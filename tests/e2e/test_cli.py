@@ -46,7 +46,7 @@ def test_motet_dev_runs_a_cluster_and_stops_it_on_sigterm(tmp_path: object) -> N
         line = ""
         deadline = time.time() + 60
         while "motet dev ready" not in line and time.time() < deadline:
-            line = proc.stdout.readline()  # type: ignore[union-attr]
+            line = proc.stdout.readline()
             assert line or proc.poll() is None, "motet dev exited before it was ready"
         assert f"scheduler={scheduler}" in line and f"results={results}" in line and "workers=2" in line
         children = _children(proc.pid)
@@ -67,4 +67,4 @@ def test_motet_dev_runs_a_cluster_and_stops_it_on_sigterm(tmp_path: object) -> N
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        proc.stdout.close()  # type: ignore[union-attr]
+        proc.stdout.close()

@@ -103,7 +103,7 @@ def test_queue_routing_waits_for_a_worker_of_that_queue(cluster: object) -> None
     res = add.apply_async((20, 22), queue="emails")
     time.sleep(0.5)
     assert res.state == "PENDING"  # no worker serves "emails" yet
-    cluster.add_worker(queues="emails")  # type: ignore[attr-defined]
+    cluster.add_worker(queues="emails")
     assert res.get(timeout=T) == 42
 
 
@@ -114,7 +114,7 @@ def test_ignore_result_keeps_the_state_not_the_value(cluster: object) -> None:
 
 
 def test_chain_options_reach_every_step(cluster: object) -> None:
-    cluster.add_worker(queues="reports")  # type: ignore[attr-defined]
+    cluster.add_worker(queues="reports")
     res = chain(request_info.s(), request_info.s(), queue="reports")()
     assert res.get(timeout=T)["queue"] == "reports"
     assert res.parent.get(timeout=T)["queue"] == "reports"  # Celery routes only the first step
@@ -123,14 +123,14 @@ def test_chain_options_reach_every_step(cluster: object) -> None:
 def test_processes_pool_runs_tasks_in_child_processes(cluster: object) -> None:
     from tests.e2e.tasks import pid
 
-    worker = cluster.add_worker(queues="cpu", pool="processes")  # type: ignore[attr-defined]
+    worker = cluster.add_worker(queues="cpu", pool="processes")
     pids = group(pid.s().set(queue="cpu") for _ in range(4))().get(timeout=60)
     assert worker.pid not in pids
     assert add.apply_async((2, 3), queue="cpu").get(timeout=T) == 5
 
 
 def test_sigterm_lets_a_worker_finish_its_task_before_it_leaves(cluster: object) -> None:
-    worker = cluster.add_worker(queues="drain")  # type: ignore[attr-defined]
+    worker = cluster.add_worker(queues="drain")
     res = sleep_task.apply_async((1.0,), queue="drain")
     deadline = time.time() + 10
     while res.state == "PENDING" and time.time() < deadline:
@@ -147,7 +147,7 @@ def test_higher_priority_runs_first(cluster: object, record_dir: str) -> None:
 
     low = [record_order.apply_async((f"low{i}",), queue="prio", priority=0) for i in range(3)]
     high = record_order.apply_async(("high",), queue="prio", priority=9)
-    cluster.add_worker(queues="prio", concurrency="1", prefetch="1")  # type: ignore[attr-defined]
+    cluster.add_worker(queues="prio", concurrency="1", prefetch="1")
     for r in [*low, high]:
         r.get(timeout=T)
     with open(os.path.join(record_dir, "order")) as fh:

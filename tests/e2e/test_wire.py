@@ -15,7 +15,7 @@ from motet.v1 import canvas_pb2, common_pb2, results_pb2, results_pb2_grpc, sche
 
 
 def _details(err: grpc.RpcError) -> tuple[list[error_details_pb2.ErrorInfo], list[error_details_pb2.BadRequest]]:
-    status = rpc_status.from_call(err)  # type: ignore[arg-type]
+    status = rpc_status.from_call(err)
     assert status is not None, "the error carries no google.rpc.Status"
     infos, bad = [], []
     for detail in status.details:
@@ -31,7 +31,7 @@ def _details(err: grpc.RpcError) -> tuple[list[error_details_pb2.ErrorInfo], lis
 
 
 def _scheduler(cluster: object) -> scheduler_pb2_grpc.SchedulerServiceStub:
-    return scheduler_pb2_grpc.SchedulerServiceStub(grpc.insecure_channel(cluster.scheduler))  # type: ignore[attr-defined]
+    return scheduler_pb2_grpc.SchedulerServiceStub(grpc.insecure_channel(cluster.scheduler))
 
 
 def test_a_malformed_canvas_is_invalid_argument_with_field_violations(cluster: object) -> None:
@@ -56,7 +56,7 @@ def test_an_oversized_payload_is_resource_exhausted(cluster: object) -> None:
 
 
 def test_restoring_an_unknown_group_is_not_found(cluster: object) -> None:
-    stub = results_pb2_grpc.ResultsServiceStub(grpc.insecure_channel(cluster.results))  # type: ignore[attr-defined]
+    stub = results_pb2_grpc.ResultsServiceStub(grpc.insecure_channel(cluster.results))
     with pytest.raises(grpc.RpcError) as info:
         stub.RestoreGroup(results_pb2.RestoreGroupRequest(group_id="no-such-group"))
     assert info.value.code() == grpc.StatusCode.NOT_FOUND
@@ -64,7 +64,7 @@ def test_restoring_an_unknown_group_is_not_found(cluster: object) -> None:
 
 
 def test_a_missing_request_field_is_invalid_request_naming_it(cluster: object) -> None:
-    stub = results_pb2_grpc.ResultsServiceStub(grpc.insecure_channel(cluster.results))  # type: ignore[attr-defined]
+    stub = results_pb2_grpc.ResultsServiceStub(grpc.insecure_channel(cluster.results))
     with pytest.raises(grpc.RpcError) as info:
         stub.GetResult(results_pb2.GetResultRequest())
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -74,7 +74,7 @@ def test_a_missing_request_field_is_invalid_request_naming_it(cluster: object) -
 
 
 def test_an_unknown_id_is_pending_as_in_celery(cluster: object) -> None:
-    stub = results_pb2_grpc.ResultsServiceStub(grpc.insecure_channel(cluster.results))  # type: ignore[attr-defined]
+    stub = results_pb2_grpc.ResultsServiceStub(grpc.insecure_channel(cluster.results))
     reply = stub.GetResult(results_pb2.GetResultRequest(task_id="never-submitted"))
     assert reply.result.state == common_pb2.TASK_STATE_PENDING
 
@@ -120,11 +120,11 @@ def test_prometheus_metrics_are_served(cluster: object) -> None:
     if not getattr(cluster, "scheduler_metrics", ""):
         pytest.skip("an existing cluster (MOTET_TEST_CLUSTER) does not say where its metrics are")
     add.delay(1, 2).get(timeout=30)
-    scheduler = _scrape(cluster.scheduler_metrics)  # type: ignore[attr-defined]
+    scheduler = _scrape(cluster.scheduler_metrics)
     assert scheduler["motet_tasks_submitted_total"] >= 1
     assert scheduler["motet_workers_connected"] >= 1
     assert any(name.startswith("motet_etcd_txn_total") for name in scheduler)
-    results = _scrape(cluster.results_metrics)  # type: ignore[attr-defined]
+    results = _scrape(cluster.results_metrics)
     assert "motet_wait_streams" in results
 
 

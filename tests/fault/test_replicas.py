@@ -16,8 +16,8 @@ pytestmark = [pytest.mark.fault, pytest.mark.slow]
 def test_two_scheduler_replicas_share_the_work(fault_cluster: object, record_dir: str) -> None:
     from tests.e2e.tasks import record_order
 
-    second = fault_cluster.add_scheduler()  # type: ignore[attr-defined]
-    fault_cluster.add_worker(scheduler=second, queues="replica")  # type: ignore[attr-defined]
+    second = fault_cluster.add_scheduler()
+    fault_cluster.add_worker(scheduler=second, queues="replica")
     # Only the second replica's worker serves "replica"; the task is submitted to the first.
     assert add.apply_async((40, 2), queue="replica").get(timeout=60) == 42
     before = _count(record_dir)

@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.fault, pytest.mark.slow]
 
 def test_a_wait_survives_a_results_restart(fault_cluster: object) -> None:
     res = sleep_task.delay(4.0)  # outlasts the 2 s stop grace: the stream is cut, not drained
-    restarter = threading.Timer(0.5, fault_cluster.restart_results)  # type: ignore[attr-defined]
+    restarter = threading.Timer(0.5, fault_cluster.restart_results)
     restarter.start()
     started = time.monotonic()
     assert res.get(timeout=60) == 4.0

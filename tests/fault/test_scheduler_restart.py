@@ -19,6 +19,6 @@ def test_scheduler_restart_mid_canvas(fault_cluster: object, kill: bool) -> None
     res = chain(slow_add.s(1, 1), slow_add.s(1), slow_add.s(1), add.s(1))()
     wide = chord(slow_add.s(i, i) for i in range(8))(tsum.s())
     time.sleep(0.5)
-    fault_cluster.restart_scheduler(kill=kill)  # type: ignore[attr-defined]
+    fault_cluster.restart_scheduler(kill=kill)
     assert res.get(timeout=90) == 5
     assert wide.get(timeout=90) == 56

@@ -34,7 +34,7 @@ def test_sigkill_mid_task_redelivers_and_finishes_once(fault_cluster: object, re
     while len(_started_ids(record_dir)) < 2 and time.time() < deadline:
         time.sleep(0.05)
     assert _started_ids(record_dir), "no task started before the fault"
-    fault_cluster.kill_worker(0)  # type: ignore[attr-defined]
+    fault_cluster.kill_worker(0)
     assert res.get(timeout=90) == n * (n - 1)
     members = res.parent.results
     assert [m.get(timeout=5) for m in members] == [2 * i for i in range(n)]

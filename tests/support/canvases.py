@@ -13,7 +13,7 @@ def payload(value: object) -> common_pb2.Payload:
 
 
 def sig(name: str, *args: object, task_id: str | None = None, **opts: object) -> canvas_pb2.Canvas:
-    options = canvas_pb2.Options(task_id=task_id or str(uuid.uuid4()), **opts)  # type: ignore[arg-type]
+    options = canvas_pb2.Options(task_id=task_id or str(uuid.uuid4()), **opts)
     return canvas_pb2.Canvas(signature=canvas_pb2.Signature(task=name, args=payload(list(args)), options=options))
 
 

@@ -1,6 +1,6 @@
 """Fixtures for suites that need a real etcd. Import them in a suite's conftest.py::
 
-    from tests.support.fixtures import etcd_server, keys, store  # noqa: F401
+    from tests.support.fixtures import etcd_server, keys, store  # noqa: F401 - pytest finds fixtures by name
 
 - ``etcd_server``: ONE private etcd per test session (temp data dir, free ports), shared by
   every suite that imports it; ``MOTET_TEST_ETCD=host:port`` uses an existing etcd instead.

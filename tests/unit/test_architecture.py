@@ -37,7 +37,7 @@ class _Imports(ast.NodeVisitor):
         self.found: list[tuple[str, bool]] = []
         self._depth = 0
 
-    def visit_If(self, node: ast.If) -> None:  # noqa: N802 - ast's visitor naming
+    def visit_If(self, node: ast.If) -> None:  # noqa: N802 - ast.NodeVisitor's method name
         if _is_type_checking(node.test):
             for child in node.orelse:
                 self.visit(child)
@@ -49,13 +49,13 @@ class _Imports(ast.NodeVisitor):
         self.generic_visit(node)
         self._depth -= 1
 
-    visit_FunctionDef = _function  # noqa: N815
-    visit_AsyncFunctionDef = _function  # noqa: N815
+    visit_FunctionDef = _function  # noqa: N815 - ast.NodeVisitor's method name
+    visit_AsyncFunctionDef = _function  # noqa: N815 - ast.NodeVisitor's method name
 
-    def visit_Import(self, node: ast.Import) -> None:  # noqa: N802
+    def visit_Import(self, node: ast.Import) -> None:  # noqa: N802 - ast.NodeVisitor's method name
         self.found += [(alias.name, self._depth > 0) for alias in node.names]
 
-    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:  # noqa: N802
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:  # noqa: N802 - ast.NodeVisitor's method name
         if node.level:  # relative imports are not used here, but resolve them honestly if they appear
             base = self.package.rsplit(".", node.level - 1)[0] if node.level > 1 else self.package
             module = f"{base}.{node.module}" if node.module else base
@@ -267,14 +267,15 @@ def test_within_the_store_only_the_client_facade_loads_the_etcd_code() -> None:
     assert offenders == []
 
 
-def test_the_packages_never_import_the_benchmarks() -> None:
-    # bench/ lives beside the packages and is not installed: an import would break at run time.
+def test_the_packages_never_import_the_benchmarks_or_examples() -> None:
+    # bench/ and examples/ live beside the packages and are not installed: an import would break
+    # at run time in an installed package.
     offenders = [
         f"{m} imports {n}"
         for modules in (SDK_ANY, SERVICES_ANY)
         for m, names in modules.items()
         for n in names
-        if n == "bench" or n.startswith("bench.")
+        if n.split(".")[0] in ("bench", "examples")
     ]
     assert offenders == []
 

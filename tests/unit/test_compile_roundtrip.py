@@ -135,7 +135,7 @@ def test_a_frozen_chord_compiles_with_its_header_group_id() -> None:
     c = chord([add.s(1, 1)], tsum.s())
     res = c.freeze()
     proto = c.to_proto()
-    assert proto.chord.options.group_id == res.parent.id  # type: ignore[union-attr]
+    assert proto.chord.options.group_id == res.parent.id
     assert proto.chord.body.signature.options.task_id == res.id
     assert from_proto(proto).to_proto() == proto
 

@@ -40,7 +40,7 @@ def _shape(plan: expand.Plan) -> list[tuple[str, str, object]]:
 
 
 def _with(node: canvas_pb2.Canvas, **opts: object) -> canvas_pb2.Canvas:
-    nodes.options_of(node).MergeFrom(canvas_pb2.Options(**opts))  # type: ignore[arg-type]
+    nodes.options_of(node).MergeFrom(canvas_pb2.Options(**opts))
     return node
 
 

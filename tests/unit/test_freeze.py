@@ -50,14 +50,14 @@ def test_a_chain_ending_in_a_group_returns_a_group_result_whose_parent_is_the_pr
 def test_a_chord_returns_the_body_result_whose_parent_is_the_header() -> None:
     c = chord([add.s(1, 1), add.s(2, 2)], tsum.s())
     res = c.freeze()
-    assert isinstance(res, AsyncResult) and res.id == c.body.id  # type: ignore[union-attr]
+    assert isinstance(res, AsyncResult) and res.id == c.body.id
     header = res.parent
     assert isinstance(header, GroupResult)
     assert header.id == c.options["group_id"]
     assert [r.id for r in header.results] == [t.id for t in c.tasks]
     assert [t.options["group_id"] for t in c.tasks] == [header.id, header.id]
     assert [t.options["group_index"] for t in c.tasks] == [0, 1]
-    assert c.body.options["root_id"] == c.tasks[0].id  # type: ignore[union-attr]
+    assert c.body.options["root_id"] == c.tasks[0].id
 
 
 def test_a_chord_task_id_option_is_the_body_id() -> None:
@@ -136,7 +136,7 @@ def test_apply_async_freezes_a_copy_and_submits_it(submitted: _Submitted) -> Non
     (proto,) = submitted.canvases
     steps = proto.chain.tasks
     assert steps[1].signature.options.task_id == res.id
-    assert steps[0].signature.options.task_id == res.parent.id  # type: ignore[union-attr]
+    assert steps[0].signature.options.task_id == res.parent.id
     assert proto.chain.options.countdown == 3
     assert add.delay(1, 2).id != add.delay(1, 2).id
 
@@ -161,4 +161,4 @@ def test_frozen_ids_are_the_ids_submitted(submitted: _Submitted) -> None:
     c = chord([add.s(1, 1)], tsum.s())
     res = c.freeze()
     assert c.apply_async().id == res.id
-    assert submitted.canvases[0].chord.options.group_id == res.parent.id  # type: ignore[union-attr]
+    assert submitted.canvases[0].chord.options.group_id == res.parent.id

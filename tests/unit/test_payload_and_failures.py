@@ -55,8 +55,8 @@ def test_a_builtin_exception_comes_back_as_its_class() -> None:
     exc = exception_from_failure(f)
     assert type(exc) is ValueError
     assert str(exc) == "something something"
-    assert exc.task_id == "t1"  # type: ignore[attr-defined]
-    assert "ValueError" in exc.remote_traceback  # type: ignore[attr-defined]
+    assert exc.task_id == "t1"
+    assert "ValueError" in exc.remote_traceback
 
 
 def test_exceptions_with_several_args_and_keyerrors_round_trip() -> None:

@@ -22,7 +22,7 @@ def service(name: str, listen: str, etcd: list[str], namespace: str, metrics: st
     if name == "scheduler":
         from motet_server.scheduler.server import serve
     else:
-        from motet_server.results.server import serve  # type: ignore[assignment]
+        from motet_server.results.server import serve
     asyncio.run(serve(listen=listen, etcd=etcd, namespace=namespace, metrics_listen=metrics))
     return 0
 

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import grpc
 
@@ -29,7 +29,7 @@ _READ_CHUNK = 100  # keys per read txn: etcd allows 128 operations in one txn
 class ResultsServicer(results_pb2_grpc.ResultsServiceServicer):
     """The read side. Holds no state a restart could lose: only the current waiters."""
 
-    def __init__(self, etcd: Etcd, keys: Keys, result_lease: object) -> None:
+    def __init__(self, etcd: Etcd, keys: Keys, result_lease: Callable[[], int]) -> None:
         self._etcd = etcd
         self._keys = keys
         self._lease = result_lease
@@ -90,7 +90,9 @@ class ResultsServicer(results_pb2_grpc.ResultsServiceServicer):
         return out
 
     async def GetResult(  # noqa: N802 - gRPC method name
-        self, request: results_pb2.GetResultRequest, context: grpc.aio.ServicerContext
+        self,
+        request: results_pb2.GetResultRequest,
+        context: grpc.aio.ServicerContext[results_pb2.GetResultRequest, results_pb2.GetResultResponse],
     ) -> results_pb2.GetResultResponse:
         if not request.task_id:
             await errors.abort(context, "invalid_request", "task_id is required", violations=[("task_id", "empty")])
@@ -116,7 +118,9 @@ class ResultsServicer(results_pb2_grpc.ResultsServiceServicer):
         return results_pb2.GetResultResponse(result=result)
 
     async def WaitResult(  # noqa: N802 - gRPC method name
-        self, request: results_pb2.WaitResultRequest, context: grpc.aio.ServicerContext
+        self,
+        request: results_pb2.WaitResultRequest,
+        context: grpc.aio.ServicerContext[results_pb2.WaitResultRequest, results_pb2.WaitResultResponse],
     ) -> AsyncIterator[results_pb2.WaitResultResponse]:
         ids = list(dict.fromkeys(request.task_ids))
         if not ids:
@@ -148,18 +152,22 @@ class ResultsServicer(results_pb2_grpc.ResultsServiceServicer):
                         del self._waiters[task_id]
 
     async def SaveGroup(  # noqa: N802 - gRPC method name
-        self, request: results_pb2.SaveGroupRequest, context: grpc.aio.ServicerContext
+        self,
+        request: results_pb2.SaveGroupRequest,
+        context: grpc.aio.ServicerContext[results_pb2.SaveGroupRequest, results_pb2.SaveGroupResponse],
     ) -> results_pb2.SaveGroupResponse:
         if not request.group.group_id:
             await errors.abort(
                 context, "invalid_request", "group.group_id is required", violations=[("group.group_id", "empty")]
             )
         record = records_pb2.GroupRecord(group=request.group)
-        await self._etcd.put(self._keys.group(request.group.group_id), record.SerializeToString(), lease=self._lease())  # type: ignore[operator]
+        await self._etcd.put(self._keys.group(request.group.group_id), record.SerializeToString(), lease=self._lease())
         return results_pb2.SaveGroupResponse()
 
     async def RestoreGroup(  # noqa: N802 - gRPC method name
-        self, request: results_pb2.RestoreGroupRequest, context: grpc.aio.ServicerContext
+        self,
+        request: results_pb2.RestoreGroupRequest,
+        context: grpc.aio.ServicerContext[results_pb2.RestoreGroupRequest, results_pb2.RestoreGroupResponse],
     ) -> results_pb2.RestoreGroupResponse:
         kv = await self._etcd.get(self._keys.group(request.group_id))
         if kv is None:
@@ -169,7 +177,9 @@ class ResultsServicer(results_pb2_grpc.ResultsServiceServicer):
         return results_pb2.RestoreGroupResponse(group=records_pb2.GroupRecord.FromString(kv.value).group)
 
     async def ForgetResult(  # noqa: N802 - gRPC method name
-        self, request: results_pb2.ForgetResultRequest, context: grpc.aio.ServicerContext
+        self,
+        request: results_pb2.ForgetResultRequest,
+        context: grpc.aio.ServicerContext[results_pb2.ForgetResultRequest, results_pb2.ForgetResultResponse],
     ) -> results_pb2.ForgetResultResponse:
         deleted = 0
         for task_id in request.ids:

@@ -20,7 +20,7 @@ prefix. The SDK maps the code and the reason back to its exceptions.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import grpc
 from google.protobuf import any_pb2
@@ -106,7 +106,7 @@ def status_for(
 
 
 async def abort(
-    context: grpc.aio.ServicerContext,
+    context: grpc.aio.ServicerContext[Any, Any],
     kind: str,
     message: str,
     *,
@@ -114,5 +114,6 @@ async def abort(
     metadata: Mapping[str, str] | None = None,
 ) -> NoReturn:
     """Ends the RPC with the error of ``kind`` (see `status_for`); never returns."""
-    await context.abort_with_status(status_for(kind, message, violations=violations, metadata=metadata))
-    raise AssertionError("abort_with_status returned")  # pragma: no cover
+    status = status_for(kind, message, violations=violations, metadata=metadata)
+    # What abort_with_status does: the code and message, details in the trailing metadata.
+    await context.abort(status.code, status.details, trailing_metadata=status.trailing_metadata)

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import _async as health_aio  # what `health.aio` names at run time (its stubs omit it)
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
@@ -62,7 +63,7 @@ class RunningServer:
     def __init__(
         self,
         server: grpc.aio.Server,
-        health_servicer: health.aio.HealthServicer,
+        health_servicer: health_aio.HealthServicer,
         names: list[str],
         port: int,
         metrics: Any | None,
@@ -144,7 +145,7 @@ async def start_server(
     *,
     metrics_listen: str | None = None,
     max_message_bytes: int = config.MAX_MESSAGE_BYTES,
-    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    interceptors: Sequence[grpc.aio.ServerInterceptor[Any, Any]] = (),
 ) -> RunningServer:
     """Starts a grpc.aio server with the given services plus health and reflection.
 
@@ -174,7 +175,7 @@ async def start_server(
     names = [s.name for s in specs]
     for spec in specs:
         spec.add(spec.servicer, server)
-    health_servicer = health.aio.HealthServicer()
+    health_servicer = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection([*names, _HEALTH_NAME, reflection.SERVICE_NAME], server)
     port = server.add_insecure_port(listen)

@@ -118,7 +118,7 @@ class Committer:
         while not self._queue:
             self._wakeup.clear()
             await self._wakeup.wait()
-        batch = []
+        batch: list[_Pending[Any]] = []
         while self._queue and len(batch) < _MAX_BATCH:
             batch.append(self._queue.popleft())
         return batch

@@ -13,9 +13,10 @@ import contextlib
 import heapq
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
 from motet.v1 import worker_pb2
 from motet_server.config import DEFAULT_QUEUE
@@ -128,7 +129,7 @@ class Dispatcher:
                     self._reload(prefix, kvs)
                     start = rev + 1
 
-    def _reload(self, prefix: bytes, kvs: list) -> None:  # type: ignore[type-arg]
+    def _reload(self, prefix: bytes, kvs: list[KV]) -> None:
         if prefix == self._keys.task_prefix():
             self.tasks.clear()
             self._queued.clear()
@@ -373,8 +374,8 @@ class Dispatcher:
                 continue
             return entry.task_id
 
-    def _spawn(self, coro: object) -> None:
-        task = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, object]) -> None:
+        task = asyncio.ensure_future(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 

@@ -90,7 +90,7 @@ class NewTask:
     continuation: records_pb2.Continuation
     parent_id: str
     root_id: str
-    call: int = worker_pb2.CALL_KIND_CALL
+    call: worker_pb2.CallKind.ValueType = worker_pb2.CALL_KIND_CALL
     """How the worker calls it: plainly, map / starmap over items, or as an errback."""
     errback_failure: common_pb2.TaskFailure | None = None
     """For an errback: the failure it handles."""
@@ -288,7 +288,7 @@ def _task(
     partial: tuple[object, ...],
     ctx: Context,
     *,
-    call: int = worker_pb2.CALL_KIND_CALL,
+    call: worker_pb2.CallKind.ValueType = worker_pb2.CALL_KIND_CALL,
     failure: common_pb2.TaskFailure | None = None,
     failed_task_id: str = "",
 ) -> NewTask:
@@ -296,7 +296,7 @@ def _task(
     opts.CopyFrom(sig.options)
     args = sig.args
     if partial and not opts.immutable:
-        args = nodes.encode_json(list(partial) + list(nodes.decode_json(sig.args, [])))  # type: ignore[call-overload]
+        args = nodes.encode_json(list(partial) + list(nodes.decode_json(sig.args, [])))
     root_id = ctx.root_id or opts.task_id
     opts.root_id = root_id
     opts.parent_id = ctx.parent_id
@@ -320,7 +320,7 @@ def _map_task(m: canvas_pb2.Map, ctx: Context) -> NewTask:
     items = nodes.decode_json(m.items, [])
     sig = canvas_pb2.Signature(task=m.task.task, kwargs=m.task.kwargs, options=m.options)
     own = nodes.decode_json(m.task.args, [])
-    sig.args.CopyFrom(nodes.encode_json([items, *own]))  # type: ignore[misc]
+    sig.args.CopyFrom(nodes.encode_json([items, *own]))
     call = worker_pb2.CALL_KIND_STARMAP if m.starmap else worker_pb2.CALL_KIND_MAP
     return _task(sig, (), ctx, call=call)
 
@@ -456,7 +456,11 @@ def _merge(opts: canvas_pb2.Options, parent: canvas_pb2.Options, fields: tuple[s
 
 
 def _is_set(opts: canvas_pb2.Options, name: str) -> bool:
-    return opts.HasField(name) if _has_presence(name) else bool(getattr(opts, name))
+    # Fields are chosen by name from the descriptor, so the literal field names of the stubs
+    # do not apply; ListFields names exactly the set ones, with or without presence.
+    if _has_presence(name):
+        return any(field.name == name for field, _ in opts.ListFields())
+    return bool(getattr(opts, name))
 
 
 def _has_presence(name: str) -> bool:

@@ -75,7 +75,7 @@ class Flow:
             task=task.task,
             args=task.args,
             kwargs=task.kwargs,
-            call=task.call,  # type: ignore[arg-type]
+            call=task.call,
             options=task.options,
             continuation=task.continuation,
             not_before=self._start_time(task.options),

@@ -20,6 +20,8 @@ from motet_server.store.etcd import Etcd
 from motet_server.store.keys import Keys
 from motet_server.v1 import records_pb2
 
+_WorkerContext = grpc.aio.ServicerContext[worker_pb2.ConnectRequest, worker_pb2.ConnectResponse]
+
 __all__ = ["SchedulerServicer", "WorkerServicer"]
 
 log = logging.getLogger(__name__)
@@ -38,7 +40,9 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
         self._dispatcher = dispatcher
 
     async def SubmitCanvas(  # noqa: N802 - gRPC method name
-        self, request: scheduler_pb2.SubmitCanvasRequest, context: grpc.aio.ServicerContext
+        self,
+        request: scheduler_pb2.SubmitCanvasRequest,
+        context: grpc.aio.ServicerContext[scheduler_pb2.SubmitCanvasRequest, scheduler_pb2.SubmitCanvasResponse],
     ) -> scheduler_pb2.SubmitCanvasResponse:
         canvas = canvas_pb2.Canvas()
         canvas.CopyFrom(request.canvas)
@@ -62,7 +66,9 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
         return scheduler_pb2.SubmitCanvasResponse(root_id=done.root_id, result_id=done.result_id, created=done.created)
 
     async def RevokeTask(  # noqa: N802 - gRPC method name
-        self, request: scheduler_pb2.RevokeTaskRequest, context: grpc.aio.ServicerContext
+        self,
+        request: scheduler_pb2.RevokeTaskRequest,
+        context: grpc.aio.ServicerContext[scheduler_pb2.RevokeTaskRequest, scheduler_pb2.RevokeTaskResponse],
     ) -> scheduler_pb2.RevokeTaskResponse:
         ids = list(dict.fromkeys(request.task_ids))
         if not ids:
@@ -120,11 +126,15 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
             session.send(worker_pb2.ConnectResponse(shutdown=worker_pb2.Shutdown(reason=reason)))
             session.out.put_nowait(None)
 
-    async def Connect(  # noqa: N802 - gRPC method name
-        self, request_iterator: object, context: grpc.aio.ServicerContext
+    async def Connect(  # type: ignore[override]  # noqa: N802 - gRPC method name
+        # grpc.aio lets a stream handler write through `context` and return None; the generated
+        # base class types only the iterator style.
+        self,
+        request_iterator: object,
+        context: _WorkerContext,
     ) -> None:
-        first = await context.read()
-        if first is grpc.aio.EOF or first.WhichOneof("frame") != "hello":
+        first: object = await context.read()  # grpc.aio.EOF too, whatever the stubs say
+        if not isinstance(first, worker_pb2.ConnectRequest) or first.WhichOneof("frame") != "hello":
             await errors.abort(context, "failed_precondition", "the first frame of a worker stream must be hello")
         hello = first.hello
         if not hello.task_names:
@@ -184,18 +194,18 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
                 return
             renewed = loop.time()
 
-    async def _write(self, session: Session, context: grpc.aio.ServicerContext) -> None:
+    async def _write(self, session: Session, context: _WorkerContext) -> None:
         while True:
             frame = await session.out.get()
             if frame is None:
                 return
             await context.write(frame)
 
-    async def _read(self, session: Session, context: grpc.aio.ServicerContext) -> None:
+    async def _read(self, session: Session, context: _WorkerContext) -> None:
         pending: set[asyncio.Task[None]] = set()
         while True:
-            frame = await context.read()
-            if frame is grpc.aio.EOF:
+            frame: object = await context.read()  # grpc.aio.EOF too, whatever the stubs say
+            if not isinstance(frame, worker_pb2.ConnectRequest):  # grpc.aio.EOF: the worker closed its side
                 break
             kind = frame.WhichOneof("frame")
             if kind == "credit":

@@ -192,7 +192,7 @@ class Etcd:
 
     async def close(self) -> None:
         """Closes the channel (open watches end with `StoreUnavailable`)."""
-        await self._channel.close()
+        await self._channel.close(grace=None)
 
     async def __aenter__(self) -> Self:
         return self
@@ -331,7 +331,7 @@ class Etcd:
 
     async def lease_keepalive_once(self, lease_id: int) -> int:
         """Renews a lease once; returns its new TTL in seconds, or 0 when it no longer exists."""
-        call = self._lease.LeaseKeepAlive(timeout=self.timeout, wait_for_ready=True)
+        call = self._lease.LeaseKeepAlive(None, timeout=self.timeout, wait_for_ready=True)
         try:
             await call.write(rpc_pb2.LeaseKeepAliveRequest(ID=lease_id))
             resp = await call.read()
@@ -339,7 +339,7 @@ class Etcd:
             raise _map_error(exc, "lease_keepalive") from exc
         finally:
             call.cancel()
-        if resp is grpc.aio.EOF:
+        if not isinstance(resp, rpc_pb2.LeaseKeepAliveResponse):  # grpc.aio.EOF: the stream ended
             raise StoreUnavailable("etcd lease_keepalive failed: the stream ended without a reply")
         return max(int(resp.TTL), 0)
 
@@ -365,7 +365,7 @@ class Etcd:
             StoreUnavailable: the stream broke (etcd restarted or unreachable); watch again
                 from the last seen revision + 1.
         """
-        call = self._watch.Watch(wait_for_ready=True)
+        call = self._watch.Watch(None, wait_for_ready=True)
         create = rpc_pb2.WatchCreateRequest(
             key=prefix,
             range_end=prefix_end(prefix),
@@ -376,7 +376,7 @@ class Etcd:
             await call.write(rpc_pb2.WatchRequest(create_request=create))
             while True:
                 resp = await call.read()
-                if resp is grpc.aio.EOF:
+                if not isinstance(resp, rpc_pb2.WatchResponse):  # grpc.aio.EOF: the stream ended
                     raise StoreUnavailable("etcd watch ended: the server closed the stream")
                 if resp.compact_revision:
                     raise WatchCompacted(int(resp.compact_revision))

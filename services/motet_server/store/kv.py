@@ -15,6 +15,7 @@ __all__ = [
     "KV",
     "MAX_TXN_OPS",
     "Compare",
+    "CompareOp",
     "Op",
     "TxnResult",
     "WatchEvent",
@@ -25,6 +26,9 @@ MAX_TXN_OPS = 120
 """Ops per transaction branch we allow ourselves. etcd's --max-txn-ops (default 128) limits the
 compare list and each branch's op list separately (measured on 3.4.23: 128 compares + 128 puts
 pass, 129 of either fails); 8 spare for a caller's own guard ops."""
+
+CompareOp = Literal["==", "!=", "<", ">"]
+"""The comparison operators etcd offers."""
 
 _COMPARE_OPS = ("==", "!=", "<", ">")
 
@@ -56,7 +60,7 @@ class Compare:
 
     key: bytes
     target: Literal["mod", "create", "version", "value", "lease"]
-    op: Literal["==", "!=", "<", ">"]
+    op: CompareOp
     operand: int | bytes
 
     def __post_init__(self) -> None:
@@ -64,29 +68,29 @@ class Compare:
             raise ValueError(f"compare op must be one of {sorted(_COMPARE_OPS)}, not {self.op!r}")
 
     @staticmethod
-    def mod(key: bytes, op: str, rev: int) -> Compare:
+    def mod(key: bytes, op: CompareOp, rev: int) -> Compare:
         """mod_revision of ``key`` (0 when absent) compared with ``rev``."""
-        return Compare(key=key, target="mod", op=op, operand=rev)  # type: ignore[arg-type]
+        return Compare(key=key, target="mod", op=op, operand=rev)
 
     @staticmethod
-    def create(key: bytes, op: str, rev: int) -> Compare:
+    def create(key: bytes, op: CompareOp, rev: int) -> Compare:
         """create_revision of ``key`` (0 when absent: ``create(k, "==", 0)`` means never created)."""
-        return Compare(key=key, target="create", op=op, operand=rev)  # type: ignore[arg-type]
+        return Compare(key=key, target="create", op=op, operand=rev)
 
     @staticmethod
-    def version(key: bytes, op: str, v: int) -> Compare:
+    def version(key: bytes, op: CompareOp, v: int) -> Compare:
         """version of ``key`` (number of puts since creation; 0 when absent)."""
-        return Compare(key=key, target="version", op=op, operand=v)  # type: ignore[arg-type]
+        return Compare(key=key, target="version", op=op, operand=v)
 
     @staticmethod
-    def value(key: bytes, op: str, value: bytes) -> Compare:
+    def value(key: bytes, op: CompareOp, value: bytes) -> Compare:
         """value of ``key`` (a compare on an absent key's value is false)."""
-        return Compare(key=key, target="value", op=op, operand=value)  # type: ignore[arg-type]
+        return Compare(key=key, target="value", op=op, operand=value)
 
     @staticmethod
-    def lease(key: bytes, op: str, lease_id: int) -> Compare:
+    def lease(key: bytes, op: CompareOp, lease_id: int) -> Compare:
         """lease id attached to ``key`` (0 when none or absent)."""
-        return Compare(key=key, target="lease", op=op, operand=lease_id)  # type: ignore[arg-type]
+        return Compare(key=key, target="lease", op=op, operand=lease_id)
 
 
 @dataclass(frozen=True, slots=True)

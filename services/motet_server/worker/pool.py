@@ -63,8 +63,8 @@ class Pool:
         def done(f: asyncio.Future[bytes]) -> None:
             if f.cancelled():
                 out.cancel()
-            elif f.exception() is not None:
-                out.set_exception(f.exception())  # type: ignore[arg-type]
+            elif (error := f.exception()) is not None:
+                out.set_exception(error)
             else:
                 out.set_result(worker_pb2.ConnectRequest.FromString(f.result()))
 

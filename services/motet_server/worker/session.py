@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import socket
+from collections.abc import AsyncIterator
 
 import grpc
 
@@ -106,7 +107,7 @@ class Worker:
         outgoing.put_nowait(worker_pb2.ConnectRequest(hello=hello))
         outgoing.put_nowait(worker_pb2.ConnectRequest(credit=worker_pb2.Credit(n=self.concurrency * self.prefetch)))
 
-        async def frames():  # type: ignore[no-untyped-def]
+        async def frames() -> AsyncIterator[worker_pb2.ConnectRequest]:
             while True:
                 try:
                     frame = await asyncio.wait_for(outgoing.get(), timeout=HEARTBEAT)

@@ -1,4 +1,5 @@
-"""`make bench`: Motet's figures on this machine, to compare with the README's Celery figures.
+"""`make bench` (`python -m bench.canvas` from the repository root): Motet's figures on this
+machine, to compare with the README's Celery figures.
 
 Starts a private cluster (etcd, scheduler, results, workers) and measures: fan-out (10,000
 independent tasks), round trip (sequential `delay().get()`), a 100-step chain and a
@@ -13,12 +14,12 @@ import statistics
 import sys
 import time
 
+from examples.guide.tasks import add, tsum
+from motet import chain, chord, group
 from motet_server.devcluster import DevCluster
 
 
 def _fan_out(n: int) -> str:
-    from examples.guide.tasks import add
-    from motet import group
 
     started = time.perf_counter()
     res = group(add.s(i, i) for i in range(n)).apply_async()
@@ -29,7 +30,6 @@ def _fan_out(n: int) -> str:
 
 
 def _round_trip(n: int) -> str:
-    from examples.guide.tasks import add
 
     add.delay(1, 1).get(timeout=30)  # warm the channels
     samples = []
@@ -43,8 +43,6 @@ def _round_trip(n: int) -> str:
 
 
 def _chain(n: int) -> str:
-    from examples.guide.tasks import add
-    from motet import chain
 
     started = time.perf_counter()
     value = chain(add.s(0, 0), *(add.s(1) for _ in range(n - 1)))().get(timeout=300)
@@ -54,8 +52,6 @@ def _chain(n: int) -> str:
 
 
 def _chord(n: int) -> str:
-    from examples.guide.tasks import add, tsum
-    from motet import chord
 
     started = time.perf_counter()
     value = chord(add.s(i, i) for i in range(n))(tsum.s()).get(timeout=600)
