@@ -11,9 +11,12 @@ the SDK accepts is one the scheduler accepts.
 
 from __future__ import annotations
 
+import os
+
 from motet import settings as _shared
 
 __all__ = [
+    "DEFAULT_RESULT_EXPIRES",
     "DEFAULT_CONCURRENCY",
     "DEFAULT_ETCD",
     "DEFAULT_GRACE",
@@ -31,6 +34,7 @@ __all__ = [
     "MAX_PAYLOAD_BYTES",
     "RESULTS_PORT",
     "SCHEDULER_PORT",
+    "result_expires",
 ]
 
 # -- where things listen ---------------------------------------------------------------------
@@ -92,3 +96,26 @@ MAX_DEPTH = _shared.MAX_DEPTH
 
 MAX_PAYLOAD_BYTES = _shared.MAX_PAYLOAD_BYTES
 """Largest encoded args / kwargs / items / value accepted, in bytes (1 MiB)."""
+
+# -- how long results live -------------------------------------------------------------------
+
+DEFAULT_RESULT_EXPIRES = 86_400
+"""Seconds a result is kept (Celery's default `result_expires`: one day)."""
+
+
+def result_expires() -> int:
+    """Seconds results are kept: MOTET_RESULT_EXPIRES (read now), else `DEFAULT_RESULT_EXPIRES`.
+
+    Raises:
+        ValueError: if MOTET_RESULT_EXPIRES is not a whole number of seconds of at least 1.
+    """
+    raw = os.environ.get("MOTET_RESULT_EXPIRES")
+    if raw is None or raw == "":
+        return DEFAULT_RESULT_EXPIRES
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"MOTET_RESULT_EXPIRES must be a whole number of seconds, at least 1 (got {raw!r})")
+    return value

@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 from motet import settings
 from motet_server import config
 
@@ -69,3 +71,14 @@ def test_the_services_take_the_shared_limits_from_the_sdk() -> None:
     # A canvas the SDK accepts must not be refused by the scheduler, nor the reverse.
     shared = ("MAX_DEPTH", "MAX_PAYLOAD_BYTES", "MAX_MESSAGE_BYTES", "DEFAULT_QUEUE", "DEFAULT_SCHEDULER")
     assert {n: getattr(config, n) for n in shared} == {n: getattr(settings, n) for n in shared}
+
+
+def test_result_expiry_comes_from_the_environment_with_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MOTET_RESULT_EXPIRES", raising=False)
+    assert config.result_expires() == config.DEFAULT_RESULT_EXPIRES == 86_400
+    monkeypatch.setenv("MOTET_RESULT_EXPIRES", "120")
+    assert config.result_expires() == 120
+    for bad in ("0", "-5", "1.5", "soon"):
+        monkeypatch.setenv("MOTET_RESULT_EXPIRES", bad)
+        with pytest.raises(ValueError, match="MOTET_RESULT_EXPIRES must be a whole number of seconds"):
+            config.result_expires()

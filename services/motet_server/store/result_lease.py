@@ -9,14 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 
+from motet_server import config
 from motet_server.store.etcd import Etcd
 
-__all__ = ["DEFAULT_RESULT_EXPIRES", "ResultLease"]
-
-DEFAULT_RESULT_EXPIRES = 86_400
-"""Seconds a result is kept (Celery's default `result_expires`: one day)."""
+__all__ = ["ResultLease"]
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +23,7 @@ class ResultLease:
 
     def __init__(self, etcd: Etcd, expires: int | None = None, rotate: float = 3600.0) -> None:
         self._etcd = etcd
-        self.expires = expires or int(os.environ.get("MOTET_RESULT_EXPIRES", DEFAULT_RESULT_EXPIRES))
+        self.expires = expires or config.result_expires()
         self._rotate = min(rotate, max(self.expires / 4, 1.0))
         self.lease = 0
         self._task: asyncio.Task[None] | None = None
