@@ -52,4 +52,4 @@ bench: proto etcd
 
 clean:
 	rm -rf $(VENV) .proto-stamp
-	find sdk/motet/v1 services/motet_server/v1 services/motet_server/etcd -name '*_pb2*' -delete 2>/dev/null || true
+	find sdk/motet/v1 services/motet_server/v1 services/motet_server/etcd -name "*_pb2*" -delete 2>/dev/null || true

@@ -4,7 +4,9 @@ lease expiry redelivery, results expiring with their lease."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from functools import partial
 
 import pytest
@@ -78,49 +80,51 @@ async def test_an_expired_worker_lease_makes_the_task_ready_again(store: Etcd, k
     await lease.stop()
 
 
-async def test_results_expire_with_their_lease(store: Etcd, keys: Keys) -> None:
-    lease = ResultLease(store, expires=1)
+@contextlib.asynccontextmanager
+async def _committer_with_a_submitted_task(
+    store: Etcd, keys: Keys, expires: int
+) -> AsyncIterator[tuple[Committer, str]]:
+    """A running committer (results kept `expires` s) and the id of one submitted `add` task."""
+    lease = ResultLease(store, expires=expires)
     await lease.start()
     committer = Committer(store, keys, lease)
     committer.start()
     task = sig("add", 1, 1)
-    task_id = task.signature.options.task_id
     await committer.run(partial(transitions.submit, canvas=task))
-    session = await store.lease_grant(60)
-    rec = await committer.run(partial(transitions.claim, task_id=task_id, session_id=session, worker_id="w"))
-    report = transitions.Report(task_id=task_id, session_id=session, delivery=rec.deliveries, value=payload(2))
-    assert await committer.run(partial(transitions.finish, report=report))
-    assert await store.get(keys.result(task_id)) is not None
-    deadline = asyncio.get_running_loop().time() + 10
-    while await store.get(keys.result(task_id)) is not None:
-        assert asyncio.get_running_loop().time() < deadline, "the result outlived its lease"
-        await asyncio.sleep(0.2)
-    await committer.stop()
-    await lease.stop()
+    try:
+        yield committer, task.signature.options.task_id
+    finally:
+        await committer.stop()
+        await lease.stop()
+
+
+async def test_results_expire_with_their_lease(store: Etcd, keys: Keys) -> None:
+    async with _committer_with_a_submitted_task(store, keys, expires=1) as (committer, task_id):
+        session = await store.lease_grant(60)
+        rec = await committer.run(partial(transitions.claim, task_id=task_id, session_id=session, worker_id="w"))
+        report = transitions.Report(task_id=task_id, session_id=session, delivery=rec.deliveries, value=payload(2))
+        assert await committer.run(partial(transitions.finish, report=report))
+        assert await store.get(keys.result(task_id)) is not None
+        deadline = asyncio.get_running_loop().time() + 10
+        while await store.get(keys.result(task_id)) is not None:
+            assert asyncio.get_running_loop().time() < deadline, "the result outlived its lease"
+            await asyncio.sleep(0.2)
 
 
 async def test_a_task_whose_worker_is_lost_on_every_delivery_fails_with_worker_lost(store: Etcd, keys: Keys) -> None:
-    lease = ResultLease(store, expires=600)
-    await lease.start()
-    committer = Committer(store, keys, lease)
-    committer.start()
-    task = sig("add", 1, 1)
-    task_id = task.signature.options.task_id
-    await committer.run(partial(transitions.submit, canvas=task))
-    for delivery in range(1, transitions.MAX_DELIVERIES + 1):
-        # Each worker dies holding the task: its session lease goes, and the claim with it.
-        session = await store.lease_grant(60)
-        rec = await committer.run(partial(transitions.claim, task_id=task_id, session_id=session, worker_id="w"))
-        assert rec is not None and rec.deliveries == delivery
-        await store.lease_revoke(session)
-    last = await store.lease_grant(60)
-    assert await committer.run(partial(transitions.claim, task_id=task_id, session_id=last, worker_id="w")) is None
-    result = records_pb2.ResultRecord.FromString((await store.get(keys.result(task_id))).value).result
-    assert result.state == common_pb2.TASK_STATE_FAILURE
-    assert (result.failure.exc_type, result.failure.kind) == (
-        transitions.WORKER_LOST_TYPE,
-        common_pb2.FAILURE_KIND_WORKER_LOST,
-    )
-    assert await store.get(keys.task(task_id)) is None  # nothing is left to hand out
-    await committer.stop()
-    await lease.stop()
+    async with _committer_with_a_submitted_task(store, keys, expires=600) as (committer, task_id):
+        for delivery in range(1, transitions.MAX_DELIVERIES + 1):
+            # Each worker dies holding the task: its session lease goes, and the claim with it.
+            session = await store.lease_grant(60)
+            rec = await committer.run(partial(transitions.claim, task_id=task_id, session_id=session, worker_id="w"))
+            assert rec is not None and rec.deliveries == delivery
+            await store.lease_revoke(session)
+        last = await store.lease_grant(60)
+        assert await committer.run(partial(transitions.claim, task_id=task_id, session_id=last, worker_id="w")) is None
+        result = records_pb2.ResultRecord.FromString((await store.get(keys.result(task_id))).value).result
+        assert result.state == common_pb2.TASK_STATE_FAILURE
+        assert (result.failure.exc_type, result.failure.kind) == (
+            transitions.WORKER_LOST_TYPE,
+            common_pb2.FAILURE_KIND_WORKER_LOST,
+        )
+        assert await store.get(keys.task(task_id)) is None  # nothing is left to hand out
