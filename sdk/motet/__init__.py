@@ -14,7 +14,7 @@ Change `from celery import ...` to `from motet import ...`::
 
 Modules, each importing only those before it: `exceptions`, `settings` (endpoints and
 limits), `state` (the current app), `payload` (JSON values), `failures` (errors across the
-wire), `eager`, `graph`, `channels` + `client` (gRPC calls), `result` (AsyncResult,
+wire), `graph`, `channels` + `client` (gRPC calls), `result` (AsyncResult,
 GroupResult), `canvas` (build, compose, freeze, compile), `task` (Task), `app` (App).
 """
 
@@ -33,8 +33,7 @@ from motet.canvas import (
     xmap,
     xstarmap,
 )
-from motet.eager import EagerResult
-from motet.result import AsyncResult, GroupResult
+from motet.result import AsyncResult, EagerResult, GroupResult
 from motet.task import Task
 
 __all__ = [

@@ -10,7 +10,7 @@ from motet import state
 from motet.canvas import Signature
 from motet.client import Client
 from motet.result import AsyncResult, GroupResult, ResultBase
-from motet.settings import DEFAULT_RESULTS, DEFAULT_SCHEDULER, ClientSettings
+from motet.settings import DEFAULT_RESULTS, DEFAULT_SCHEDULER, ClientSettings, Conf
 from motet.task import Task
 
 __all__ = ["DEFAULT_RESULTS", "DEFAULT_SCHEDULER", "App", "current_app"]
@@ -49,6 +49,7 @@ class App:
         self._namespace = namespace
         self._client: Client | None = None
         self.tasks: dict[str, Task] = {}
+        self.conf = Conf()
         state.set_current_app(self)
 
     def __repr__(self) -> str:

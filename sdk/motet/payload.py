@@ -1,17 +1,37 @@
 """Values on the wire: JSON payloads, the encoding every language reads.
 
-Only what JSON holds is accepted: None, bool, int, finite float, str, lists (tuples and ranges
-become lists) and dicts with string keys. Anything else (sets, bytes, arbitrary objects, NaN)
-is refused with an :class:`~motet.exceptions.EncodeError` that names what was being encoded,
+What JSON holds is accepted: None, bool, int, finite float, str, lists (tuples and ranges
+become lists) and dicts with string keys. So are the types Celery's default serializer
+(kombu's JSON) carries, in kombu's forms — an object ``{"__type__": T, "__value__": V}``:
+
+=============  ==============  ==========================================
+Python         ``__type__``    ``__value__``
+=============  ==============  ==========================================
+datetime       ``datetime``    ISO 8601 (``datetime.isoformat()``)
+date           ``date``        ISO 8601 date
+time           ``time``        ISO 8601 time
+Decimal        ``decimal``     its string (``"1.10"``)
+UUID           ``uuid``        ``{"hex": "<32 hex digits>"}``
+bytes (UTF-8)  ``bytes``       the text
+other bytes    ``base64``      base64 text
+=============  ==============  ==========================================
+
+and an object with a ``__json__()`` method is encoded as what that returns. Decoding turns
+these objects back into the Python values. Anything else (sets, arbitrary objects, NaN) is
+refused with an :class:`~motet.exceptions.EncodeError` that names what was being encoded,
 e.g. ``task proj.add argument 1``. An encoded value over :data:`MAX_PAYLOAD_BYTES` is refused,
 never truncated (the services answer RESOURCE_EXHAUSTED for the same reason).
 """
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
+import decimal
 import json
 import math
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from motet.exceptions import EncodeError
@@ -22,6 +42,52 @@ __all__ = ["JSON", "MAX_PAYLOAD_BYTES", "decode", "encode", "encode_args", "enco
 
 JSON = "json"
 """The default encoding name."""
+
+_TYPE, _VALUE = "__type__", "__value__"
+
+
+def _tagged(kind: str, value: Any) -> dict[str, Any]:
+    return {_TYPE: kind, _VALUE: value}
+
+
+def _bytes(value: bytes) -> dict[str, Any]:
+    try:
+        return _tagged("bytes", value.decode("utf-8"))
+    except UnicodeDecodeError:
+        return _tagged("base64", base64.b64encode(value).decode("ascii"))
+
+
+# kombu's order matters: a datetime is also a date.
+_ENCODERS: list[tuple[type, Callable[[Any], dict[str, Any]]]] = [
+    (dt.datetime, lambda v: _tagged("datetime", v.isoformat())),
+    (dt.date, lambda v: _tagged("date", v.isoformat())),
+    (dt.time, lambda v: _tagged("time", v.isoformat())),
+    (decimal.Decimal, lambda v: _tagged("decimal", str(v))),
+    (uuid.UUID, lambda v: _tagged("uuid", {"hex": v.hex})),
+    (bytes, _bytes),
+]
+
+_DECODERS: dict[str, Callable[[Any], Any]] = {
+    "datetime": dt.datetime.fromisoformat,
+    "date": lambda v: dt.datetime.fromisoformat(v).date(),
+    "time": dt.time.fromisoformat,
+    "decimal": decimal.Decimal,
+    "uuid": lambda v: uuid.UUID(**v),
+    "bytes": lambda v: v.encode("utf-8"),
+    "base64": lambda v: base64.b64decode(v.encode("ascii")),
+}
+
+
+def _object_hook(obj: dict[str, Any]) -> Any:
+    if obj.keys() != {_TYPE, _VALUE}:
+        return obj
+    decoder = _DECODERS.get(obj[_TYPE])
+    if decoder is None:
+        raise EncodeError(f"payload holds a value of unknown type {obj[_TYPE]!r} (kombu JSON form)")
+    try:
+        return decoder(obj[_VALUE])
+    except (TypeError, ValueError, decimal.InvalidOperation) as err:
+        raise EncodeError(f"payload holds a malformed {obj[_TYPE]} value {obj[_VALUE]!r}: {err}") from None
 
 
 def plain(value: Any, what: str) -> Any:
@@ -45,6 +111,12 @@ def plain(value: Any, what: str) -> Any:
         return value
     if isinstance(value, (list, tuple, range)):
         return [plain(v, f"{what}[{i}]") for i, v in enumerate(value)]
+    for kind, encoder in _ENCODERS:
+        if isinstance(value, kind):
+            return encoder(value)
+    reducer = getattr(value, "__json__", None)
+    if callable(reducer):
+        return plain(reducer(), what)
     if isinstance(value, dict):
         out = {}
         for key, item in value.items():
@@ -53,8 +125,9 @@ def plain(value: Any, what: str) -> Any:
             out[key] = plain(item, f"{what}[{key!r}]")
         return out
     raise EncodeError(
-        f"{what}: a {type(value).__name__} cannot be encoded as JSON; "
-        "pass lists, dicts with string keys, strings, numbers, booleans or None"
+        f"{what}: a {type(value).__name__} cannot be encoded as JSON; pass lists, dicts with string keys, "
+        "strings, numbers, booleans, None, or the datetime / date / time / Decimal / UUID / bytes values "
+        "Celery's JSON carries"
     )
 
 
@@ -123,16 +196,18 @@ def decode(payload: common_pb2.Payload, default: Any = None) -> Any:
         default: What an empty payload decodes to.
 
     Returns:
-        The decoded value (JSON data).
+        The decoded value: JSON data, with kombu's tagged objects turned back into datetime,
+        date, time, Decimal, UUID and bytes values.
 
     Raises:
-        EncodeError: if the payload uses an encoding this SDK does not read, or is not valid JSON.
+        EncodeError: if the payload uses an encoding this SDK does not read, is not valid JSON,
+            or holds a tagged value of an unknown type.
     """
     if not payload.data:
         return default
     if payload.encoding not in ("", JSON):
         raise EncodeError(f"payload encoding {payload.encoding!r} is not supported by this SDK (only 'json')")
     try:
-        return json.loads(payload.data)
+        return json.loads(payload.data, object_hook=_object_hook)
     except ValueError as err:
         raise EncodeError(f"payload is not valid JSON: {err}") from None

@@ -8,13 +8,15 @@ graph lives on the server, so a fresh process that only knows an id can walk it)
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import traceback as tb_module
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from motet import payload
-from motet.exceptions import IncompleteStream, MotetError, TaskRevokedError
+from motet.exceptions import IncompleteStream, MotetError, NotFound, TaskRevokedError
 from motet.failures import exception_from_failure
 from motet.graph import DependencyGraph
 from motet.state import current_app
@@ -23,7 +25,17 @@ from motet.v1 import common_pb2, results_pb2
 if TYPE_CHECKING:
     from motet.app import App
 
-__all__ = ["READY_STATES", "STATES", "AsyncResult", "GroupResult", "ResultBase", "state_name"]
+__all__ = [
+    "READY_STATES",
+    "STATES",
+    "AsyncResult",
+    "EagerResult",
+    "GroupResult",
+    "ResultBase",
+    "ResultSet",
+    "result_from_tuple",
+    "state_name",
+]
 
 STATES = {
     common_pb2.TASK_STATE_UNSPECIFIED: "PENDING",
@@ -85,6 +97,38 @@ class ResultBase:
 
     def __str__(self) -> str:
         return self.id
+
+    @property
+    def parent(self) -> ResultBase | None:
+        """The result this one received its input from, when known."""
+        return self._known_parent
+
+    @parent.setter
+    def parent(self, value: ResultBase | None) -> None:
+        self._known_parent = value
+
+    def as_tuple(self) -> tuple[Any, Any]:
+        """A plain nested tuple of ids that survives serialization (Celery's `as_tuple`);
+        `result_from_tuple` rebuilds the result with its parents."""
+        raise NotImplementedError
+
+    def _maybe_throw(self) -> None:
+        """Raises this result's exception if it is ready and failed (or was revoked)."""
+        raise NotImplementedError
+
+    def _raise_failed_ancestor(self) -> None:
+        """Celery's `follow_parents`: walks the parents from the root down and raises the
+        first failed one's exception (a chord body's ChordError gives way to the header
+        member's original exception this way)."""
+        line: list[ResultBase] = []
+        seen = {self.id}
+        node = self.parent
+        while node is not None and node.id not in seen:
+            seen.add(node.id)
+            line.append(node)
+            node = node.parent
+        for ancestor in reversed(line):
+            ancestor._maybe_throw()
 
     def ready(self) -> bool:
         """Whether the result will not change any more."""
@@ -185,17 +229,29 @@ class AsyncResult(ResultBase):
     def _set(self, result: results_pb2.TaskResult) -> None:
         self._meta = result
 
-    def get(self, timeout: float | None = None, propagate: bool = True, interval: float = 0.5, **_: Any) -> Any:
+    def get(
+        self,
+        timeout: float | None = None,
+        propagate: bool = True,
+        interval: float = 0.5,
+        follow_parents: bool = True,
+        **_: Any,
+    ) -> Any:
         """Waits for the result (pushed by the results service) and returns its value.
 
         Args:
             timeout: Seconds to wait at most (None: no limit).
             propagate: Raise the task's exception if it failed (else return it).
             interval: Ignored (Celery's polling interval; Motet waits on a stream).
+            follow_parents: When the task failed, raise the first failed ancestor's exception
+                instead, from the root down (Celery's default): `get()` on a chord whose header
+                failed raises the member's original exception, while the body's own result
+                (`res.result`, `follow_parents=False`, `propagate=False`) is the ChordError.
 
         Raises:
-            The task's exception (its original class when importable here, else RemoteError);
-            TaskRevokedError if it was revoked; motet.exceptions.TimeoutError after `timeout`.
+            The task's (or its first failed ancestor's) exception, its original class when
+            importable here, else RemoteError; TaskRevokedError if it was revoked;
+            motet.exceptions.TimeoutError after `timeout`.
         """
         meta = self._ready_meta()
         if meta is None:
@@ -203,7 +259,25 @@ class AsyncResult(ResultBase):
                 self._meta = meta = result
         if meta is None:
             raise MotetError(f"the results service ended the wait for {self.id} without a result")
+        if propagate and follow_parents and state_name(meta) != "SUCCESS":
+            self._raise_failed_ancestor()
         return _value(meta, propagate)
+
+    def _maybe_throw(self) -> None:
+        meta = self._fetch()
+        if state_name(meta) in ("FAILURE", "REVOKED"):
+            raise _exception(meta)
+
+    def exists(self) -> bool:
+        """Whether the services hold a state for this id beyond PENDING (Celery 5.7's `exists`):
+        a task that was received, started, retried or finished. An id never seen, or a task
+        still waiting for a worker, does not exist yet."""
+        return self.state not in ("PENDING", "RECEIVED")
+
+    def as_tuple(self) -> tuple[Any, Any]:
+        """`((id, parent_tuple), None)`, Celery's form; see `result_from_tuple`."""
+        parent = self._known_parent
+        return ((self.id, parent.as_tuple() if parent is not None else None), None)
 
     wait = get
 
@@ -288,31 +362,135 @@ class AsyncResult(ResultBase):
         self.app.client.revoke([self.id], terminate=terminate)
 
 
-class GroupResult(ResultBase):
-    """The results of a group, in submission order (Celery's GroupResult).
+class EagerResult(AsyncResult):
+    """A result that is already known (Celery's EagerResult, an AsyncResult that asks no service).
 
     Args:
-        id: The group id.
-        results: The member results (AsyncResult or nested GroupResult), in order.
-        app: The App whose services are asked (default: the bound or current app).
-        parent: The result the group received its input from, when known.
+        id: The task id given to the inline run.
+        value: The return value, or the exception raised.
+        state: "SUCCESS" or "FAILURE".
+        traceback: The traceback text of a failure.
     """
 
-    def __init__(
+    def __init__(self, id: str, value: Any, state: str, traceback: str | None = None) -> None:  # noqa: A002 - Celery's parameter name
+        super().__init__(id)
+        self._value = value
+        self._state = state
+        self._traceback = traceback
+
+    @classmethod
+    def run(cls, fun: Callable[[], Any], *, task_id: str, throw: bool = False) -> EagerResult:
+        """Calls `fun` and records its value or its exception.
+
+        Args:
+            fun: What to run.
+            task_id: The id the result gets.
+            throw: Raise the exception instead of recording it (Celery's `task_eager_propagates`).
+        """
+        try:
+            return cls(task_id, fun(), "SUCCESS")
+        except Exception as exc:
+            if throw:
+                raise
+            return cls(task_id, exc, "FAILURE", "".join(tb_module.format_exception(exc)))
+
+    @property
+    def state(self) -> str:
+        """SUCCESS or FAILURE."""
+        return self._state
+
+    status = state
+
+    @property
+    def result(self) -> Any:
+        """The value, or the exception."""
+        return self._value
+
+    info = result
+
+    @property
+    def traceback(self) -> str | None:
+        """The traceback text of a failure."""
+        return self._traceback
+
+    @property
+    def children(self) -> list[ResultBase]:
+        """Nothing: an eager run starts nothing on the services."""
+        return []
+
+    @property
+    def parent(self) -> ResultBase | None:
+        """None: an eager run has no recorded parent."""
+        return self._known_parent
+
+    @parent.setter
+    def parent(self, value: ResultBase | None) -> None:
+        self._known_parent = value
+
+    def get(
         self,
-        id: str | None = None,
-        results: list[Any] | None = None,
-        app: App | None = None,  # noqa: A002 - Celery's parameter name
-        parent: ResultBase | None = None,
+        timeout: float | None = None,
+        propagate: bool = True,
+        interval: float = 0.5,
+        follow_parents: bool = True,
         **_: Any,
-    ) -> None:
-        self.id = id or ""
-        self.results: list[Any] = list(results or [])
-        self.app = self._resolve_app(app)
-        self._known_parent = parent
+    ) -> Any:
+        """The value; the exception is raised if the run failed and `propagate` is true."""
+        if self._state == "FAILURE" and propagate:
+            raise self._value
+        return self._value
+
+    wait = get
+
+    def forget(self) -> None:
+        """Nothing to forget: the result lives in this object only."""
+
+    def revoke(self, terminate: bool = False, **_: Any) -> None:
+        """Nothing to revoke: the run is over."""
+
+    def ready(self) -> bool:
+        """Always true."""
+        return True
+
+    def successful(self) -> bool:
+        """Whether the run returned."""
+        return self.state == "SUCCESS"
+
+    def failed(self) -> bool:
+        """Whether the run raised."""
+        return self.state == "FAILURE"
+
+    def exists(self) -> bool:
+        """Always true: the result is here."""
+        return True
 
     def __repr__(self) -> str:
-        return f"<GroupResult: {self.id} [{', '.join(r.id for r in self.results)}]>"
+        return f"<EagerResult: {self.id}>"
+
+
+class ResultSet(ResultBase):
+    """A set of results waited on together (Celery's ResultSet); `GroupResult` is one with an id.
+
+    Args:
+        results: The member results (AsyncResult or nested GroupResult), in order.
+        app: The App whose services are asked (default: the bound or current app).
+    """
+
+    def __init__(self, results: list[Any] | None = None, app: App | None = None, **_: Any) -> None:
+        self.id = ""
+        self.results: list[Any] = list(results or [])
+        self.app = self._resolve_app(app)
+        self._known_parent = None
+
+    def __repr__(self) -> str:
+        return f"<ResultSet: [{', '.join(r.id for r in self.results)}]>"
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is ResultSet and type(self) is ResultSet:
+            return other.results == self.results
+        return super().__eq__(other)
+
+    __hash__ = ResultBase.__hash__
 
     def __len__(self) -> int:
         return len(self.results)
@@ -323,14 +501,36 @@ class GroupResult(ResultBase):
     def __getitem__(self, index: int) -> Any:
         return self.results[index]
 
-    @property
-    def parent(self) -> ResultBase | None:
-        """The result the group received its input from, when known."""
-        return self._known_parent
+    def add(self, result: ResultBase) -> None:
+        """Adds a result to the set (once)."""
+        if result not in self.results:
+            self.results.append(result)
 
-    @parent.setter
-    def parent(self, value: ResultBase | None) -> None:
-        self._known_parent = value
+    def update(self, results: Iterable[ResultBase]) -> None:
+        """Adds several results (each once)."""
+        for result in results:
+            self.add(result)
+
+    def remove(self, result: ResultBase | str) -> None:
+        """Removes a result (a result or its id).
+
+        Raises:
+            KeyError: if it is not in the set.
+        """
+        for r in self.results:
+            if r == result:
+                self.results.remove(r)
+                return
+        raise KeyError(result)
+
+    def discard(self, result: ResultBase | str) -> None:
+        """Removes a result if it is in the set."""
+        with contextlib.suppress(KeyError):
+            self.remove(result)
+
+    def clear(self) -> None:
+        """Empties the set."""
+        self.results.clear()
 
     @property
     def children(self) -> list[Any]:
@@ -410,6 +610,41 @@ class GroupResult(ResultBase):
         for r in leaves:
             r._meta = None
 
+    def _maybe_throw(self) -> None:
+        for r in self.results:
+            r._maybe_throw()
+
+
+class GroupResult(ResultSet):
+    """The results of a group, in submission order (Celery's GroupResult).
+
+    Args:
+        id: The group id.
+        results: The member results (AsyncResult or nested GroupResult), in order.
+        app: The App whose services are asked (default: the bound or current app).
+        parent: The result the group received its input from, when known.
+    """
+
+    def __init__(
+        self,
+        id: str | None = None,  # noqa: A002 - Celery's parameter name
+        results: list[Any] | None = None,
+        app: App | None = None,
+        parent: ResultBase | None = None,
+        **_: Any,
+    ) -> None:
+        super().__init__(results, app=app)
+        self.id = id or ""
+        self._known_parent = parent
+
+    def __repr__(self) -> str:
+        return f"<GroupResult: {self.id} [{', '.join(r.id for r in self.results)}]>"
+
+    def as_tuple(self) -> tuple[Any, Any]:
+        """`((id, parent_tuple), [member tuples])`, Celery's form; see `result_from_tuple`."""
+        parent = self._known_parent
+        return ((self.id, parent.as_tuple() if parent is not None else None), [r.as_tuple() for r in self.results])
+
     def to_ref(self) -> results_pb2.GroupRef:
         """This group as a `motet.v1.GroupRef` (ids only)."""
         members = [
@@ -426,12 +661,31 @@ class GroupResult(ResultBase):
         return self
 
     @classmethod
-    def restore(cls, id: str, app: App | None = None, **_: Any) -> GroupResult:  # noqa: A002 - Celery's parameter name
-        """The saved group with this id.
-
-        Raises:
-            NotFound: if it was never saved, or was forgotten or expired.
-        """
+    def restore(cls, id: str, app: App | None = None, **_: Any) -> GroupResult | None:  # noqa: A002 - Celery's parameter name
+        """The saved group with this id, or None if it was never saved, or was forgotten or
+        expired (as Celery's `GroupResult.restore`)."""
         app = app or cls._bound_app or current_app()
-        ref = app.client.restore_group(id)
+        try:
+            ref = app.client.restore_group(id)
+        except NotFound:
+            return None
         return GroupResult(ref.group_id, [_ref_to_result(m, app) for m in ref.members], app=app)
+
+
+def result_from_tuple(r: Any, app: App | None = None) -> ResultBase:
+    """The result an `as_tuple()` form describes, parents included (Celery's `result_from_tuple`).
+
+    Raises:
+        ValueError: if `r` is not such a tuple.
+    """
+    if isinstance(r, ResultBase):
+        return r
+    try:
+        res, nodes = r
+        task_id, parent = res if isinstance(res, (list, tuple)) else (res, None)
+    except (TypeError, ValueError):
+        raise ValueError(f"not a result tuple: {r!r}") from None
+    parent_result = result_from_tuple(parent, app) if parent else None
+    if nodes is not None:
+        return GroupResult(task_id, [result_from_tuple(child, app) for child in nodes], app=app, parent=parent_result)
+    return AsyncResult(task_id, app=app, parent=parent_result)

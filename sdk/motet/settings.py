@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
+    "CELERY_DEFAULTS",
+    "Conf",
     "LOOPBACK",
     "RESULTS_PORT",
     "SCHEDULER_PORT",
@@ -79,3 +82,64 @@ class ClientSettings:
             results=results or env.get("MOTET_RESULTS") or DEFAULT_RESULTS,
             namespace=namespace or env.get("MOTET_NAMESPACE") or None,
         )
+
+
+CELERY_DEFAULTS: dict[str, Any] = {
+    "task_always_eager": False,
+    "task_eager_propagates": False,
+    "task_allow_error_cb_on_chord_header": False,
+    "task_inherit_parent_priority": False,
+    "task_default_queue": DEFAULT_QUEUE,
+    "result_expires": 86_400,
+    "result_chord_ordered": True,
+    "result_chord_join_timeout": 3.0,
+    "result_chord_retry_interval": 1.0,
+    "task_protocol": 2,
+}
+"""Celery's settings that change canvas behaviour, with Celery's defaults (what `app.conf` holds
+before anything is set)."""
+
+
+class Conf(dict[str, Any]):
+    """An App's configuration with Celery's setting names (Celery's `app.conf`).
+
+    Read and set as attributes or keys (`app.conf.task_always_eager = True`,
+    `app.conf.update(result_expires=3600)`). Settings Motet acts on:
+
+    - ``task_always_eager``: `apply_async` / `delay` run the canvas in the calling process and
+      return an `EagerResult`, as `.apply()` does; ``task_eager_propagates`` makes such a run
+      raise the task's exception at once.
+    - ``task_allow_error_cb_on_chord_header``: `chord.link_error(eb)` also attaches an immutable
+      copy of `eb` to every header member (read when `link_error` is called, as in Celery).
+    - ``result_expires``: seconds results are kept (Celery's default, one day). Results are
+      written by the scheduler: a cluster started by ``motet dev --app MODULE`` takes it from the
+      app; a deployed scheduler takes ``MOTET_RESULT_EXPIRES``.
+
+    Other names are kept and ignored (Celery's broker and backend settings mean nothing here);
+    ``result_chord_ordered`` is always true in Motet, whose chord results are in header order.
+    """
+
+    def __init__(self, values: dict[str, Any] | None = None) -> None:
+        super().__init__(CELERY_DEFAULTS)
+        self.update(values or {})
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"app.conf has no setting {name!r}") from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self[name] = value
+
+    def __delattr__(self, name: str) -> None:
+        try:
+            del self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def config_from_object(self, obj: Any) -> None:
+        """Celery's `config_from_object`: takes the lower-case public attributes of `obj` (or
+        the keys of a dict)."""
+        items = obj.items() if isinstance(obj, dict) else ((k, getattr(obj, k)) for k in dir(obj))
+        self.update({k: v for k, v in items if not k.startswith("_") and k.islower()})

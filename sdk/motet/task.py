@@ -25,8 +25,8 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from motet.canvas import Signature, chunks, xmap, xstarmap
-from motet.eager import EagerResult
 from motet.exceptions import CanvasError, MaxRetriesExceededError, Replace, Retry
+from motet.result import EagerResult
 
 if TYPE_CHECKING:
     from motet.app import App
@@ -208,8 +208,18 @@ class Task:
         return len(positional) >= 3 + extra
 
     def apply(self, args: Any = None, kwargs: Any = None, **options: Any) -> EagerResult:
-        """Runs inline in this process under a request (Celery's `apply`); returns an EagerResult."""
+        """Runs inline in this process under a request (Celery's `apply`); returns an EagerResult.
+
+        Args:
+            args: Positional arguments.
+            kwargs: Keyword arguments.
+            **options: `task_id`, `queue`, `priority`; `throw` raises the task's exception
+                instead of returning a failed result (default: the app's `task_eager_propagates`).
+        """
         task_id = options.get("task_id") or str(uuid.uuid4())
+        throw = options.get("throw")
+        if throw is None:
+            throw = bool(self.app.conf.task_eager_propagates)
         call_args, call_kwargs = tuple(args or ()), dict(kwargs or {})
 
         def run() -> Any:
@@ -226,7 +236,7 @@ class Task:
             finally:
                 self.pop_request()
 
-        return EagerResult.run(run, task_id=task_id)
+        return EagerResult.run(run, task_id=task_id, throw=throw)
 
     def signature(self, args: Any = None, kwargs: Any = None, **options: Any) -> Signature:
         """A signature of this task (Celery's `Task.signature`)."""

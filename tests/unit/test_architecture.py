@@ -166,7 +166,7 @@ def test_the_sdk_imports_nothing_inside_functions() -> None:
 # layers only; `motet.canvas.kinds` is how the rules in layer 6 reach the kinds in layer 8.
 SDK_LAYERS: list[set[str]] = [
     {"motet.v1", "motet.exceptions", "motet.settings"},
-    {"motet.state", "motet.eager", "motet.graph", "motet.payload", "motet.failures", "motet.channels"},
+    {"motet.state", "motet.graph", "motet.payload", "motet.failures", "motet.channels"},
     {"motet.client"},
     {"motet.result"},
     {"motet.canvas.kinds"},

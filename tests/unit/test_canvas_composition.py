@@ -32,9 +32,9 @@ def shape(c: Any) -> Any:
     if isinstance(c, group):
         return ("group", [shape(t) for t in c.tasks])
     if isinstance(c, chunks):
-        return ("chunks", c.mapped.task.rsplit(".", 1)[-1], c.items, c.n)
+        return ("chunks", c.mapped.task.rsplit(".", 1)[-1], c.it, c.n)
     if isinstance(c, (xmap, xstarmap)):
-        return (c.subtask_type, c.mapped.task.rsplit(".", 1)[-1], c.items)
+        return (c.subtask_type, c.mapped.task.rsplit(".", 1)[-1], c.it)
     return (c.task.rsplit(".", 1)[-1], c.args)
 
 
@@ -258,10 +258,10 @@ def test_generators_are_materialised_at_build_time() -> None:
     g = group(add.s(i, i) for i in range(3))
     assert [t.args for t in g.tasks] == [(0, 0), (1, 1), (2, 2)]
     m = add.starmap(zip(range(3), range(3), strict=True))
-    assert m.items == [[0, 0], [1, 1], [2, 2]]
+    assert m.it == [[0, 0], [1, 1], [2, 2]]
     ck = add.chunks(zip(range(25), range(25), strict=True), 10)
-    assert [len(t.items) for t in ck.group().tasks] == [10, 10, 5]
-    assert xsum.map([range(10), range(100)]).items == [list(range(10)), list(range(100))]
+    assert [len(t.it) for t in ck.group().tasks] == [10, 10, 5]
+    assert xsum.map([range(10), range(100)]).it == [list(range(10)), list(range(100))]
 
 
 def test_map_and_starmap_run_inline_as_in_the_guide() -> None:

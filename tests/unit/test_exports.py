@@ -83,7 +83,6 @@ def test_exception_tree_is_pinned() -> None:
         "motet.canvas.validate",
         "motet.result",
         "motet.graph",
-        "motet.eager",
         "motet.client",
         "motet.channels",
         "motet.settings",

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
 import json
+import uuid
 
 import pytest
 
@@ -13,7 +16,7 @@ from motet.v1 import common_pb2
 from tests.unit.tasks import add
 
 
-@pytest.mark.parametrize("value", [{1, 2}, b"bytes", object(), float("nan"), float("inf")])
+@pytest.mark.parametrize("value", [{1, 2}, object(), float("nan"), float("inf")])
 def test_values_json_cannot_hold_are_refused_naming_the_task_and_argument(value: object) -> None:
     with pytest.raises(EncodeError, match=r"task tests\.unit\.tasks\.add argument 1"):
         add.s(1, value).to_proto()
@@ -33,6 +36,30 @@ def test_oversized_values_are_refused_not_truncated() -> None:
         payload.encode(["x" * payload.MAX_PAYLOAD_BYTES], what="big")
     with pytest.raises(EncodeError, match="task tests.unit.tasks.add arguments: .* exceeds"):
         add.s("x" * payload.MAX_PAYLOAD_BYTES).to_proto()
+
+
+def test_celerys_json_types_travel_in_kombus_forms_and_come_back() -> None:
+    when = dt.datetime(2026, 12, 1, 21, 17, 20, 5, tzinfo=dt.UTC)
+    ident = uuid.UUID("12345678123456781234567812345678")
+    value = [when, when.date(), dt.time(9, 30), decimal.Decimal("1.10"), ident, b"raw", b"\xff\x00"]
+    p = payload.encode(value, what="v")
+    assert json.loads(p.data) == [
+        {"__type__": "datetime", "__value__": "2026-12-01T21:17:20.000005+00:00"},
+        {"__type__": "date", "__value__": "2026-12-01"},
+        {"__type__": "time", "__value__": "09:30:00"},
+        {"__type__": "decimal", "__value__": "1.10"},
+        {"__type__": "uuid", "__value__": {"hex": "12345678123456781234567812345678"}},
+        {"__type__": "bytes", "__value__": "raw"},
+        {"__type__": "base64", "__value__": "/wA="},
+    ]
+    assert payload.decode(p) == value
+    assert payload.decode(payload.encode({"at": when}, what="v")) == {"at": when}
+
+
+def test_an_unknown_tagged_type_is_a_clear_error() -> None:
+    bad = common_pb2.Payload(encoding="json", data=b'{"__type__": "frob", "__value__": 1}')
+    with pytest.raises(EncodeError, match="unknown type 'frob'"):
+        payload.decode(bad)
 
 
 def test_tuples_and_ranges_become_lists_and_round_trip() -> None:

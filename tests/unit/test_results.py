@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from motet import App, AsyncResult, GroupResult, payload
-from motet.exceptions import IncompleteStream, RemoteError, TaskRevokedError
+from motet import App, AsyncResult, GroupResult, chord, group, payload
+from motet.exceptions import ChordError, IncompleteStream, NotFound, RemoteError, TaskRevokedError
 from motet.failures import failure_from_exception
+from motet.result import ResultSet, result_from_tuple
 from motet.v1 import common_pb2, results_pb2
 from tests.unit.tasks import add, app, tsum
 
@@ -246,3 +247,71 @@ def test_invert_and_send_task_submit_and_wait(server: FakeServer, monkeypatch: p
     assert isinstance(res, AsyncResult) and res.app is app
     assert submitted[-1].signature.task == "billing.charge" and submitted[-1].signature.options.queue == "billing"
     assert add.AsyncResult(res.id).get() == 4
+
+
+def test_a_chord_get_follows_parents_to_the_failed_member_while_its_result_is_the_chord_error(
+    server: FakeServer,
+) -> None:
+    res = chord([add.s(1, 1), add.s(2, 2)], tsum.s()).freeze()
+    header = res.parent
+    assert isinstance(header, GroupResult)
+    first, second = header.results
+    server.results[first.id] = ok(first.id, 2)
+    server.results[second.id] = failed(second.id, ValueError("boom"))
+    body_failure = failed(res.id, ChordError(f"Dependency {second.id} raised ValueError('boom')"))
+    body_failure.failure.kind = S.FAILURE_KIND_UPSTREAM
+    server.results[res.id] = body_failure
+    with pytest.raises(ValueError, match="boom"):
+        res.get()  # Celery 5.7: the header is checked first and the original exception raised
+    with pytest.raises(ChordError, match=f"Dependency {second.id} raised"):
+        res.get(follow_parents=False)
+    assert isinstance(res.get(propagate=False), ChordError) and isinstance(res.result, ChordError)
+
+
+def test_a_chain_get_raises_the_earliest_failed_step(server: FakeServer) -> None:
+    res = (add.s(1, 1) | add.s(1) | add.s(1)).freeze()
+    second, first = res.parent, res.parent.parent
+    server.results[first.id] = ok(first.id, 2)
+    server.results[second.id] = failed(second.id, KeyError("second"))
+    server.results[res.id] = failed(res.id, KeyError("second"))
+    with pytest.raises(KeyError, match="second"):
+        res.get()
+    assert first.get() == 2
+
+
+def test_result_tuples_round_trip_with_parents_and_members(server: FakeServer) -> None:
+    res = (add.s(1, 1) | group(add.s(1), add.s(2))).freeze()
+    rebuilt = result_from_tuple(res.as_tuple(), app=app)
+    assert isinstance(rebuilt, GroupResult) and rebuilt == res
+    assert [r.id for r in rebuilt.results] == [r.id for r in res.results]
+    assert rebuilt.parent == res.parent and rebuilt.parent.parent is None
+    single = AsyncResult("x", app=app, parent=AsyncResult("p", app=app))
+    assert single.as_tuple() == (("x", (("p", None), None)), None)
+    assert result_from_tuple(single.as_tuple(), app=app).parent == "p"
+
+
+def test_result_sets_are_built_directly_or_with_add(server: FakeServer) -> None:
+    a, b = AsyncResult("a", app=app), AsyncResult("b", app=app)
+    server.results["a"], server.results["b"] = ok("a", 1), ok("b", 2)
+    rs = ResultSet([a], app=app)
+    rs.add(b)
+    rs.add(b)  # once
+    assert len(rs) == 2 and rs[1] == b and rs.get() == [1, 2] and rs.completed_count() == 2
+    rs.discard("a")
+    rs.discard("nope")
+    assert rs.results == [b]
+    with pytest.raises(KeyError):
+        rs.remove("nope")
+    rs.clear()
+    assert rs.results == [] and rs.get() == []
+
+
+def test_restoring_an_unknown_group_is_none_and_unknown_ids_do_not_exist(server: FakeServer) -> None:
+    def missing(group_id: str) -> results_pb2.GroupRef:
+        raise NotFound(f"no saved group with id {group_id!r}")
+
+    server.restore_group = missing
+    assert GroupResult.restore("nope", app=app) is None
+    assert AsyncResult("never", app=app).exists() is False and AsyncResult("never", app=app).state == "PENDING"
+    server.results["done"] = ok("done", 1)
+    assert AsyncResult("done", app=app).exists() is True

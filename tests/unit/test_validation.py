@@ -20,7 +20,6 @@ from tests.unit.tasks import add, xsum
         (lambda: chord([add.s(1, 1)], 42), "chord body must be a signature or canvas, got int"),
         (lambda: add.s(1, 1).set(countdown=-1), "task tests.unit.tasks.add: countdown must not be negative"),
         (lambda: add.signature((1, 1), frobnicate=True), r"unknown option\(s\) \['frobnicate'\]"),
-        (lambda: add.si(1, 1).delay(3), "immutable and cannot take partial arguments"),
         (lambda: add.chunks([(1, 1)], 0), "chunk size must be a whole number of at least 1"),
         (lambda: chunks(add.s(), [(1, 1)], 1.5), "chunk size"),
         (lambda: chain().freeze(), "a chain needs at least one task"),

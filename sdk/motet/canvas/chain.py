@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from motet.canvas import kinds
 from motet.canvas.compose import compose, upgrade_steps
 from motet.canvas.composite import Composite, as_member
-from motet.canvas.signature import Signature, copy_options
+from motet.canvas.signature import KwargsField, Signature, copy_options
 from motet.exceptions import CanvasError
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ class chain(Composite):  # noqa: N801 - Celery's name
     """
 
     kind = "chain"
-    tasks: list[Signature]
+    tasks = KwargsField[list[Signature]]("tasks")
 
     def __new__(cls, *tasks: Any, app: App | None = None, **options: Any) -> Any:
         if len(tasks) == 1 and isinstance(tasks[0], (Signature, dict)):
@@ -65,13 +65,30 @@ class chain(Composite):  # noqa: N801 - Celery's name
     def _build(cls, tasks: Iterable[Signature], options: dict[str, Any], app: App | None = None) -> chain:
         """A chain of exactly these steps, without Celery's folding (for compose / from_proto)."""
         steps = list(tasks)
-        obj: chain = object.__new__(cls)
+        obj: chain = dict.__new__(cls)
         obj._setup(options, app if app is not None else _first_app(steps))
         obj.tasks = steps
         return obj
 
-    def _state(self) -> tuple[Any, ...]:
-        return (self.tasks, self.options)
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], app: App | None = None) -> chain:
+        """The chain a Celery-style dict describes (its steps under kwargs["tasks"])."""
+        steps = [Signature.from_dict(t, app=app) for t in (d.get("kwargs") or {}).get("tasks") or ()]
+        built = cls._build(steps, {}, app)
+        built.set(immutable=bool(d.get("immutable")), **(d.get("options") or {}))
+        return built
+
+    @property
+    def id(self) -> str | None:
+        """The chain's result id: its last task's (set with `task_id=` or by freezing)."""
+        own: str | None = self.options.get("task_id")
+        if own is not None or not self.tasks:
+            return own
+        return self.tasks[-1].id
+
+    @id.setter
+    def id(self, value: str) -> None:
+        self.options["task_id"] = value
 
     def __repr__(self) -> str:
         return " | ".join(repr(t) for t in self.tasks) if self.tasks else "chain()"
@@ -84,9 +101,24 @@ class chain(Composite):  # noqa: N801 - Celery's name
             raise CanvasError("a chain needs at least one task")
         self.tasks[0] = self.tasks[0]._partial(args, kwargs, {})
 
+    def apply_async(self, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
+        """Submits the chain and returns its last task's result; an empty chain sends nothing
+        and returns None, as in Celery (see `Signature.apply_async`)."""
+        if not self.tasks:
+            return None
+        return super().apply_async(args, kwargs, **options)
+
     def unchain_tasks(self) -> list[Signature]:
-        """The steps (copies), Celery's `unchain_tasks`."""
-        return [t._copy() for t in self.tasks]
+        """The steps (copies), Celery's `unchain_tasks`: the chain's callbacks go onto the last
+        copy, its errbacks onto every copy."""
+        steps = [t._copy() for t in self.tasks]
+        for errback in self.options.get("link_error", ()):
+            for step in steps:
+                step.link_error(errback)
+        if steps:
+            for callback in self.options.get("link", ()):
+                steps[-1].link(callback)
+        return steps
 
     def _inline(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         steps = upgrade_steps(self.tasks)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from motet.canvas import kinds
 from motet.canvas.composite import Composite, as_member
 from motet.canvas.group import group, materialise
-from motet.canvas.signature import Signature, copy_options
+from motet.canvas.signature import KwargsField, Signature, copy_options
 from motet.exceptions import CanvasError
 
 if TYPE_CHECKING:
@@ -38,8 +38,8 @@ class chord(Composite):  # noqa: N801 - Celery's name
     """
 
     kind = "chord"
-    tasks: list[Signature]
-    body: Signature | None
+    tasks = KwargsField[list[Signature]]("header")
+    body = KwargsField[Signature | None]("body")
 
     def __init__(self, header: Any = (), body: Any = None, *, app: App | None = None, **options: Any) -> None:
         if isinstance(header, group):
@@ -66,12 +66,26 @@ class chord(Composite):  # noqa: N801 - Celery's name
         cls, header: Iterable[Signature], body: Signature | None, options: dict[str, Any], app: App | None = None
     ) -> chord:
         """A chord of exactly these parts with these (already valid) options."""
-        obj: chord = object.__new__(cls)
+        obj: chord = dict.__new__(cls)
         obj._setup({}, app)
         obj.tasks = list(header)
         obj.body = body
         obj.options = options
         return obj
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], app: App | None = None) -> chord:
+        """The chord a Celery-style dict describes (kwargs["header"]: a list or a group's dict,
+        kwargs["body"])."""
+        parts = d.get("kwargs") or {}
+        header = parts.get("header") or []
+        if isinstance(header, Mapping):  # Celery keeps the header as a group
+            header = (header.get("kwargs") or {}).get("tasks") or []
+        members = [Signature.from_dict(t, app=app) for t in header]
+        body = parts.get("body")
+        built = cls._build(members, Signature.from_dict(body, app=app) if body else None, {}, app)
+        built.set(**(d.get("options") or {}))
+        return built
 
     @classmethod
     def from_group(cls, header: group, body: Signature) -> chord:
@@ -83,9 +97,6 @@ class chord(Composite):  # noqa: N801 - Celery's name
         """The header members."""
         return self.tasks
 
-    def _state(self) -> tuple[Any, ...]:
-        return (self.tasks, self.body, self.options)
-
     def __repr__(self) -> str:
         return f"chord([{', '.join(repr(t) for t in self.tasks)}], {self.body!r})"
 
@@ -96,6 +107,11 @@ class chord(Composite):  # noqa: N801 - Celery's name
     def _merge_partial(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         # Celery: a chord's partial arguments go to the header members.
         self.tasks = [t._partial(args, kwargs, {}) for t in self.tasks]
+
+    def set_immutable(self, immutable: bool) -> None:
+        """Sets the flag on the header members, never the body (Celery's `chord.set_immutable`)."""
+        for t in self.tasks:
+            t.set_immutable(immutable)
 
     def need_body(self) -> Signature:
         """The body.
@@ -119,7 +135,16 @@ class chord(Composite):  # noqa: N801 - Celery's name
         return self.need_body().link(callback)
 
     def link_error(self, errback: Signature) -> Signature:
-        """Links an errback to the body: it runs once if the chord fails (header or body)."""
+        """Links an errback to the body: it runs once if the chord fails (header or body).
+
+        With the app's `task_allow_error_cb_on_chord_header` set (read now, as Celery reads it),
+        every header member also gets an immutable copy, so a failed member calls it too.
+        """
+        if self._app().conf.task_allow_error_cb_on_chord_header:
+            for member in self.tasks:
+                copy = errback.clone()
+                copy.set(immutable=True)
+                member.link_error(copy)
         return self.need_body().link_error(errback)
 
     def _inline(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

@@ -190,7 +190,7 @@ def _chord_from_proto(msg: canvas_pb2.Chord) -> chord:
 def _map_to_proto(m: MapBase, depth: int) -> canvas_pb2.Map:
     return canvas_pb2.Map(
         task=_signature_to_proto(m.mapped, depth + 1),
-        items=payload.encode(m.items, what=f"{m._where()} items"),
+        items=payload.encode(m.it, what=f"{m._where()} items"),
         starmap=m.starmap,
         options=options_to_proto(m.options, False, depth, m._where()),
     )
@@ -207,7 +207,7 @@ def _map_from_proto(msg: canvas_pb2.Map) -> MapBase:
 def _chunks_to_proto(ck: chunks, depth: int) -> canvas_pb2.Chunks:
     return canvas_pb2.Chunks(
         task=_signature_to_proto(ck.mapped, depth + 1),
-        items=payload.encode(ck.items, what=f"{ck._where()} items"),
+        items=payload.encode(ck.it, what=f"{ck._where()} items"),
         size=ck.n,
         options=options_to_proto(ck.options, False, depth, ck._where()),
         member_ids=ck.member_ids,

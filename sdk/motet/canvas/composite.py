@@ -19,7 +19,7 @@ def as_member(value: Any, where: str) -> Signature:
     if isinstance(value, Signature):
         return value
     if isinstance(value, dict):
-        return Signature(value)
+        return Signature.from_dict(value)
     raise CanvasError(f"{where} takes signatures or canvases, got {type(value).__name__}")
 
 
@@ -47,7 +47,7 @@ class Composite(Signature):
     def _partial(self, args: tuple[Any, ...], kwargs: dict[str, Any], options: dict[str, Any]) -> Signature:
         new = self._copy()
         new.set(**options)
-        if args or kwargs:
+        if (args or kwargs) and not self.immutable:  # Celery: an immutable canvas drops them as a whole
             new._merge_partial(args, kwargs)
         return new
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from motet.canvas import kinds
 from motet.canvas.composite import Composite, as_member
-from motet.canvas.signature import Signature, copy_options
+from motet.canvas.signature import KwargsField, Signature, copy_options
 from motet.exceptions import CanvasError
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ class group(Composite):  # noqa: N801 - Celery's name
     """
 
     kind = "group"
-    tasks: list[Signature]
+    tasks = KwargsField[list[Signature]]("tasks")
 
     def __init__(self, *tasks: Any, app: App | None = None, **options: Any) -> None:
         if len(tasks) == 1 and isinstance(tasks[0], group):
@@ -57,14 +57,19 @@ class group(Composite):  # noqa: N801 - Celery's name
     @classmethod
     def _build(cls, tasks: Iterable[Signature], options: dict[str, Any], app: App | None = None) -> group:
         """A group of exactly these members with these (already valid) options."""
-        obj: group = object.__new__(cls)
+        obj: group = dict.__new__(cls)
         obj._setup({}, app)
         obj.tasks = list(tasks)
         obj.options = options
         return obj
 
-    def _state(self) -> tuple[Any, ...]:
-        return (self.tasks, self.options)
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], app: App | None = None) -> group:
+        """The group a Celery-style dict describes (its members under kwargs["tasks"])."""
+        members = [Signature.from_dict(t, app=app) for t in (d.get("kwargs") or {}).get("tasks") or ()]
+        built = cls._build(members, {}, app)
+        built.set(**(d.get("options") or {}))
+        return built
 
     def __repr__(self) -> str:
         return f"group([{', '.join(repr(t) for t in self.tasks)}])"
@@ -72,7 +77,7 @@ class group(Composite):  # noqa: N801 - Celery's name
     def __len__(self) -> int:
         return len(self.tasks)
 
-    def __iter__(self) -> Iterator[Signature]:
+    def __iter__(self) -> Iterator[Signature]:  # type: ignore[override]  # a group iterates its members
         return iter(self.tasks)
 
     def _copy(self) -> group:
@@ -81,6 +86,21 @@ class group(Composite):  # noqa: N801 - Celery's name
     def _merge_partial(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         # Celery: a group's partial arguments (a parent's result) go to every member.
         self.tasks = [t._partial(args, kwargs, {}) for t in self.tasks]
+
+    def set_immutable(self, immutable: bool) -> None:
+        """Sets the flag on every member (Celery's `group.set_immutable`)."""
+        for t in self.tasks:
+            t.set_immutable(immutable)
+
+    def apply_async(self, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
+        """Submits the group (see `Signature.apply_async`).
+
+        Raises:
+            TypeError: for `link=` / `link_error=` here, as Celery: use `group.link()` or a chord.
+        """
+        if options.get("link") is not None or options.get("link_error") is not None:
+            raise TypeError("Cannot add link to group: use a chord")
+        return super().apply_async(args, kwargs, **options)
 
     def __call__(self, *args: Any, **options: Any) -> Any:
         """Submits the group; positional args are partial args, keywords are options (Celery)."""

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from motet.canvas import kinds
 from motet.canvas.composite import Composite
 from motet.canvas.group import group, materialise
-from motet.canvas.signature import Signature, copy_options, signature
+from motet.canvas.signature import KwargsField, Signature, copy_options, signature
 from motet.canvas.validate import normalise_options
 from motet.exceptions import CanvasError
 
@@ -52,15 +52,17 @@ class MapBase(Signature):
     """
 
     starmap = False
-    mapped: Signature
-    items: list[Any]
+    mapped = KwargsField[Signature]("task")
+    it = KwargsField[list[Any]]("it")
+    """The items, in order (Celery keeps them under kwargs["it"])."""
 
     def __init__(self, task: Any, it: Iterable[Any], *, app: App | None = None, **options: Any) -> None:
         kind = "xstarmap" if self.starmap else "xmap"
-        self.mapped = _mapped(task, kind)
-        self.items = _argument_lists(it, kind) if self.starmap else [_item(x) for x in materialise(it, kind)]
+        dict.__init__(self)
         self.task = "celery.starmap" if self.starmap else "celery.map"
         self.args, self.kwargs, self.immutable = (), {}, False
+        self.mapped = _mapped(task, kind)
+        self.it = _argument_lists(it, kind) if self.starmap else [_item(x) for x in materialise(it, kind)]
         self.subtask_type = kind
         self.app = app if app is not None else self.mapped.app
         self.options = normalise_options(options, self._where())
@@ -68,26 +70,31 @@ class MapBase(Signature):
     @classmethod
     def _build(cls, mapped: Signature, items: list[Any], options: dict[str, Any], app: App | None = None) -> MapBase:
         """A map node of exactly these parts (for from_proto)."""
-        obj = object.__new__(cls)
-        obj.mapped, obj.items, obj.options = mapped, list(items), options
+        obj = dict.__new__(cls)
         obj.task = "celery.starmap" if cls.starmap else "celery.map"
         obj.args, obj.kwargs, obj.immutable = (), {}, False
+        obj.mapped, obj.it, obj.options = mapped, list(items), options
         obj.subtask_type = "xstarmap" if cls.starmap else "xmap"
         obj.app = app if app is not None else mapped.app
         return obj
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], app: App | None = None) -> MapBase:
+        """The map a Celery-style dict describes (kwargs["task"], kwargs["it"])."""
+        parts = d.get("kwargs") or {}
+        built = cls._build(Signature.from_dict(parts["task"], app=app), list(parts.get("it") or []), {}, app)
+        built.set(**(d.get("options") or {}))
+        return built
+
     def _where(self) -> str:
         return f"{'xstarmap' if self.starmap else 'xmap'} of task {self.mapped.task}"
 
-    def _state(self) -> tuple[Any, ...]:
-        return (self.mapped, self.items, self.options)
-
     def __repr__(self) -> str:
         call = f"{self.mapped.task}(*x)" if self.starmap else f"{self.mapped.task}(x)"
-        return f"[{call} for x in {self.items!r}]"
+        return f"[{call} for x in {self.it!r}]"
 
     def _copy(self) -> MapBase:
-        return type(self)._build(self.mapped._copy(), self.items, copy_options(self.options), self.app)
+        return type(self)._build(self.mapped._copy(), self.it, copy_options(self.options), self.app)
 
     def _merge_partial(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         if args or kwargs:
@@ -96,8 +103,8 @@ class MapBase(Signature):
     def _inline(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         m = self.mapped
         if self.starmap:
-            return [m._inline(tuple(item), {}) for item in self.items]
-        return [m._inline((item,), {}) for item in self.items]
+            return [m._inline(tuple(item), {}) for item in self.it]
+        return [m._inline((item,), {}) for item in self.it]
 
 
 @kinds.register("xmap")
@@ -145,9 +152,10 @@ class chunks(Composite):  # noqa: N801 - Celery's name
     """
 
     kind = "chunks"
-    mapped: Signature
-    items: list[list[Any]]
-    n: int
+    mapped = KwargsField[Signature]("task")
+    it = KwargsField[list[list[Any]]]("it")
+    """The argument lists, in order (Celery keeps them under kwargs["it"])."""
+    n = KwargsField[int]("n")
     member_ids: list[str]
 
     def __init__(self, task: Any, it: Iterable[Any], n: int, *, app: App | None = None, **options: Any) -> None:
@@ -156,7 +164,7 @@ class chunks(Composite):  # noqa: N801 - Celery's name
         mapped = _mapped(task, "chunks")
         self._setup(options, app if app is not None else mapped.app)
         self.mapped = mapped
-        self.items = _argument_lists(it, "chunks")
+        self.it = _argument_lists(it, "chunks")
         self.n = n
         self.member_ids = []
 
@@ -171,28 +179,34 @@ class chunks(Composite):  # noqa: N801 - Celery's name
         app: App | None = None,
     ) -> chunks:
         """A chunks node of exactly these parts (for from_proto)."""
-        obj: chunks = object.__new__(cls)
+        obj: chunks = dict.__new__(cls)
         obj._setup({}, app if app is not None else mapped.app)
-        obj.mapped, obj.items, obj.n, obj.options, obj.member_ids = mapped, list(items), n, options, list(member_ids)
+        obj.mapped, obj.it, obj.n, obj.options, obj.member_ids = mapped, list(items), n, options, list(member_ids)
         return obj
 
-    def _where(self) -> str:
-        return f"chunks of task {self.mapped.task}" if hasattr(self, "mapped") else "chunks"
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], app: App | None = None) -> chunks:
+        """The chunks a Celery-style dict describes (kwargs["task"], kwargs["it"], kwargs["n"])."""
+        parts = d.get("kwargs") or {}
+        items = [list(i) for i in parts.get("it") or []]
+        built = cls._build(Signature.from_dict(parts["task"], app=app), items, int(parts["n"]), {}, [], app)
+        built.set(**(d.get("options") or {}))
+        return built
 
-    def _state(self) -> tuple[Any, ...]:
-        return (self.mapped, self.items, self.n, self.options, self.member_ids)
+    def _where(self) -> str:
+        return f"chunks of task {self.mapped.task}" if "task" in self.get("kwargs", {}) else "chunks"
 
     def __repr__(self) -> str:
-        return f"{self.mapped.task}.chunks({len(self.items)} items, {self.n})"
+        return f"{self.mapped.task}.chunks({len(self.it)} items, {self.n})"
 
     @property
     def chunk_count(self) -> int:
         """How many chunk tasks the items make."""
-        return math.ceil(len(self.items) / self.n)
+        return math.ceil(len(self.it) / self.n)
 
     def _copy(self) -> chunks:
         return chunks._build(
-            self.mapped._copy(), self.items, self.n, copy_options(self.options), self.member_ids, self.app
+            self.mapped._copy(), self.it, self.n, copy_options(self.options), self.member_ids, self.app
         )
 
     def _merge_partial(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
@@ -206,8 +220,8 @@ class chunks(Composite):  # noqa: N801 - Celery's name
             A new group; member ids are the frozen chunk ids when this chunks was frozen.
         """
         members: list[Signature] = []
-        for index, start in enumerate(range(0, len(self.items), self.n)):
-            member = xstarmap(self.mapped._copy(), self.items[start : start + self.n], app=self.app)
+        for index, start in enumerate(range(0, len(self.it), self.n)):
+            member = xstarmap(self.mapped._copy(), self.it[start : start + self.n], app=self.app)
             if index < len(self.member_ids):
                 member.options["task_id"] = self.member_ids[index]
             members.append(member)

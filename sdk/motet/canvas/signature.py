@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from motet.canvas import kinds
 from motet.canvas.compile import to_proto
 from motet.canvas.compose import compose
 from motet.canvas.freeze import freeze
 from motet.canvas.validate import normalise_options
-from motet.eager import EagerResult
 from motet.exceptions import CanvasError, NotRegistered
+from motet.result import EagerResult
 from motet.state import current_app
 
 if TYPE_CHECKING:
@@ -26,9 +26,41 @@ if TYPE_CHECKING:
     from motet.task import Task
     from motet.v1 import canvas_pb2
 
-__all__ = ["Signature", "copy_options", "maybe_signature", "signature"]
+__all__ = ["Field", "KwargsField", "Signature", "copy_options", "maybe_signature", "signature"]
 
-_FIELDS = ("task", "args", "kwargs", "options", "immutable", "subtask_type")
+_T = TypeVar("_T")
+
+
+class Field(Generic[_T]):
+    """An attribute of a signature kept as a key of the signature's dict (Celery's layout), so
+    `sig.args` and `sig["args"]` are one value and `json.dumps(sig)` is Celery's form."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def _home(self, obj: Signature) -> dict[str, Any]:
+        return obj
+
+    def __get__(self, obj: Signature | None, owner: type[Signature]) -> _T:
+        if obj is None:
+            return self  # type: ignore[return-value]  # class access gives the descriptor itself
+        try:
+            value: _T = self._home(obj)[self.key]
+        except KeyError:
+            raise AttributeError(self.key) from None
+        return value
+
+    def __set__(self, obj: Signature, value: _T) -> None:
+        self._home(obj)[self.key] = value
+
+
+class KwargsField(Field[_T]):
+    """A part of a canvas kept under the signature's `kwargs`, where Celery keeps a chain's
+    `tasks`, a chord's `header` and `body`, a map's `task` and `it`."""
+
+    def _home(self, obj: Signature) -> dict[str, Any]:
+        kwargs: dict[str, Any] = dict.__getitem__(obj, "kwargs")
+        return kwargs
 
 
 def copy_options(options: dict[str, Any]) -> dict[str, Any]:
@@ -57,8 +89,12 @@ def _as_kwargs(kwargs: Any, where: str) -> dict[str, Any]:
 
 
 @kinds.register("signature")
-class Signature:
+class Signature(dict[str, Any]):
     """One task invocation: a task name, arguments and execution options (Celery's Signature).
+
+    Like Celery's, a Signature is a dict with the keys task, args, kwargs, options,
+    subtask_type and immutable, so it travels as JSON and `signature(d)` rebuilds it (the
+    right canvas kind from `subtask_type`). Equality is dict equality.
 
     Args:
         task: A task name ("proj.tasks.add"), a registered `Task`, or a dict as produced by
@@ -75,6 +111,14 @@ class Signature:
         CanvasError: for malformed args, kwargs or options.
     """
 
+    task = Field[str | None]("task")
+    args = Field[tuple[Any, ...]]("args")
+    kwargs = Field[dict[str, Any]]("kwargs")
+    options = Field[dict[str, Any]]("options")
+    subtask_type = Field[str | None]("subtask_type")
+    immutable = Field[bool]("immutable")
+    app: App | None
+
     def __init__(
         self,
         task: Any = None,
@@ -88,6 +132,7 @@ class Signature:
         type: Any = None,  # noqa: A002 - Celery's keyword; the Task is looked up by name
         **ex: Any,
     ) -> None:
+        super().__init__()
         if isinstance(task, Mapping):
             d = task
             task, args, kwargs = d.get("task"), d.get("args"), d.get("kwargs")
@@ -99,17 +144,17 @@ class Signature:
         name = getattr(task, "name", task)
         if name is not None and not isinstance(name, str):
             raise CanvasError(f"a signature needs a task or a task name, got {type_name(task)}")
-        self.task: str | None = name
+        self.task = name
         where = self._where()
-        self.args: tuple[Any, ...] = _as_args(args, where)
-        self.kwargs: dict[str, Any] = _as_kwargs(kwargs, where)
+        self.args = _as_args(args, where)
+        self.kwargs = _as_kwargs(kwargs, where)
         opts = {**(options or {}), **ex}
         if opts.pop("immutable", False):
             immutable = True
-        self.options: dict[str, Any] = normalise_options(opts, where)
-        self.immutable: bool = bool(immutable)
-        self.subtask_type: str | None = subtask_type
-        self.app: App | None = app
+        self.options = normalise_options(_signatures_in(opts), where)
+        self.immutable = bool(immutable)
+        self.subtask_type = subtask_type
+        self.app = app
 
     # -- identity and inspection --------------------------------------------------------
 
@@ -138,29 +183,34 @@ class Signature:
         """The registered `Task` for this name in this process (None if not registered here)."""
         return self._app().tasks.get(self.task or "")
 
-    def __getitem__(self, key: str) -> Any:
-        """Celery's dict-style access: sig["task"], sig["args"], sig["options"] ..."""
-        if key not in _FIELDS:
-            raise KeyError(key)
-        return getattr(self, key)
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], app: App | None = None) -> Signature:
+        """The canvas a Celery-style dict describes, of the kind its `subtask_type` names
+        (Celery's `Signature.from_dict`); a Signature is returned as it is.
 
-    def keys(self) -> tuple[str, ...]:
-        """The dict-style keys (so `dict(sig)` works as in Celery)."""
-        return _FIELDS
-
-    def _state(self) -> tuple[Any, ...]:
-        return (self.task, self.args, self.kwargs, self.options, self.immutable)
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other._state() == self._state()
-
-    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value (a dict in Celery)
+        Raises:
+            CanvasError: for an unknown `subtask_type` or malformed parts.
+        """
+        if isinstance(d, Signature):
+            return d
+        kind = d.get("subtask_type")
+        if kind:
+            cls_ = kinds.by_name(kind)
+            if cls_ is None or cls_ is Signature:
+                raise CanvasError(f"unknown canvas kind (subtask_type) {kind!r}")
+            built: Signature = cls_.from_dict(d, app=app)
+            return built
+        return Signature(d, app=app)
 
     def __repr__(self) -> str:
         parts = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()]
         return f"{self.task}({', '.join(parts)})"
 
     # -- derivation -----------------------------------------------------------------------
+
+    def set_immutable(self, immutable: bool) -> None:
+        """Sets whether partial arguments (a parent's result) are ignored (Celery's `set_immutable`)."""
+        self.immutable = bool(immutable)
 
     def set(self, immutable: bool | None = None, **options: Any) -> Signature:
         """Sets execution options in place (`add.s(2, 2).set(countdown=1)`).
@@ -172,13 +222,14 @@ class Signature:
             CanvasError: for an unknown option or an invalid value.
         """
         if immutable is not None:
-            self.immutable = bool(immutable)
-        self.options.update(normalise_options(options, self._where()))
+            self.set_immutable(immutable)
+        self.options.update(normalise_options(_signatures_in(options), self._where()))
         return self
 
     def _copy(self) -> Signature:
         """An independent copy (options and callbacks copied; argument values shared)."""
-        new = object.__new__(type(self))
+        new = dict.__new__(type(self))
+        dict.update(new, self)
         new.__dict__.update(self.__dict__)
         new.kwargs = dict(self.kwargs)
         new.options = copy_options(self.options)
@@ -205,27 +256,46 @@ class Signature:
 
     partial = clone
 
+    def replace(self, args: Any = None, kwargs: Any = None, options: dict[str, Any] | None = None) -> Signature:
+        """A copy with the parts given swapped in whole, nothing merged (Celery's `replace`).
+
+        Returns:
+            A new signature of the same kind.
+        """
+        new = self._copy()
+        if args is not None:
+            new.args = _as_args(args, self._where())
+        if kwargs is not None:
+            new.kwargs = _as_kwargs(kwargs, self._where())
+        if options is not None:
+            new.options = normalise_options(_signatures_in(options), self._where())
+        return new
+
+    def _add_link(self, key: str, sig: Any) -> Signature:
+        if isinstance(sig, Mapping) and not isinstance(sig, Signature):
+            sig = Signature.from_dict(sig)
+        if not isinstance(sig, Signature):
+            raise CanvasError(f"{self._where()}: {key} takes a signature or canvas, got {type_name(sig)}")
+        linked = self.options.setdefault(key, [])
+        if sig not in linked:  # Celery: an equal signature is linked once
+            linked.append(sig)
+        return sig
+
     def link(self, callback: Signature) -> Signature:
-        """Adds a callback applied with this task's result when it succeeds.
+        """Adds a callback applied with this task's result when it succeeds (an equal one once).
 
         Returns:
             The callback (as in Celery).
         """
-        if not isinstance(callback, Signature):
-            raise CanvasError(f"{self._where()}: link takes a signature or canvas, got {type_name(callback)}")
-        self.options.setdefault("link", []).append(callback)
-        return callback
+        return self._add_link("link", callback)
 
     def link_error(self, errback: Signature) -> Signature:
-        """Adds an errback applied once if this task fails.
+        """Adds an errback applied once if this task fails (an equal one once).
 
         Returns:
             The errback (as in Celery).
         """
-        if not isinstance(errback, Signature):
-            raise CanvasError(f"{self._where()}: link_error takes a signature or canvas, got {type_name(errback)}")
-        self.options.setdefault("link_error", []).append(errback)
-        return errback
+        return self._add_link("link_error", errback)
 
     def on_error(self, errback: Signature) -> Signature:
         """Adds an errback and returns this signature (`xsum.s().on_error(log.s())`)."""
@@ -258,10 +328,38 @@ class Signature:
         return self._inline(args, kwargs)
 
     def apply(self, args: Any = None, kwargs: Any = None, **options: Any) -> EagerResult:
-        """Runs inline and returns an `EagerResult` (Celery's `apply`); nothing is submitted."""
+        """Runs in this process and returns an `EagerResult` (Celery's `apply`); nothing is
+        submitted. A task runs under a request (`self.request.id` is the result's id), as
+        `Task.apply`; partial args are ignored by an immutable signature.
+
+        Args:
+            args: Partial args.
+            kwargs: Partial kwargs.
+            **options: `task_id`, and `throw` (raise the exception instead of returning a
+                failed result; default: the app's `task_eager_propagates`).
+
+        Raises:
+            NotRegistered: if a task of the canvas is not registered in this process.
+        """
+        where = self._where()
+        call_args, call_kwargs = _as_args(args, where), _as_kwargs(kwargs, where)
+        throw = options.pop("throw", None)
+        if throw is None:
+            throw = bool(self._app().conf.task_eager_propagates)
+        if self.subtask_type is None:
+            task = self.type
+            if task is None:
+                return EagerResult.run(lambda: self._inline(call_args, call_kwargs), task_id="", throw=True)
+            if not self.immutable:
+                call_args, call_kwargs = call_args + self.args, {**self.kwargs, **call_kwargs}
+            else:
+                call_args, call_kwargs = self.args, self.kwargs
+            merged = {**self.options, **{k: v for k, v in options.items() if v is not None}}
+            return task.apply(call_args, call_kwargs, throw=throw, **merged)
         return EagerResult.run(
-            lambda: self._inline(_as_args(args, self._where()), _as_kwargs(kwargs, self._where())),
-            task_id=options.get("task_id") or str(uuid.uuid4()),
+            lambda: self._inline(call_args, call_kwargs),
+            task_id=options.get("task_id") or self.id or str(uuid.uuid4()),
+            throw=throw,
         )
 
     # -- running on workers ---------------------------------------------------------------
@@ -285,18 +383,16 @@ class Signature:
         Returns:
             The result object (AsyncResult, or GroupResult for a group), available at once.
 
+        An immutable signature ignores partial args and kwargs, as in Celery; options still merge.
+
         Raises:
-            CanvasError: for an invalid canvas (including partial args given to an immutable
-                signature); EncodeError for arguments JSON cannot hold;
+            CanvasError: for an invalid canvas; EncodeError for arguments JSON cannot hold;
                 ServiceUnavailable when no scheduler answers.
         """
+        if self._app().conf.task_always_eager:
+            return self.apply(args, kwargs, **options)
         where = self._where()
         args, kwargs = _as_args(args, where), _as_kwargs(kwargs, where)
-        if self.immutable and (args or kwargs) and self.subtask_type is None:
-            raise CanvasError(
-                f"{where} is immutable and cannot take partial arguments {args!r} {kwargs!r}; "
-                "use .s() instead of .si() or drop the arguments"
-            )
         sig = self._partial(args, kwargs, {k: v for k, v in options.items() if v is not None})
         result = sig.freeze()
         sig._app().client.submit(to_proto(sig))
@@ -341,6 +437,20 @@ class Signature:
         return to_proto(self)
 
 
+def _signatures_in(options: dict[str, Any]) -> dict[str, Any]:
+    """Options with `link` / `link_error` entries given as Celery dicts turned into canvases."""
+    out = dict(options)
+    for key in ("link", "link_error"):
+        value = out.get(key)
+        if isinstance(value, Mapping) and not isinstance(value, Signature):
+            out[key] = Signature.from_dict(value)
+        elif isinstance(value, (list, tuple)):
+            out[key] = [
+                Signature.from_dict(v) if isinstance(v, Mapping) and not isinstance(v, Signature) else v for v in value
+            ]
+    return out
+
+
 def type_name(value: Any) -> str:
     """The class name of a value, for messages."""
     return type(value).__name__
@@ -360,6 +470,9 @@ def signature(varies: Any, args: Any = None, kwargs: Any = None, **options: Any)
     """
     if isinstance(varies, Signature):
         return varies.clone()
+    if isinstance(varies, Mapping):
+        app = options.pop("app", None)
+        return Signature.from_dict(varies, app=app).clone(**options)
     return Signature(varies, args, kwargs, **options)
 
 
@@ -369,4 +482,4 @@ def maybe_signature(d: Any, app: App | None = None) -> Signature | None:
         if d is not None and app is not None:
             d.app = app
         return d
-    return Signature(d, app=app)
+    return Signature.from_dict(d, app=app)
