@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import grpc
 
@@ -68,3 +69,58 @@ def test_motet_dev_runs_a_cluster_and_stops_it_on_sigterm(tmp_path: object) -> N
             proc.kill()
             proc.wait()
         proc.stdout.close()
+
+
+APP_WITH_SHORT_RESULTS = """
+from motet import App
+
+app = App("short")
+app.conf.result_expires = 2  # Celery's setting: seconds results are kept
+
+
+@app.task(name="short.add")
+def add(x, y):
+    return x + y
+"""
+
+
+def test_motet_dev_takes_result_expires_from_the_apps_conf(tmp_path: Path) -> None:
+    (tmp_path / "short_results_app.py").write_text(APP_WITH_SHORT_RESULTS)
+    scheduler, results = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+    env = {k: v for k, v in os.environ.items() if k != "MOTET_RESULT_EXPIRES"}
+    env.update(MOTET_SCHEDULER=scheduler, MOTET_RESULTS=results, PYTHONPATH=f"{tmp_path}{os.pathsep}{os.getcwd()}")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "motet", "dev", "--app", "short_results_app"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        text=True,
+    )
+    try:
+        line = ""
+        deadline = time.time() + 60
+        while "motet dev ready" not in line and time.time() < deadline:
+            line = proc.stdout.readline()
+            assert line or proc.poll() is None, "motet dev exited before it was ready"
+        add = sig("short.add", 2, 3)
+        scheduler_pb2_grpc.SchedulerServiceStub(grpc.insecure_channel(scheduler)).SubmitCanvas(
+            scheduler_pb2.SubmitCanvasRequest(canvas=add), timeout=30
+        )
+        stub = results_pb2_grpc.ResultsServiceStub(grpc.insecure_channel(results))
+        task_id = add.signature.options.task_id
+        stream = stub.WaitResult(results_pb2.WaitResultRequest(task_ids=[task_id]), timeout=30)
+        assert next(iter(stream)).result.value.data == b"5"
+        # The result's lease runs out after ~2 s (rotation at most 1 s later): it reads PENDING again.
+        deadline = time.time() + 15
+        while stub.GetResult(results_pb2.GetResultRequest(task_id=task_id), timeout=10).result.value.data:
+            assert time.time() < deadline, "the result outlived app.conf.result_expires"
+            time.sleep(0.25)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()

@@ -37,8 +37,13 @@ def worker(args: argparse.Namespace) -> int:
 def dev(args: argparse.Namespace) -> int:
     """Starts etcd, scheduler, results and workers on loopback; stops them all on Ctrl-C / SIGTERM."""
     from motet_server.devcluster import DevCluster  # lazy: see the module docstring
+    from motet_server.worker.loader import find_app
 
     ports = "env" if os.environ.get("MOTET_SCHEDULER") or os.environ.get("MOTET_RESULTS") else "default"
+    env: dict[str, str] = {}
+    if not os.environ.get("MOTET_RESULT_EXPIRES"):
+        # The app's Celery-style `app.conf.result_expires` reaches the scheduler that writes results.
+        env["MOTET_RESULT_EXPIRES"] = str(int(find_app(args.app).conf.result_expires))
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -49,6 +54,7 @@ def dev(args: argparse.Namespace) -> int:
         concurrency=args.concurrency,
         pool=args.pool,
         queues=args.queues,
+        env=env,
     ) as cluster:
         print(
             f"motet dev ready scheduler={cluster.scheduler} results={cluster.results} etcd={cluster.etcd} "
