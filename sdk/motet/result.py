@@ -182,8 +182,12 @@ class ResultBase:
 
     @property
     def graph(self) -> DependencyGraph:
-        """The dependency graph so far (nodes not ready yet end their branch)."""
-        return self.build_graph(intermediate=True)
+        """The dependency graph of this result and what it started (Celery's `graph`).
+
+        Raises:
+            IncompleteStream: if a node is not ready yet (use `build_graph(intermediate=True)`).
+        """
+        return self.build_graph()
 
 
 def _ref_to_result(ref: results_pb2.ResultRef, app: App) -> ResultBase:

@@ -200,7 +200,10 @@ def test_collect_raises_incomplete_stream_unless_intermediate(server: FakeServer
     root = AsyncResult("root", app=app)
     with pytest.raises(IncompleteStream):
         list(root.collect())
+    with pytest.raises(IncompleteStream):
+        _ = root.graph  # Celery: the graph of an unfinished result raises too
     assert [(r.id, v) for r, v in root.collect(intermediate=True)] == [("root", 4), ("later", None)]
+    assert len(root.build_graph(intermediate=True)) == 2
 
 
 def test_revoke_and_forget(server: FakeServer) -> None:
