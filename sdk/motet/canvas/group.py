@@ -98,8 +98,10 @@ class group(Composite):  # noqa: N801 - Celery's name
         Raises:
             TypeError: for `link=` / `link_error=` here, as Celery: use `group.link()` or a chord.
         """
-        if options.get("link") is not None or options.get("link_error") is not None:
+        if options.get("link") is not None:
             raise TypeError("Cannot add link to group: use a chord")
+        if options.get("link_error") is not None:
+            raise TypeError("Cannot add link to group: do that on individual tasks")
         return super().apply_async(args, kwargs, **options)
 
     def __call__(self, *args: Any, **options: Any) -> Any:
