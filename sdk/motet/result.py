@@ -422,14 +422,7 @@ class EagerResult(AsyncResult):
         """Nothing: an eager run starts nothing on the services."""
         return []
 
-    @property
-    def parent(self) -> ResultBase | None:
-        """None: an eager run has no recorded parent."""
-        return self._known_parent
-
-    @parent.setter
-    def parent(self, value: ResultBase | None) -> None:
-        self._known_parent = value
+    parent = ResultBase.parent  # only what was set here: there is no server to ask
 
     def get(
         self,

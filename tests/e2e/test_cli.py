@@ -33,22 +33,33 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def test_motet_dev_runs_a_cluster_and_stops_it_on_sigterm(tmp_path: object) -> None:
-    scheduler, results = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
-    env = {**os.environ, "MOTET_SCHEDULER": scheduler, "MOTET_RESULTS": results}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "motet", "dev", "--app", "examples.guide.tasks", "--workers", "2"],
+def _start_dev(argv: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "motet", "dev", *argv],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env=env,
         text=True,
     )
+
+
+def _ready_line(proc: subprocess.Popen[str]) -> str:
+    """The `motet dev ready ...` line, once it is printed (within a minute)."""
+    assert proc.stdout is not None
+    line = ""
+    deadline = time.time() + 60
+    while "motet dev ready" not in line and time.time() < deadline:
+        line = proc.stdout.readline()
+        assert line or proc.poll() is None, "motet dev exited before it was ready"
+    return line
+
+
+def test_motet_dev_runs_a_cluster_and_stops_it_on_sigterm(tmp_path: object) -> None:
+    scheduler, results = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+    env = {**os.environ, "MOTET_SCHEDULER": scheduler, "MOTET_RESULTS": results}
+    proc = _start_dev(["--app", "examples.guide.tasks", "--workers", "2"], env)
     try:
-        line = ""
-        deadline = time.time() + 60
-        while "motet dev ready" not in line and time.time() < deadline:
-            line = proc.stdout.readline()
-            assert line or proc.poll() is None, "motet dev exited before it was ready"
+        line = _ready_line(proc)
         assert f"scheduler={scheduler}" in line and f"results={results}" in line and "workers=2" in line
         children = _children(proc.pid)
         assert len(children) >= 5  # etcd, scheduler, results, two workers
@@ -89,19 +100,9 @@ def test_motet_dev_takes_result_expires_from_the_apps_conf(tmp_path: Path) -> No
     scheduler, results = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
     env = {k: v for k, v in os.environ.items() if k != "MOTET_RESULT_EXPIRES"}
     env.update(MOTET_SCHEDULER=scheduler, MOTET_RESULTS=results, PYTHONPATH=f"{tmp_path}{os.pathsep}{os.getcwd()}")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "motet", "dev", "--app", "short_results_app"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=env,
-        text=True,
-    )
+    proc = _start_dev(["--app", "short_results_app"], env)
     try:
-        line = ""
-        deadline = time.time() + 60
-        while "motet dev ready" not in line and time.time() < deadline:
-            line = proc.stdout.readline()
-            assert line or proc.poll() is None, "motet dev exited before it was ready"
+        _ready_line(proc)
         add = sig("short.add", 2, 3)
         scheduler_pb2_grpc.SchedulerServiceStub(grpc.insecure_channel(scheduler)).SubmitCanvas(
             scheduler_pb2.SubmitCanvasRequest(canvas=add), timeout=30
