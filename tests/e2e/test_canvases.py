@@ -29,9 +29,34 @@ def test_chain_ending_in_a_group_forwards_the_value(cluster: object) -> None:
     assert res.parent.get(timeout=T) == 2
 
 
-def test_nested_group_in_a_chord_header_keeps_order(cluster: object) -> None:
+def test_nested_group_in_a_chord_header_is_spliced_in_order(cluster: object) -> None:
+    # CELERY-SEMANTICS 2.6: a group in a chord header is flattened into the body's list; Motet
+    # keeps submission order where Celery reverses it (DESIGN difference 2).
     res = chord([group(add.s(i, i) for i in range(3)), add.s(10, 10)], identity.s())()
-    assert res.get(timeout=T) == [[0, 2, 4], 20]
+    assert res.get(timeout=T) == [0, 2, 4, 20]
+    assert len(res.parent.results) == 4
+    res = chord([identity.s(0), group(identity.s(1), identity.s(2), identity.s(3)), identity.s(4)], identity.s())()
+    assert res.get(timeout=T) == [0, 1, 2, 3, 4]
+
+
+def test_a_group_in_a_group_is_spliced_in_submission_order(cluster: object) -> None:
+    # CELERY-SEMANTICS 2.5: group(group(1, 2), 3) gives [1, 2, 3]; frozen first (the end of a
+    # chain) Celery gives [2, 1, 3], Motet still [1, 2, 3].
+    res = group(group(identity.s(1), identity.s(2)), identity.s(3))()
+    assert res.get(timeout=T) == [1, 2, 3]
+    assert [r.get(timeout=T) for r in res.results] == [1, 2, 3]
+    res = (identity.si(0) | group(group(identity.si(1), identity.si(2)), identity.si(3)))()
+    assert res.get(timeout=T) == [1, 2, 3]
+    assert group(group(add.s(1, 1), group(add.s(2, 2), add.s(3, 3))), add.s(4, 4))().get(timeout=T) == [2, 4, 6, 8]
+    # Read back from a fresh handle, the group's children are the flat member list too.
+    assert [r.id for r in AsyncResult(res.parent.id).children[0].results] == [r.id for r in res.results]
+
+
+def test_a_chain_ending_in_a_group_still_gives_a_nested_list(cluster: object) -> None:
+    # CELERY-SEMANTICS 2.6: chord(group(chain(id(42), group(id(), id()))), id.s()) gives [[42, 42]].
+    res = chord(group(identity.s(42) | group(identity.s(), identity.s())), identity.s())()
+    assert res.get(timeout=T) == [[42, 42]]
+    assert group(add.s(1, 1) | group(add.s(1), add.s(2)), add.s(5, 5))().get(timeout=T) == [[3, 4], 10]
 
 
 def test_chain_of_chords(cluster: object) -> None:
