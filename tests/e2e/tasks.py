@@ -100,3 +100,10 @@ def tracked_sleep(seconds: float) -> float:
     """Sleeps; its state reads STARTED while it runs."""
     time.sleep(seconds)
     return seconds
+
+
+@app.task(ignore_result=True)
+def quiet_add(x: int, y: int) -> int:
+    """Declared ignore_result: records its sum, stores no result."""
+    _record("quiet_add", str(x + y))
+    return x + y

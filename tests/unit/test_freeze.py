@@ -193,3 +193,17 @@ def test_splicing_leaves_the_caller_s_canvas_alone_when_applied(submitted: _Subm
     (proto,) = submitted.canvases
     assert [m.WhichOneof("kind") for m in proto.group.tasks] == ["signature"] * 3
     assert group(group(add.s(1, 1), add.s(2, 2)), add.s(3, 3)).apply().get() == [2, 4, 6]
+
+
+def test_ignore_result_is_known_when_frozen_and_get_returns_none_without_asking(submitted: _Submitted) -> None:
+    from tests.unit.tasks import quiet
+
+    sent = add.apply_async((1, 1), ignore_result=True)
+    declared = quiet.delay(1)
+    assert isinstance(sent, AsyncResult) and sent.ignored and declared.ignored
+    assert sent.get() is None and declared.get() is None  # the recorder has no result service
+    assert [c.signature.options.ignore_result for c in submitted.canvases] == [True, True]
+    assert not quiet.s(1).set(ignore_result=False).freeze().ignored  # a call-time False wins
+    res = chord([quiet.s(1), add.s(2, 2)], xsum.s()).freeze()
+    assert [r.ignored for r in res.parent.results] == [True, False] and not res.ignored
+    assert not add.s(1, 1).freeze().ignored

@@ -7,7 +7,8 @@ GroupResult. Options set here, as Celery sets them: `task_id` (a group id for gr
 chunks), `root_id` (the first task of the workflow), `parent_id` (the task whose result this
 node receives), `group_id` / `group_index` (membership), and ids for link callbacks. A chord's
 `group_id` option is its header group id. Ids already present are kept, so freezing twice is
-harmless.
+harmless. A task sent with `ignore_result` (or declared so where it is registered here) gets
+an AsyncResult that knows it: its `get()` returns None at once, as in Celery.
 
 A group directly inside a group or a chord header is spliced into the outer list here, as
 Celery's freeze does but in submission order (`splice`): the outer GroupResult's `results` are
@@ -150,7 +151,13 @@ def _freeze_task(
     root = root_id or task_id
     _membership(opts, group_id, group_index, root, parent_id)
     _freeze_links(opts, root, task_id)
-    return AsyncResult(task_id, app=sig._app())
+    if opts.get("ignore_result") is None and not isinstance(sig, kinds.map_type()):
+        declared = sig.type  # the Task registered here under this name, as Celery's apply_async reads it
+        if declared is not None and declared.ignore_result:
+            opts["ignore_result"] = True
+    result = AsyncResult(task_id, app=sig._app())
+    result.ignored = bool(opts.get("ignore_result"))
+    return result
 
 
 def _freeze_chain(

@@ -43,6 +43,7 @@ class Session:
     worker_id: str
     queues: frozenset[str]
     names: frozenset[str]
+    ignore_result_tasks: frozenset[str] = frozenset()
     available: int = 0
     inflight: dict[str, int] = field(default_factory=dict)
     out: asyncio.Queue[worker_pb2.ConnectResponse | None] = field(default_factory=asyncio.Queue)

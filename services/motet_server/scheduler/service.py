@@ -150,6 +150,7 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
             worker_id=hello.worker_id or context.peer(),
             queues=frozenset(hello.queues or [DEFAULT_QUEUE]),
             names=frozenset(hello.task_names),
+            ignore_result_tasks=frozenset(hello.ignore_result_tasks),
         )
         await context.write(
             worker_pb2.ConnectResponse(welcome=worker_pb2.Welcome(session_id=lease, lease_ttl=SESSION_TTL))
@@ -270,7 +271,12 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
 
 def _report(session: Session, frame: worker_pb2.ConnectRequest, kind: str) -> transitions.Report:
     body = getattr(frame, kind)
-    report = transitions.Report(task_id=body.task_id, session_id=session.id, delivery=body.delivery)
+    report = transitions.Report(
+        task_id=body.task_id,
+        session_id=session.id,
+        delivery=body.delivery,
+        ignore_result_tasks=session.ignore_result_tasks,
+    )
     if kind == "succeeded":
         report.value = body.value
     elif kind == "failed":

@@ -132,6 +132,8 @@ class Report:
     retry_max: int | None = None
     replacement: canvas_pb2.Canvas | None = None
     revoked: bool = False
+    ignore_result_tasks: frozenset[str] = frozenset()
+    """Task names the reporting worker declares ignore_result for (WorkerHello)."""
 
 
 async def finish(flow: Flow, stm: STM, report: Report) -> bool:
@@ -147,6 +149,8 @@ async def finish(flow: Flow, stm: STM, report: Report) -> bool:
     if held.session_id != report.session_id or held.delivery != report.delivery:
         return False
     rec = records_pb2.TaskRecord.FromString(raw)
+    if rec.task in report.ignore_result_tasks:
+        rec.options.ignore_result = True  # declared on the task itself: no result, as in Celery
     if report.retry_countdown is not None:
         _retry(flow, stm, rec, report)
         return True
@@ -214,8 +218,8 @@ async def _succeed(
         for link in rec.options.link:
             await flow.write(stm, expand.expand(link, expand.Context(rec.id, rec.root_id), (nodes.decode_json(value),)))
             children.append(nodes.result_ref(link))
-    stored = nodes.encode_json(None) if rec.options.ignore_result else value
-    flow.put_result(stm, rec.id, _STATE.TASK_STATE_SUCCESS, value=stored, rec=rec, children=children)
+    if not rec.options.ignore_result:  # ignore_result: no result at all, the state stays PENDING
+        flow.put_result(stm, rec.id, _STATE.TASK_STATE_SUCCESS, value=value, rec=rec, children=children)
 
 
 async def _fail(flow: Flow, stm: STM, rec: records_pb2.TaskRecord, state: int, failure: common_pb2.TaskFailure) -> None:
@@ -223,7 +227,8 @@ async def _fail(flow: Flow, stm: STM, rec: records_pb2.TaskRecord, state: int, f
     stm.delete(flow.keys.claim(rec.id))
     if not failure.task_id:
         failure.task_id = rec.id
-    flow.put_result(stm, rec.id, state, failure=failure, rec=rec)
+    if not rec.options.ignore_result:  # Celery stores no error either (store_errors_even_if_ignored off)
+        flow.put_result(stm, rec.id, state, failure=failure, rec=rec)
     origin = Origin(task_id=rec.id, root_id=rec.root_id)
     if state == _STATE.TASK_STATE_FAILURE:
         # Errbacks run exactly once per failed task that carries them.
@@ -245,7 +250,8 @@ def _retry(flow: Flow, stm: STM, rec: records_pb2.TaskRecord, report: Report) ->
     # The retry is durable: the record keeps its new start time (invariant 6, docs/invariants.md).
     stm.put(flow.keys.task(rec.id), rec.SerializeToString())
     stm.delete(flow.keys.claim(rec.id))
-    flow.put_result(stm, rec.id, _STATE.TASK_STATE_RETRY, failure=report.failure, rec=rec)
+    if not rec.options.ignore_result:
+        flow.put_result(stm, rec.id, _STATE.TASK_STATE_RETRY, failure=report.failure, rec=rec)
 
 
 async def _replace(flow: Flow, stm: STM, rec: records_pb2.TaskRecord, replacement: canvas_pb2.Canvas) -> None:

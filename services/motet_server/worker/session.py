@@ -103,6 +103,7 @@ class Worker:
             queues=self.queues,
             task_names=sorted(self.app.tasks),
             concurrency=self.concurrency,
+            ignore_result_tasks=sorted(name for name, task in self.app.tasks.items() if task.ignore_result),
         )
         outgoing.put_nowait(worker_pb2.ConnectRequest(hello=hello))
         outgoing.put_nowait(worker_pb2.ConnectRequest(credit=worker_pb2.Credit(n=self.concurrency * self.prefetch)))
