@@ -56,7 +56,12 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
             # A new root id is the common case: assume its submit key is absent (the compare
             # checks it; a repeated submission fails it and re-runs with a real read).
             root_key = self._keys.submit(nodes.first_task_id(canvas))
-            done = await self._committer.run(partial(transitions.submit, canvas=canvas), seeds=[(root_key, None)])
+            parent = request.parent_id
+            prefetch = [self._keys.task(parent), self._keys.result(parent)] if parent else []
+            # The parent's task record will change: its completion must read it, not a snapshot.
+            self._dispatcher.known.pop(parent, None)
+            submit = partial(transitions.submit, canvas=canvas, parent_id=parent)
+            done = await self._committer.run(submit, prefetch=prefetch, seeds=[(root_key, None)])
         except StoreUnavailable as exc:
             await errors.abort(context, "unavailable", f"the store is unavailable: {exc}")
         except StoreError as exc:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from motet.v1 import canvas_pb2, common_pb2
+from motet.v1 import canvas_pb2, common_pb2, results_pb2
 from motet_server.scheduler import expand, nodes
 from motet_server.scheduler.flow import Flow, Origin
 from motet_server.store.stm import STM
@@ -48,17 +48,49 @@ class Submitted:
     created: bool
 
 
-async def submit(flow: Flow, stm: STM, canvas: canvas_pb2.Canvas) -> Submitted:
-    """Expands a validated canvas (ids assigned) into records; idempotent on its root id."""
+async def submit(flow: Flow, stm: STM, canvas: canvas_pb2.Canvas, parent_id: str = "") -> Submitted:
+    """Expands a validated canvas (ids assigned) into records; idempotent on its first task id.
+
+    With a `parent_id` (the canvas was sent from inside that running task), the canvas's first
+    tasks get it as their parent and its root id as theirs, and the parent records the
+    canvas's result among its children, in this same transaction.
+    """
     root_id = nodes.first_task_id(canvas)
     result_id = nodes.result_id(canvas)
     key = flow.keys.submit(root_id)
     # "Never created" guard: the same root id submitted twice runs once.
     if await stm.get(key) is not None:
         return Submitted(root_id=root_id, result_id=result_id, created=False)
-    await flow.write(stm, expand.expand(canvas, expand.Context(parent_id="", root_id=root_id)))
+    workflow_root = root_id
+    if parent_id:
+        workflow_root = await _add_child(flow, stm, parent_id, nodes.result_ref(canvas)) or root_id
+    await flow.write(stm, expand.expand(canvas, expand.Context(parent_id=parent_id, root_id=workflow_root)))
     stm.put(key, records_pb2.SubmitRecord(result_id=result_id).SerializeToString(), lease=flow.result_lease)
     return Submitted(root_id=root_id, result_id=result_id, created=True)
+
+
+async def _add_child(flow: Flow, stm: STM, parent_id: str, child: results_pb2.ResultRef) -> str:
+    """Records `child` among the children of task `parent_id`; returns the parent's root id.
+
+    A running parent keeps it in its task record until its result is written (the result then
+    lists it first, `Flow.put_result`); a parent already finished gets it added to its result.
+    An unknown parent (forgotten, expired) records nothing and gives "".
+    """
+    task_key = flow.keys.task(parent_id)
+    raw = await stm.get(task_key)
+    if raw is not None:
+        rec = records_pb2.TaskRecord.FromString(raw)
+        rec.children.append(child)
+        stm.put(task_key, rec.SerializeToString())
+        return rec.root_id or parent_id
+    result_key = flow.keys.result(parent_id)
+    raw = await stm.get(result_key)
+    if raw is None:
+        return ""
+    stored = records_pb2.ResultRecord.FromString(raw)
+    stored.result.children.append(child)
+    stm.put(result_key, stored.SerializeToString(), lease=flow.result_lease)
+    return stored.result.root_id or parent_id
 
 
 async def claim(flow: Flow, stm: STM, task_id: str, session_id: int, worker_id: str) -> records_pb2.TaskRecord | None:
