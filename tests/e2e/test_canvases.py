@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 import pytest
@@ -93,6 +94,26 @@ def test_countdown_delays_the_start(cluster: object) -> None:
     started = time.monotonic()
     assert add.apply_async((1, 1), countdown=1).get(timeout=T) == 2
     assert time.monotonic() - started >= 0.9
+
+
+def test_a_countdown_on_a_chord_delays_the_header_and_the_body_follows_at_once(cluster: object) -> None:
+    # CELERY-SEMANTICS 2.11 (5.7.0): countdown / eta on a chord delay its header members only;
+    # the body follows as soon as the header is done (3 s countdown, done at 3.2 s).
+    for submit in (
+        lambda: chord([add.s(1, 1), add.s(2, 2), sleep_task.s(0.2)], identity.s()).apply_async(countdown=1.5),
+        lambda: chord([add.s(1, 1), add.s(2, 2), sleep_task.s(0.2)])(identity.s(), countdown=1.5),
+        lambda: (group(add.s(1, 1), add.s(2, 2), sleep_task.s(0.2)) | identity.s()).apply_async(countdown=1.5),
+        lambda: chord([add.s(1, 1), add.s(2, 2), sleep_task.s(0.2)], identity.s()).apply_async(
+            eta=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1.5)
+        ),
+    ):
+        sent = time.time()
+        res = submit()
+        assert res.get(timeout=T) == [2, 4, 0.2]
+        header_done = max(r.date_done.timestamp() for r in res.parent.results)
+        assert min(r.date_done.timestamp() for r in res.parent.results) >= sent + 1.4  # the header waited
+        assert res.date_done.timestamp() - header_done < 0.5  # the body did not wait again
+        assert res.date_done.timestamp() - sent < 1.5 + 1.5
 
 
 def test_expired_task_is_revoked(cluster: object) -> None:
