@@ -86,6 +86,14 @@ class Client:
         reply = self._unary(self.settings.scheduler, "revoking", self._scheduler.RevokeTask, request, _UNARY_TIMEOUT)
         return int(reply.revoked)
 
+    def inspect_workers(self, destination: list[str] | None = None) -> list[scheduler_pb2.WorkerInfo]:
+        """The connected workers (all of them, or those named) and the tasks each holds."""
+        request = scheduler_pb2.InspectWorkersRequest(destination=destination or [])
+        reply = self._unary(
+            self.settings.scheduler, "inspecting workers", self._scheduler.InspectWorkers, request, _UNARY_TIMEOUT
+        )
+        return list(reply.workers)
+
     def get_result(self, task_id: str) -> results_pb2.TaskResult:
         """The current state of one task (PENDING for an id never seen)."""
         request = results_pb2.GetResultRequest(task_id=task_id)
