@@ -9,6 +9,7 @@ from typing import Any, overload
 from motet import state
 from motet.canvas import Signature
 from motet.client import Client
+from motet.control import Control
 from motet.result import AsyncResult, GroupResult, ResultBase
 from motet.settings import DEFAULT_RESULTS, DEFAULT_SCHEDULER, ClientSettings, Conf
 from motet.task import Task
@@ -117,6 +118,11 @@ class App:
     def send_task(self, name: str, args: Any = None, kwargs: Any = None, **options: Any) -> ResultBase:
         """Submits a task by name (Celery's `send_task`); returns its AsyncResult."""
         return self.signature(name, args, kwargs).apply_async(**options)
+
+    @cached_property
+    def control(self) -> Control:
+        """Worker remote control: `app.control.inspect().active()`, `app.control.revoke(id)`."""
+        return Control(self)
 
     @cached_property
     def AsyncResult(self) -> type[AsyncResult]:  # noqa: N802 - Celery's name

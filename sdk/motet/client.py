@@ -17,6 +17,7 @@ import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from motet import state
 from motet.channels import channel
 from motet.exceptions import CanvasError, EncodeError, MotetError, NotFound, ServiceUnavailable, TimeoutError
 from motet.settings import ClientSettings
@@ -58,13 +59,22 @@ class Client:
                 time.sleep(0.25 * (attempt + 1))
         raise AssertionError("unreachable")
 
-    def submit(self, canvas: canvas_pb2.Canvas) -> scheduler_pb2.SubmitCanvasResponse:
+    def submit(self, canvas: canvas_pb2.Canvas, parent_id: str | None = None) -> scheduler_pb2.SubmitCanvasResponse:
         """Submits a frozen canvas to the scheduler.
 
         A refused connection is retried briefly (the call is idempotent on the root id), then
         reported as ServiceUnavailable rather than waited on.
+
+        Args:
+            canvas: The frozen canvas.
+            parent_id: The task sending it, whose child it becomes. Default: the task a worker
+                runs in this thread, if any (`motet.state.current_worker_request`), as Celery
+                records tasks sent from inside a task as its children; "" for none.
         """
-        request = scheduler_pb2.SubmitCanvasRequest(canvas=canvas)
+        if parent_id is None:
+            running = state.current_worker_request()
+            parent_id = (getattr(running, "id", None) or "") if running is not None else ""
+        request = scheduler_pb2.SubmitCanvasRequest(canvas=canvas, parent_id=parent_id)
         reply: scheduler_pb2.SubmitCanvasResponse = self._unary(
             self.settings.scheduler, "submitting the canvas", self._scheduler.SubmitCanvas, request, _SUBMIT_TIMEOUT
         )
@@ -75,6 +85,14 @@ class Client:
         request = scheduler_pb2.RevokeTaskRequest(task_ids=ids, terminate=terminate)
         reply = self._unary(self.settings.scheduler, "revoking", self._scheduler.RevokeTask, request, _UNARY_TIMEOUT)
         return int(reply.revoked)
+
+    def inspect_workers(self, destination: list[str] | None = None) -> list[scheduler_pb2.WorkerInfo]:
+        """The connected workers (all of them, or those named) and the tasks each holds."""
+        request = scheduler_pb2.InspectWorkersRequest(destination=destination or [])
+        reply = self._unary(
+            self.settings.scheduler, "inspecting workers", self._scheduler.InspectWorkers, request, _UNARY_TIMEOUT
+        )
+        return list(reply.workers)
 
     def get_result(self, task_id: str) -> results_pb2.TaskResult:
         """The current state of one task (PENDING for an id never seen)."""

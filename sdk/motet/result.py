@@ -210,6 +210,9 @@ class AsyncResult(ResultBase):
         self.app = self._resolve_app(app)
         self._known_parent = parent
         self._meta: results_pb2.TaskResult | None = None
+        self.ignored = False
+        """Whether the task was sent with ignore_result (no result will ever be stored); set
+        when the canvas is frozen here, as Celery sets it when sending."""
 
     def __repr__(self) -> str:
         return f"<AsyncResult: {self.id}>"
@@ -252,11 +255,15 @@ class AsyncResult(ResultBase):
                 failed raises the member's original exception, while the body's own result
                 (`res.result`, `follow_parents=False`, `propagate=False`) is the ChordError.
 
+        Returns None at once for a task sent with ignore_result (`ignored`): nothing is stored.
+
         Raises:
             The task's (or its first failed ancestor's) exception, its original class when
             importable here, else RemoteError; TaskRevokedError if it was revoked;
             motet.exceptions.TimeoutError after `timeout`.
         """
+        if self.ignored:
+            return None
         meta = self._ready_meta()
         if meta is None:
             for result in self.app.client.wait([self.id], timeout):
@@ -543,14 +550,14 @@ class ResultSet(ResultBase):
     def join(self, timeout: float | None = None, propagate: bool = True, interval: float = 0.5, **_: Any) -> list[Any]:
         """Waits for every member over one stream; returns their values in member order.
 
-        Nested groups give nested lists. With `propagate`, the first failure to arrive is
-        raised at once (no waiting for the other members).
+        Nested groups give nested lists; a member sent with ignore_result gives None. With
+        `propagate`, the first failure to arrive is raised at once (no waiting for the others).
 
         Raises:
             The first failed member's exception (with `propagate`);
             motet.exceptions.TimeoutError after `timeout`.
         """
-        leaves = self._leaves()
+        leaves = [r for r in self._leaves() if not r.ignored]  # an ignored result never arrives
         pending = [r.id for r in leaves if r._ready_meta() is None]
         if pending:
             by_id: dict[str, list[AsyncResult]] = {}
@@ -567,10 +574,12 @@ class ResultSet(ResultBase):
     join_native = join
 
     def _values(self, propagate: bool) -> list[Any]:
-        values = []
+        values: list[Any] = []
         for r in self.results:
             if isinstance(r, GroupResult):
                 values.append(r._values(propagate))
+            elif r.ignored:
+                values.append(None)
             else:
                 meta = r._ready_meta()
                 values.append(_value(meta, propagate) if meta is not None else r.get(propagate=propagate))

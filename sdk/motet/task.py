@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from motet import state
 from motet.canvas import Signature, chunks, xmap, xstarmap
 from motet.exceptions import CanvasError, MaxRetriesExceededError, Replace, Retry
 from motet.result import EagerResult
@@ -171,11 +172,14 @@ class Task:
         fields.setdefault("called_directly", False)
         if fields.get("max_retries") is None:
             fields["max_retries"] = self.max_retries
-        self._stack().append(Request(**fields))
+        request = Request(**fields)
+        self._stack().append(request)
+        state.push_request(request)  # what this thread runs: work it sends is this task's child
 
     def pop_request(self) -> None:
         """Ends the innermost request context of this thread."""
         self._stack().pop()
+        state.pop_request()
 
     # -- calling ----------------------------------------------------------------------------
 

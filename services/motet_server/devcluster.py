@@ -189,8 +189,10 @@ class DevCluster:
         )
         if "prefetch" in flags:
             argv += ["--prefetch", flags["prefetch"]]
+        # Tasks that send work (or read results) use this cluster, as its clients do.
+        env = {**self.env, "MOTET_SCHEDULER": flags.get("scheduler", self.scheduler), "MOTET_RESULTS": self.results}
         proc = ServiceProcess(
-            f"worker-{index}", argv, self.log_path(f"worker-{index}"), self.env, "motet worker ready"
+            f"worker-{index}", argv, self.log_path(f"worker-{index}"), env, "motet worker ready"
         ).start()
         self.workers.append(proc)
         return proc

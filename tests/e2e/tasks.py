@@ -100,3 +100,31 @@ def tracked_sleep(seconds: float) -> float:
     """Sleeps; its state reads STARTED while it runs."""
     time.sleep(seconds)
     return seconds
+
+
+@app.task(ignore_result=True)
+def quiet_add(x: int, y: int) -> int:
+    """Declared ignore_result: records its sum, stores no result."""
+    _record("quiet_add", str(x + y))
+    return x + y
+
+
+@app.task
+def spawn(n: int, nested: bool = False) -> list[str]:
+    """Sends `n` add tasks from inside itself (and, nested, one more spawn); returns their ids."""
+    from examples.guide.tasks import add
+
+    ids = [add.delay(i, i).id for i in range(n)]
+    if nested:
+        ids.append(spawn.delay(1).id)
+    return ids
+
+
+@app.task
+def spawn_group_then_fail() -> None:
+    """Sends a group from inside itself, then fails."""
+    from examples.guide.tasks import add
+    from motet import group
+
+    group(add.s(1, 1), add.s(2, 2)).delay()
+    raise ValueError("failed after sending")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 import pytest
@@ -29,9 +30,34 @@ def test_chain_ending_in_a_group_forwards_the_value(cluster: object) -> None:
     assert res.parent.get(timeout=T) == 2
 
 
-def test_nested_group_in_a_chord_header_keeps_order(cluster: object) -> None:
+def test_nested_group_in_a_chord_header_is_spliced_in_order(cluster: object) -> None:
+    # CELERY-SEMANTICS 2.6: a group in a chord header is flattened into the body's list; Motet
+    # keeps submission order where Celery reverses it (DESIGN difference 2).
     res = chord([group(add.s(i, i) for i in range(3)), add.s(10, 10)], identity.s())()
-    assert res.get(timeout=T) == [[0, 2, 4], 20]
+    assert res.get(timeout=T) == [0, 2, 4, 20]
+    assert len(res.parent.results) == 4
+    res = chord([identity.s(0), group(identity.s(1), identity.s(2), identity.s(3)), identity.s(4)], identity.s())()
+    assert res.get(timeout=T) == [0, 1, 2, 3, 4]
+
+
+def test_a_group_in_a_group_is_spliced_in_submission_order(cluster: object) -> None:
+    # CELERY-SEMANTICS 2.5: group(group(1, 2), 3) gives [1, 2, 3]; frozen first (the end of a
+    # chain) Celery gives [2, 1, 3], Motet still [1, 2, 3].
+    res = group(group(identity.s(1), identity.s(2)), identity.s(3))()
+    assert res.get(timeout=T) == [1, 2, 3]
+    assert [r.get(timeout=T) for r in res.results] == [1, 2, 3]
+    res = (identity.si(0) | group(group(identity.si(1), identity.si(2)), identity.si(3)))()
+    assert res.get(timeout=T) == [1, 2, 3]
+    assert group(group(add.s(1, 1), group(add.s(2, 2), add.s(3, 3))), add.s(4, 4))().get(timeout=T) == [2, 4, 6, 8]
+    # Read back from a fresh handle, the group's children are the flat member list too.
+    assert [r.id for r in AsyncResult(res.parent.id).children[0].results] == [r.id for r in res.results]
+
+
+def test_a_chain_ending_in_a_group_still_gives_a_nested_list(cluster: object) -> None:
+    # CELERY-SEMANTICS 2.6: chord(group(chain(id(42), group(id(), id()))), id.s()) gives [[42, 42]].
+    res = chord(group(identity.s(42) | group(identity.s(), identity.s())), identity.s())()
+    assert res.get(timeout=T) == [[42, 42]]
+    assert group(add.s(1, 1) | group(add.s(1), add.s(2)), add.s(5, 5))().get(timeout=T) == [[3, 4], 10]
 
 
 def test_chain_of_chords(cluster: object) -> None:
@@ -73,6 +99,26 @@ def test_countdown_delays_the_start(cluster: object) -> None:
     started = time.monotonic()
     assert add.apply_async((1, 1), countdown=1).get(timeout=T) == 2
     assert time.monotonic() - started >= 0.9
+
+
+def test_a_countdown_on_a_chord_delays_the_header_and_the_body_follows_at_once(cluster: object) -> None:
+    # CELERY-SEMANTICS 2.11 (5.7.0): countdown / eta on a chord delay its header members only;
+    # the body follows as soon as the header is done (3 s countdown, done at 3.2 s).
+    for submit in (
+        lambda: chord([add.s(1, 1), add.s(2, 2), sleep_task.s(0.2)], identity.s()).apply_async(countdown=1.5),
+        lambda: chord([add.s(1, 1), add.s(2, 2), sleep_task.s(0.2)])(identity.s(), countdown=1.5),
+        lambda: (group(add.s(1, 1), add.s(2, 2), sleep_task.s(0.2)) | identity.s()).apply_async(countdown=1.5),
+        lambda: chord([add.s(1, 1), add.s(2, 2), sleep_task.s(0.2)], identity.s()).apply_async(
+            eta=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1.5)
+        ),
+    ):
+        sent = time.time()
+        res = submit()
+        assert res.get(timeout=T) == [2, 4, 0.2]
+        header_done = max(r.date_done.timestamp() for r in res.parent.results)
+        assert min(r.date_done.timestamp() for r in res.parent.results) >= sent + 1.4  # the header waited
+        assert res.date_done.timestamp() - header_done < 0.5  # the body did not wait again
+        assert res.date_done.timestamp() - sent < 1.5 + 1.5
 
 
 def test_expired_task_is_revoked(cluster: object) -> None:

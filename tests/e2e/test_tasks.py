@@ -107,12 +107,6 @@ def test_queue_routing_waits_for_a_worker_of_that_queue(cluster: object) -> None
     assert res.get(timeout=T) == 42
 
 
-def test_ignore_result_keeps_the_state_not_the_value(cluster: object) -> None:
-    res = add.apply_async((1, 1), ignore_result=True)
-    assert res.get(timeout=T) is None
-    assert res.state == "SUCCESS"
-
-
 def test_chain_options_reach_every_step(cluster: object) -> None:
     cluster.add_worker(queues="reports")
     res = chain(request_info.s(), request_info.s(), queue="reports")()

@@ -158,3 +158,16 @@ def test_a_canvas_too_large_to_expand_is_resource_exhausted(cluster: object) -> 
     assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "too large" in info.value.details()
     assert [i.reason for i in _details(info.value)[0]] == ["CANVAS_TOO_LARGE"]
+
+
+def test_a_polyglot_client_gets_nested_groups_spliced_by_the_scheduler(cluster: object) -> None:
+    # Built as raw protobuf, no SDK freeze: the scheduler's expansion splices the inner group
+    # into the chord header (CELERY-SEMANTICS 2.6), in submission order.
+    from examples.guide.tasks import identity
+    from motet import AsyncResult
+    from tests.support.canvases import chord, group, sig
+
+    inner = group(sig(identity.name, 1), sig(identity.name, 2))
+    canvas = chord([sig(identity.name, 0), inner, sig(identity.name, 3)], sig(identity.name))
+    reply = _scheduler(cluster).SubmitCanvas(scheduler_pb2.SubmitCanvasRequest(canvas=canvas))
+    assert AsyncResult(reply.result_id).get(timeout=30) == [0, 1, 2, 3]

@@ -4,6 +4,8 @@ and a chord whose members complete through both replicas still runs its body exa
 from __future__ import annotations
 
 import os
+import time
+from typing import Any
 
 import pytest
 
@@ -27,6 +29,39 @@ def test_two_scheduler_replicas_share_the_work(fault_cluster: object, record_dir
     assert lines.count("body") == 1
     assert sorted(x for x in lines if x != "body") == sorted(f"m{i}" for i in range(40))
     assert chord(add.s(i, i) for i in range(100))(tsum.s()).get(timeout=90) == 9900
+
+
+def test_any_replica_inspects_every_worker_of_the_cluster(fault_cluster: object) -> None:
+    from examples.guide.tasks import app, sleep_task
+    from motet import App
+
+    second = fault_cluster.add_scheduler()
+    worker = fault_cluster.add_worker(scheduler=second, queues="elsewhere", concurrency="1")
+    via_second = App("via-second", scheduler=second, results=fault_cluster.results)
+
+    def serving(control_app: App) -> str | None:
+        queues = control_app.control.inspect().active_queues() or {}
+        return next((n for n, qs in queues.items() if "elsewhere" in [q["name"] for q in qs]), None)
+
+    name = _eventually(lambda: serving(app))
+    assert name is not None, "the first replica does not see the second replica's worker"
+    assert set(via_second.control.inspect().ping()) == set(app.control.inspect().ping())
+    res = sleep_task.apply_async((1.5,), queue="elsewhere")
+    active = _eventually(lambda: app.control.inspect([name]).active()[name])
+    assert [t["id"] for t in active] == [res.id] and active[0]["worker_pid"] == worker.pid
+    assert res.get(timeout=60) == 1.5
+    # Report counts reach the store with the session's lease renewal (every few seconds).
+    stats = _eventually(lambda: app.control.inspect([name]).stats()[name]["total"], timeout=20)
+    assert stats == {sleep_task.name: 1}
+
+
+def _eventually(probe: Any, timeout: float = 15.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.1)
 
 
 def _lines(record_dir: str) -> list[str]:

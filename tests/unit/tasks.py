@@ -73,3 +73,8 @@ def whoami(self: Any) -> dict[str, Any]:
 @app.task(bind=True)
 def replacer(self: Any, n: int) -> None:
     self.replace(add.s(n, n) | mul.s(2))
+
+
+@app.task(ignore_result=True)
+def quiet(x: int) -> int:
+    return x

@@ -168,7 +168,7 @@ SDK_LAYERS: list[set[str]] = [
     {"motet.v1", "motet.exceptions", "motet.settings"},
     {"motet.state", "motet.graph", "motet.payload", "motet.failures", "motet.channels"},
     {"motet.client"},
-    {"motet.result"},
+    {"motet.control", "motet.result"},
     {"motet.canvas.kinds"},
     {"motet.canvas.validate"},
     {"motet.canvas.compose", "motet.canvas.freeze", "motet.canvas.compile"},

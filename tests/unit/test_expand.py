@@ -135,27 +135,67 @@ def test_a_completed_chord_starts_its_body_with_the_values_in_header_order() -> 
     assert not body.options.HasField("countdown")  # ... not its header's delay
 
 
-def test_a_nested_group_in_a_chord_header_keeps_submission_order() -> None:
+def test_a_nested_group_in_a_chord_header_is_spliced_in_submission_order() -> None:
     header = [
         group(sig("a", task_id="a"), sig("b", task_id="b"), group_id="inner1"),
         sig("c", task_id="c"),
         chord([sig("d", task_id="d")], sig("e", task_id="e"), group_id="inner2"),
-        group(sig("f", task_id="f"), group_id="inner3"),
+        group(sig("f", task_id="f"), group(sig("g", task_id="g"), group_id="inner4"), group_id="inner3"),
     ]
     plan = expand.expand(chord(header, sig("tsum", task_id="body"), group_id="g"), AT_SUBMIT)
+    # Groups give their members to the header (Celery's splice, without its reversal); a nested
+    # chord stays one member whose value is its body's.
     assert _shape(plan) == [
         ("join", "g", None),
-        ("join", "inner1", ("g", 0)),
-        ("task", "a", ("inner1", 0)),
-        ("task", "b", ("inner1", 1)),
-        ("task", "c", ("g", 1)),
-        ("join", "inner2", ("g", 2)),
+        ("task", "a", ("g", 0)),
+        ("task", "b", ("g", 1)),
+        ("task", "c", ("g", 2)),
+        ("join", "inner2", ("g", 3)),
         ("task", "d", ("inner2", 0)),
-        ("join", "inner3", ("g", 3)),
-        ("task", "f", ("inner3", 0)),
+        ("task", "f", ("g", 4)),
+        ("task", "g", ("g", 5)),
     ]
+    assert plan.joins[0].size == 6
     # A nested chord's tasks belong to its own header, not to the outer one.
-    assert [t.options.group_id for t in plan.tasks] == ["inner1", "inner1", "g", "inner2", "inner3"]
+    assert [t.options.group_id for t in plan.tasks] == ["g", "g", "g", "inner2", "g", "g"]
+    assert [t.options.group_index for t in plan.tasks] == [0, 1, 2, 0, 4, 5]
+
+
+def test_a_group_in_a_group_is_spliced_and_its_options_still_reach_its_members() -> None:
+    inner = _with(group(sig("a", task_id="a"), sig("b", task_id="b", queue="own"), group_id="inner"), queue="iq")
+    outer = _with(group(inner, sig("c", task_id="c"), group_id="g"), queue="oq", priority=4)
+    plan = expand.expand(chain(outer, sig("tsum", task_id="s")), AT_SUBMIT)
+    assert _shape(plan) == [
+        ("join", "g", None),
+        ("task", "a", ("g", 0)),
+        ("task", "b", ("g", 1)),
+        ("task", "c", ("g", 2)),
+    ]
+    assert [t.options.queue for t in plan.tasks] == ["iq", "own", "oq"]
+    assert [t.options.priority for t in plan.tasks] == [4, 4, 4]
+    assert nodes.result_ref(outer) == nodes.result_ref(
+        group(sig("x", task_id="a"), sig("y", task_id="b"), sig("z", task_id="c"), group_id="g")
+    )
+    assert nodes.first_task_id(group(group(group_id="empty"), sig("a", task_id="a"))) == "a"
+
+
+def test_a_chain_ending_in_a_group_stays_one_member_and_a_group_with_callbacks_is_not_spliced() -> None:
+    in_chain = chain(sig("x", task_id="x"), group(sig("y", task_id="y"), sig("z", task_id="z"), group_id="yz"))
+    linked = _with(
+        group(sig("l1", task_id="l1"), sig("l2", task_id="l2"), group_id="lg"), link=[sig("cb", task_id="cb")]
+    )
+    plan = expand.expand(chord([in_chain, linked], sig("tsum", task_id="body"), group_id="g"), AT_SUBMIT)
+    assert _shape(plan) == [
+        ("join", "g", None),
+        ("task", "x", ("g", 0)),
+        ("join", "lg", ("g", 1)),
+        ("task", "l1", ("lg", 0)),
+        ("task", "l2", ("lg", 1)),
+    ]
+    (x, *_) = plan.tasks
+    # x's value goes on to the group, whose list fills slot 0 as one nested list.
+    follow = expand.follow(payload(42), Context("x", "root", x.continuation))
+    assert _shape(follow) == [("join", "yz", ("g", 0)), ("task", "y", ("yz", 0)), ("task", "z", ("yz", 1))]
 
 
 def test_a_chain_ending_in_a_group_gives_every_member_the_last_value() -> None:
@@ -227,12 +267,18 @@ def test_links_and_errbacks_travel_with_the_task() -> None:
     assert expand.errback(group(sig("x")), failure, "t", "root").records == []  # signatures only
 
 
-def test_an_empty_group_in_a_group_fills_its_slot_at_once() -> None:
+def test_an_empty_group_in_a_group_adds_nothing_and_a_trailing_empty_group_fills_its_slot() -> None:
     outer = _with(group(group(group_id="empty"), sig("a", task_id="a"), group_id="g"), link=[sig("l", task_id="l")])
     plan = expand.expand(outer, AT_SUBMIT)
-    assert _shape(plan) == [("join", "g", None), ("fill", "g", 0), ("task", "a", ("g", 1))]
-    (fill,) = plan.fills
-    assert isinstance(fill, SlotFill) and json.loads(fill.value.data) == []
+    assert _shape(plan) == [("join", "g", None), ("task", "a", ("g", 0))]
+    assert plan.joins[0].size == 1
+    # An empty group reached through a chain gives its [] to the slot it feeds at once.
+    (step,) = expand.expand(
+        chain(group(chain(sig("x", task_id="x"), group(group_id="e")), sig("b", task_id="b"), group_id="g2"), sig("s")),
+        AT_SUBMIT,
+    ).tasks[:1]
+    (fill,) = expand.follow(payload(1), Context("x", "root", step.continuation)).records
+    assert isinstance(fill, SlotFill) and json.loads(fill.value.data) == [] and fill.slot.join_id == "g2"
 
 
 def test_an_empty_chord_calls_its_body_with_an_empty_list() -> None:

@@ -76,14 +76,36 @@ def test_chain_through_a_chord_links_every_parent() -> None:
 
 
 def test_group_members_get_group_id_and_index_and_keep_order() -> None:
-    g = group(add.s(1, 1), group(add.s(2, 2), add.s(3, 3)), add.s(4, 4) | mul.s(2))
+    g = group(add.s(1, 1), add.s(2, 2) | group(add.s(2), add.s(3)), add.s(4, 4) | mul.s(2))
     res = g.freeze()
     assert isinstance(res, GroupResult)
-    assert [t.options.get("group_id") for t in (g.tasks[0], g.tasks[1], g.tasks[2].tasks[-1])] == [res.id] * 3
-    assert g.tasks[0].options["group_index"] == 0 and g.tasks[1].options["group_index"] == 1
+    assert [t.options.get("group_id") for t in (g.tasks[0], g.tasks[2].tasks[-1])] == [res.id] * 2
+    assert [t.options["group_index"] for t in (g.tasks[0], g.tasks[1].tasks[-1], g.tasks[2].tasks[-1])] == [0, 1, 2]
+    # A chain ending in a group is one member: its result is that group's, a nested GroupResult.
     assert isinstance(res.results[1], GroupResult) and len(res.results[1]) == 2
     assert res.results[2].id == g.tasks[2].tasks[-1].id  # a chain member's result is its last step
     assert "group_id" not in g.tasks[2].tasks[0].options
+
+
+def test_a_group_in_a_group_or_a_chord_header_is_spliced_in_submission_order() -> None:
+    a, b, c, d = add.s(1, 1), add.s(2, 2), add.s(3, 3), add.s(4, 4)
+    g = group(group(a, group(b, c), queue="inner"), d, queue="outer")
+    res = g.freeze()
+    assert isinstance(res, GroupResult) and [r.id for r in res.results] == [t.id for t in g.tasks]
+    assert [t.args for t in g.tasks] == [(1, 1), (2, 2), (3, 3), (4, 4)]
+    assert [t.options["group_index"] for t in g.tasks] == [0, 1, 2, 3]
+    assert {t.options["group_id"] for t in g.tasks} == {res.id}
+    assert [t.options.get("queue") for t in g.tasks] == ["inner", "inner", "inner", None]  # d inherits on the server
+    assert g.tasks[0].options["root_id"] == g.tasks[0].id
+    header = chord([add.s(0, 0), group(add.s(1, 1), add.s(2, 2))], tsum.s())
+    body = header.freeze()
+    assert [t.args for t in header.tasks] == [(0, 0), (1, 1), (2, 2)]
+    assert isinstance(body.parent, GroupResult) and len(body.parent.results) == 3
+    # A group carrying its own callbacks stays one member (they run once, after it).
+    linked = group(add.s(1, 1), add.s(2, 2))
+    linked.link(tsum.s())
+    outer = group(linked, add.s(3, 3))
+    assert [type(r) for r in outer.freeze().results] == [GroupResult, AsyncResult]
 
 
 def test_chunks_get_a_group_id_and_member_ids() -> None:
@@ -164,3 +186,26 @@ def test_frozen_ids_are_the_ids_submitted(submitted: _Submitted) -> None:
     res = c.freeze()
     assert c.apply_async().id == res.id
     assert submitted.canvases[0].chord.options.group_id == res.parent.id
+
+
+def test_splicing_leaves_the_caller_s_canvas_alone_when_applied(submitted: _Submitted) -> None:
+    g = group(group(add.s(1, 1), add.s(2, 2)), add.s(3, 3))
+    res = g.apply_async()
+    assert len(g.tasks) == 2 and len(res.results) == 3
+    (proto,) = submitted.canvases
+    assert [m.WhichOneof("kind") for m in proto.group.tasks] == ["signature"] * 3
+    assert group(group(add.s(1, 1), add.s(2, 2)), add.s(3, 3)).apply().get() == [2, 4, 6]
+
+
+def test_ignore_result_is_known_when_frozen_and_get_returns_none_without_asking(submitted: _Submitted) -> None:
+    from tests.unit.tasks import quiet
+
+    sent = add.apply_async((1, 1), ignore_result=True)
+    declared = quiet.delay(1)
+    assert isinstance(sent, AsyncResult) and sent.ignored and declared.ignored
+    assert sent.get() is None and declared.get() is None  # the recorder has no result service
+    assert [c.signature.options.ignore_result for c in submitted.canvases] == [True, True]
+    assert not quiet.s(1).set(ignore_result=False).freeze().ignored  # a call-time False wins
+    res = chord([quiet.s(1), add.s(2, 2)], xsum.s()).freeze()
+    assert [r.ignored for r in res.parent.results] == [True, False] and not res.ignored
+    assert not add.s(1, 1).freeze().ignored

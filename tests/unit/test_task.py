@@ -202,3 +202,26 @@ def test_app_signature_names_any_task() -> None:
     assert (s.task, s.args, s.options, s.app, s.type) == ("billing.charge", (42,), {"queue": "billing"}, app, None)
     with pytest.raises(CanvasError):
         app.signature("billing.charge", nope=1)
+
+
+def test_the_current_worker_request_is_the_innermost_task_a_worker_runs_in_this_thread() -> None:
+    assert motet.state.current_worker_request() is None
+    add.push_request(id="outer", root_id="root")
+    try:
+        assert motet.state.current_worker_request().id == "outer"
+        assert add(1, 2) == 3  # a direct call inside runs in the worker's request
+        whoami.push_request(id="inner")
+        assert motet.state.current_worker_request().id == "inner"
+        whoami.pop_request()
+        assert motet.state.current_worker_request().id == "outer"
+        assert add.apply((1, 1)).get() == 2  # eager: not a worker's task
+        seen: list[Any] = []
+        other = threading.Thread(target=lambda: seen.append(motet.state.current_worker_request()))
+        other.start()
+        other.join()
+        assert seen == [None]  # per thread
+    finally:
+        add.pop_request()
+    assert motet.state.current_worker_request() is None
+    add(1, 1)  # called directly: its own request does not count
+    assert motet.state.current_worker_request() is None

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from motet.canvas import kinds
 from motet.canvas.composite import Composite, as_member
+from motet.canvas.freeze import splice
 from motet.canvas.group import group, materialise
 from motet.canvas.signature import KwargsField, Signature, copy_options
 from motet.exceptions import CanvasError
@@ -148,7 +149,7 @@ class chord(Composite):  # noqa: N801 - Celery's name
         return self.need_body().link_error(errback)
 
     def _inline(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        values = [t._inline(args, kwargs) for t in self.tasks]
+        values = [t._inline(args, kwargs) for t in splice([t._copy() for t in self.tasks])]
         return self.need_body()._inline((values,), {})
 
 

@@ -7,13 +7,18 @@ GroupResult. Options set here, as Celery sets them: `task_id` (a group id for gr
 chunks), `root_id` (the first task of the workflow), `parent_id` (the task whose result this
 node receives), `group_id` / `group_index` (membership), and ids for link callbacks. A chord's
 `group_id` option is its header group id. Ids already present are kept, so freezing twice is
-harmless.
+harmless. A task sent with `ignore_result` (or declared so where it is registered here) gets
+an AsyncResult that knows it: its `get()` returns None at once, as in Celery.
+
+A group directly inside a group or a chord header is spliced into the outer list here, as
+Celery's freeze does but in submission order (`splice`): the outer GroupResult's `results` are
+the flat list of member results, matching the flat list of values the scheduler gives.
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from motet.canvas import kinds
 from motet.canvas.compose import upgrade_steps
@@ -27,7 +32,11 @@ if TYPE_CHECKING:
     from motet.canvas.mapping import chunks
     from motet.canvas.signature import Signature
 
-__all__ = ["first_task_id", "freeze"]
+__all__ = ["first_task_id", "freeze", "splice"]
+
+# The options a group passes to the members that set none (the scheduler's rule): a spliced
+# group is gone once frozen, so its members take them here.
+_GROUP_INHERITED = ("queue", "priority", "time_limit", "soft_time_limit", "max_retries", "countdown", "eta", "expires")
 
 
 def _new_id() -> str:
@@ -40,6 +49,44 @@ def _chunk_ids(ck: chunks) -> list[str]:
     return ck.member_ids
 
 
+def _spliced(node: Signature) -> TypeGuard[group]:
+    # A group with its own callbacks stays one member: they run once, after it (its own join).
+    return isinstance(node, kinds.group_type()) and not node.options.get("link") and not node.options.get("link_error")
+
+
+def splice(members: list[Signature]) -> list[Signature]:
+    """Members of a group / chord header with each group directly among them replaced by its
+    own members, recursively, in submission order (Celery splices them, reversed when frozen).
+
+    A chain ending in a group is one member (its value stays a nested list), and so is a group
+    that carries link / link_error. A spliced group's options (queue, priority, limits, timing)
+    are given to its members that set none; its id names nothing any more. The member objects
+    are the given ones, updated in place (freeze works on a copy the caller made).
+    """
+    if not any(_spliced(m) for m in members):
+        return members
+    out: list[Signature] = []
+    for member in members:
+        if not _spliced(member):
+            out.append(member)
+            continue
+        for inner in splice(member.tasks):
+            for key in _GROUP_INHERITED:
+                if member.options.get(key) is not None and inner.options.get(key) is None:
+                    inner.options[key] = member.options[key]
+            out.append(inner)
+    return out
+
+
+def _first_member(members: list[Signature]) -> Signature | None:
+    # The first member once spliced, without changing anything.
+    for member in members:
+        found = _first_member(member.tasks) if _spliced(member) else member
+        if found is not None:
+            return found
+    return None
+
+
 def first_task_id(node: Signature) -> str:
     """The id of the task that runs first in `node` (assigned now if missing): the root id."""
     if isinstance(node, kinds.chain_type()):
@@ -47,12 +94,12 @@ def first_task_id(node: Signature) -> str:
             raise CanvasError("a chain needs at least one task")
         return first_task_id(node.tasks[0])
     if isinstance(node, kinds.chord_type()):
-        if node.tasks:
-            return first_task_id(node.tasks[0])
-        return first_task_id(node.need_body())
+        first = _first_member(node.tasks)
+        return first_task_id(first if first is not None else node.need_body())
     if isinstance(node, kinds.group_type()):
-        if node.tasks:
-            return first_task_id(node.tasks[0])
+        first = _first_member(node.tasks)
+        if first is not None:
+            return first_task_id(first)
         group_id: str = node.options.setdefault("task_id", _new_id())
         return group_id
     if isinstance(node, kinds.chunks_type()):
@@ -104,7 +151,13 @@ def _freeze_task(
     root = root_id or task_id
     _membership(opts, group_id, group_index, root, parent_id)
     _freeze_links(opts, root, task_id)
-    return AsyncResult(task_id, app=sig._app())
+    if opts.get("ignore_result") is None and not isinstance(sig, kinds.map_type()):
+        declared = sig.type  # the Task registered here under this name, as Celery's apply_async reads it
+        if declared is not None and declared.ignore_result:
+            opts["ignore_result"] = True
+    result = AsyncResult(task_id, app=sig._app())
+    result.ignored = bool(opts.get("ignore_result"))
+    return result
 
 
 def _freeze_chain(
@@ -143,6 +196,7 @@ def _freeze_group(
 ) -> GroupResult:
     gid = g.options.get("task_id") or _id or _new_id()
     g.options["task_id"] = gid
+    g.tasks = splice(g.tasks)
     root = root_id or first_task_id(g)
     _membership(g.options, group_id, group_index, root, parent_id)
     results = [freeze(t, group_id=gid, group_index=i, root_id=root, parent_id=parent_id) for i, t in enumerate(g.tasks)]
@@ -157,6 +211,7 @@ def _freeze_chord(
     header_id = c.options.get("group_id") or _new_id()
     c.options["group_id"] = header_id
     body_id = c.options.pop("task_id", None) or _id
+    c.tasks = splice(c.tasks)
     root = root_id or first_task_id(c)
     c.options["root_id"] = root
     if parent_id:

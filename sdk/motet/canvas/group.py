@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from motet.canvas import kinds
 from motet.canvas.composite import Composite, as_member
+from motet.canvas.freeze import splice
 from motet.canvas.signature import KwargsField, Signature, copy_options
 from motet.exceptions import CanvasError
 
@@ -31,10 +32,11 @@ def materialise(it: Any, where: str) -> list[Any]:
 class group(Composite):  # noqa: N801 - Celery's name
     """Run tasks in parallel: `group(add.s(i, i) for i in range(10))`.
 
-    The group's value is the list of the members' results in submission order (nested
-    groups give nested lists). Options set on the group apply to members that do not set
-    their own. Motet differs from Celery in one place: `group.link(sig)` runs `sig` once,
-    after every member succeeded, with the list of results.
+    The group's value is the list of the members' results in submission order; a group
+    directly inside is spliced in (`group(group(a, b), c)` gives `[a, b, c]`, as in Celery but
+    never reversed), while a chain ending in a group gives a nested list. Options set on the
+    group apply to members that do not set their own. Motet differs from Celery in one place:
+    `group.link(sig)` runs `sig` once, after every member succeeded, with the list of results.
 
     Args:
         *tasks: Signatures or canvases, or one iterable of them (read once, here).
@@ -127,7 +129,8 @@ class group(Composite):  # noqa: N801 - Celery's name
         return self
 
     def _inline(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        return [t._inline(args, kwargs) for t in self.tasks]
+        # A group directly inside gives its members' values, not one nested list (as on workers).
+        return [t._inline(args, kwargs) for t in splice([t._copy() for t in self.tasks])]
 
 
 def fxrange(start: float = 1.0, stop: float | None = None, step: float = 1.0) -> Iterator[float]:

@@ -112,7 +112,8 @@ class ResultsServicer(results_pb2_grpc.ResultsServiceServicer):
             result.group_id = rec.options.group_id
             result.retries = rec.retries
             claim_kv = found.get(self._keys.claim(request.task_id))
-            if claim_kv is not None:
+            # ignore_result: nothing is recorded for the task, so it reads PENDING throughout.
+            if claim_kv is not None and not rec.options.ignore_result:
                 claim = records_pb2.ClaimRecord.FromString(claim_kv.value)
                 result.state = _STATE.TASK_STATE_STARTED if claim.started else _STATE.TASK_STATE_RECEIVED
         return results_pb2.GetResultResponse(result=result)

@@ -43,10 +43,16 @@ class Session:
     worker_id: str
     queues: frozenset[str]
     names: frozenset[str]
+    ignore_result_tasks: frozenset[str] = frozenset()
     available: int = 0
     inflight: dict[str, int] = field(default_factory=dict)
     out: asyncio.Queue[worker_pb2.ConnectResponse | None] = field(default_factory=asyncio.Queue)
     closed: bool = False
+    hello: worker_pb2.WorkerHello = field(default_factory=worker_pb2.WorkerHello)
+    """What the worker announced (for inspection)."""
+    connected_at: float = field(default_factory=time.time)
+    completed: dict[str, int] = field(default_factory=dict)
+    """Reports received in this session, by task name (for inspection)."""
 
     def send(self, frame: worker_pb2.ConnectResponse) -> None:
         """Queues a frame for the worker (dropped once the session is closed)."""

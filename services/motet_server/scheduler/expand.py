@@ -7,7 +7,7 @@ The answer is a `Plan`, in expansion order:
 
 - `NewTask`: a task record to create (a signature, or a map / starmap over items);
 - `NewJoin`: a join record to create (a group or chord header waiting for its members);
-- `SlotFill`: a value that is ready now for a join slot (an empty group's ``[]`` in a group).
+- `SlotFill`: a value that is ready now for a join slot (the ``[]`` of an empty group a join waits for).
 
 A chain starts its first step and carries the rest in the continuation (invariant 5); what a
 continuation holds is expanded when the value arrives (`follow`), and a chord body when its join
@@ -19,6 +19,10 @@ Options travel down as in DESIGN ("differs from Celery" 5): a chain's queue, pri
 limits, max_retries and errbacks reach every step that does not set its own, its countdown /
 eta / expires delay its first step only; a group or chord header passes the same options plus
 countdown / eta / expires to every member, and a chord's body inherits the chain set.
+
+A group directly inside a group or a chord header is spliced into the outer list in submission
+order (`nodes.spliced`): ``group(group(a, b), c)`` has the value ``[a, b, c]``; a chain ending
+in a group is one member, so it still gives a nested list.
 
 Records share protobuf messages with the canvas they came from: read them, never modify them.
 """
@@ -350,6 +354,8 @@ def _join(
     result_id: str = "",
 ) -> None:
     cont = ctx.continuation
+    # A group directly inside is spliced into this list, in submission order (Celery 2.2).
+    members = _splice(members)
     # A group whose value nothing waits for needs no join: its members simply run.
     needs_join = (
         body is not None
@@ -395,6 +401,27 @@ def _join(
             slot.slot.join_id = join_id
             slot.slot.index = index
         _node(member, partial, Context(ctx.parent_id, ctx.root_id, slot, member_opts), out, member=(join_id, index))
+
+
+def _splice(members: Sequence[canvas_pb2.Canvas]) -> Sequence[canvas_pb2.Canvas]:
+    """The members with every group directly among them replaced by its own members, in order.
+
+    Which groups splice is `nodes.spliced`; a spliced group's options still reach its members
+    (those that set none), as they would had it stayed a group; its id names nothing any more.
+    """
+    if not any(nodes.spliced(m) for m in members):
+        return members
+    out: list[canvas_pb2.Canvas] = []
+    for member in members:
+        if not nodes.spliced(member):
+            out.append(member)
+            continue
+        inner = member.group.options
+        for m in _splice(member.group.tasks):
+            m = _copy(m)
+            _merge(nodes.options_of(m), inner, GROUP_INHERITED)
+            out.append(m)
+    return out
 
 
 def _follow(value: common_pb2.Payload, ctx: Context, out: list[Record]) -> None:

@@ -216,8 +216,13 @@ class Flow:
         children: list[results_pb2.ResultRef] | None = None,
         root_id: str = "",
     ) -> None:
-        """Writes a ready result under the results lease."""
-        result = results_pb2.TaskResult(task_id=task_id, state=state, children=children or [])  # type: ignore[arg-type]
+        """Writes a ready result under the results lease.
+
+        With `rec`, the result takes the task's place in the graph (parent, root, group) and
+        lists first what the task sent while it ran (`rec.children`), then `children`.
+        """
+        started = [*(rec.children if rec is not None else ()), *(children or ())]
+        result = results_pb2.TaskResult(task_id=task_id, state=state, children=started)  # type: ignore[arg-type]
         if value is not None:
             result.value.CopyFrom(value)
         if failure is not None:

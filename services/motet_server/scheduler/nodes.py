@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from motet import payload as payloads
 from motet.v1 import canvas_pb2, common_pb2, results_pb2
@@ -28,6 +28,8 @@ __all__ = [
     "result_id",
     "result_ref",
     "set_result_id",
+    "spliced",
+    "spliced_members",
     "validate",
 ]
 
@@ -106,6 +108,31 @@ def _chunk_count(chunks: canvas_pb2.Chunks) -> int:
     return (len(items) + size - 1) // size
 
 
+def spliced(node: canvas_pb2.Canvas) -> bool:
+    """Whether a group / chord header member is spliced into the outer list (Celery 2.2, 2.5, 2.6).
+
+    A group directly inside a group or a chord header gives its members, not one nested list;
+    Motet keeps submission order (DESIGN: differs from Celery, 2). A group that carries its own
+    callbacks or errbacks stays one member: they run once, after it, from its own join.
+    """
+    if kind_of(node) != "group":
+        return False
+    opts = node.group.options
+    return not opts.link and not opts.link_error
+
+
+def spliced_members(members: Iterable[canvas_pb2.Canvas]) -> list[canvas_pb2.Canvas]:
+    """The members of a group / chord header with every `spliced` group replaced by its own
+    members (recursively), in submission order. The messages are the originals: read only."""
+    out: list[canvas_pb2.Canvas] = []
+    for member in members:
+        if spliced(member):
+            out += spliced_members(member.group.tasks)
+        else:
+            out.append(member)
+    return out
+
+
 def result_id(node: canvas_pb2.Canvas) -> str:
     """The id of the result that stands for this node's value."""
     kind = kind_of(node)
@@ -122,9 +149,11 @@ def first_task_id(node: canvas_pb2.Canvas) -> str:
     if kind == "chain":
         return first_task_id(node.chain.tasks[0])
     if kind == "group":
-        return first_task_id(node.group.tasks[0]) if node.group.tasks else node.group.options.task_id
+        members = spliced_members(node.group.tasks)
+        return first_task_id(members[0]) if members else node.group.options.task_id
     if kind == "chord":
-        return first_task_id(node.chord.header[0]) if node.chord.header else first_task_id(node.chord.body)
+        header = spliced_members(node.chord.header)
+        return first_task_id(header[0]) if header else first_task_id(node.chord.body)
     if kind == "chunks":
         return node.chunks.member_ids[0] if node.chunks.member_ids else node.chunks.options.task_id
     return options_of(node).task_id
@@ -136,7 +165,8 @@ def result_ref(node: canvas_pb2.Canvas) -> results_pb2.ResultRef:
     if kind == "group":
         return results_pb2.ResultRef(
             group=results_pb2.GroupRef(
-                group_id=node.group.options.task_id, members=[result_ref(c) for c in node.group.tasks]
+                group_id=node.group.options.task_id,
+                members=[result_ref(c) for c in spliced_members(node.group.tasks)],
             )
         )
     if kind == "chunks":

@@ -1,4 +1,4 @@
-"""The scheduler's gRPC surface: SchedulerService (submit, revoke) and WorkerService (the stream)."""
+"""The scheduler's gRPC surface: SchedulerService (submit, revoke, inspect) and WorkerService (the stream)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,13 @@ import grpc
 from motet.v1 import canvas_pb2, scheduler_pb2, scheduler_pb2_grpc, worker_pb2, worker_pb2_grpc
 from motet_server.config import DEFAULT_QUEUE
 from motet_server.rpc import errors, metrics
-from motet_server.scheduler import nodes, transitions
+from motet_server.scheduler import inspection, nodes, transitions
 from motet_server.scheduler.committer import Committer
 from motet_server.scheduler.dispatch import Dispatcher, Session
 from motet_server.store.errors import StoreError, StoreUnavailable
 from motet_server.store.etcd import Etcd
 from motet_server.store.keys import Keys
+from motet_server.store.kv import KV
 from motet_server.v1 import records_pb2
 
 _WorkerContext = grpc.aio.ServicerContext[worker_pb2.ConnectRequest, worker_pb2.ConnectResponse]
@@ -56,7 +57,12 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
             # A new root id is the common case: assume its submit key is absent (the compare
             # checks it; a repeated submission fails it and re-runs with a real read).
             root_key = self._keys.submit(nodes.first_task_id(canvas))
-            done = await self._committer.run(partial(transitions.submit, canvas=canvas), seeds=[(root_key, None)])
+            parent = request.parent_id
+            prefetch = [self._keys.task(parent), self._keys.result(parent)] if parent else []
+            # The parent's task record will change: its completion must read it, not a snapshot.
+            self._dispatcher.known.pop(parent, None)
+            submit = partial(transitions.submit, canvas=canvas, parent_id=parent)
+            done = await self._committer.run(submit, prefetch=prefetch, seeds=[(root_key, None)])
         except StoreUnavailable as exc:
             await errors.abort(context, "unavailable", f"the store is unavailable: {exc}")
         except StoreError as exc:
@@ -98,6 +104,37 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
                     )
                 )
         return scheduler_pb2.RevokeTaskResponse(revoked=revoked)
+
+    async def InspectWorkers(  # noqa: N802 - gRPC method name
+        self,
+        request: scheduler_pb2.InspectWorkersRequest,
+        context: grpc.aio.ServicerContext[scheduler_pb2.InspectWorkersRequest, scheduler_pb2.InspectWorkersResponse],
+    ) -> scheduler_pb2.InspectWorkersResponse:
+        try:
+            sessions, _ = await self._etcd.get_prefix(self._keys.session_prefix())
+            claims, _ = await self._etcd.get_prefix(self._keys.claim_prefix())
+        except StoreUnavailable as exc:
+            await errors.abort(context, "unavailable", f"the store is unavailable: {exc}")
+        tasks = self._dispatcher.tasks  # every replica's cache holds every task record
+        missing = [
+            self._keys.task(self._keys.id_from(kv.key, self._keys.claim_prefix()))
+            for kv in claims
+            if self._keys.id_from(kv.key, self._keys.claim_prefix()) not in tasks
+        ]
+        if missing:
+            found = await self._etcd.get_many(missing)
+            tasks = {**tasks, **{rec.id: rec for rec in map(_task_record, found.values())}}
+        local = self._dispatcher.sessions
+        workers = inspection.worker_infos(
+            sessions,
+            claims,
+            tasks,
+            claim_prefix=self._keys.claim_prefix(),
+            live_counts={sid: dict(session.completed) for sid, session in local.items()},
+            live_order={sid: list(session.inflight) for sid, session in local.items()},
+            destination=list(request.destination),
+        )
+        return scheduler_pb2.InspectWorkersResponse(workers=workers)
 
 
 class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
@@ -150,7 +187,14 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
             worker_id=hello.worker_id or context.peer(),
             queues=frozenset(hello.queues or [DEFAULT_QUEUE]),
             names=frozenset(hello.task_names),
+            ignore_result_tasks=frozenset(hello.ignore_result_tasks),
+            hello=hello,
         )
+        if not hello.worker_id:
+            session.hello.worker_id = session.worker_id
+        # Inspection reads connected workers from the store (any replica answers for all); the
+        # record lives under the session's lease, so it goes when the session does.
+        await self._etcd.put(self._keys.session(lease), self._session_record(session), lease=lease)
         await context.write(
             worker_pb2.ConnectResponse(welcome=worker_pb2.Welcome(session_id=lease, lease_ttl=SESSION_TTL))
         )
@@ -176,9 +220,13 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
             self._dispatcher.kick()
             log.info("worker %s disconnected", session.worker_id)
 
+    def _session_record(self, session: Session) -> bytes:
+        return inspection.session_record(session.hello, session.connected_at, session.completed)
+
     async def _keepalive(self, session: Session) -> None:
         loop = asyncio.get_running_loop()
         renewed = loop.time()
+        written = dict(session.completed)
         while True:
             await asyncio.sleep(SESSION_TTL / 3)
             try:
@@ -193,6 +241,13 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
                 log.warning("session %x lost its lease; closing the stream", session.id)
                 return
             renewed = loop.time()
+            if session.completed != written:
+                # Report counts for inspection by the other replicas: once per renewal at most.
+                with contextlib.suppress(StoreError):
+                    snapshot = dict(session.completed)
+                    record = self._session_record(session)
+                    await self._etcd.put(self._keys.session(session.id), record, lease=session.id)
+                    written = snapshot
 
     async def _write(self, session: Session, context: _WorkerContext) -> None:
         while True:
@@ -265,12 +320,19 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
             session.inflight.pop(report.task_id, None)
             session.available += 1
             self._dispatcher.kick()
+            if rec is not None:
+                session.completed[rec.task] = session.completed.get(rec.task, 0) + 1
         metrics.tasks_completed_total.labels(state=_report_state(report)).inc()
 
 
 def _report(session: Session, frame: worker_pb2.ConnectRequest, kind: str) -> transitions.Report:
     body = getattr(frame, kind)
-    report = transitions.Report(task_id=body.task_id, session_id=session.id, delivery=body.delivery)
+    report = transitions.Report(
+        task_id=body.task_id,
+        session_id=session.id,
+        delivery=body.delivery,
+        ignore_result_tasks=session.ignore_result_tasks,
+    )
     if kind == "succeeded":
         report.value = body.value
     elif kind == "failed":
@@ -283,6 +345,10 @@ def _report(session: Session, frame: worker_pb2.ConnectRequest, kind: str) -> tr
     else:
         report.replacement = body.canvas
     return report
+
+
+def _task_record(kv: KV) -> records_pb2.TaskRecord:
+    return records_pb2.TaskRecord.FromString(kv.value)
 
 
 def _report_state(report: transitions.Report) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from motet.v1 import canvas_pb2, common_pb2
+from motet.v1 import canvas_pb2, common_pb2, results_pb2
 from motet_server.scheduler import expand, nodes
 from motet_server.scheduler.flow import Flow, Origin
 from motet_server.store.stm import STM
@@ -48,17 +48,49 @@ class Submitted:
     created: bool
 
 
-async def submit(flow: Flow, stm: STM, canvas: canvas_pb2.Canvas) -> Submitted:
-    """Expands a validated canvas (ids assigned) into records; idempotent on its root id."""
+async def submit(flow: Flow, stm: STM, canvas: canvas_pb2.Canvas, parent_id: str = "") -> Submitted:
+    """Expands a validated canvas (ids assigned) into records; idempotent on its first task id.
+
+    With a `parent_id` (the canvas was sent from inside that running task), the canvas's first
+    tasks get it as their parent and its root id as theirs, and the parent records the
+    canvas's result among its children, in this same transaction.
+    """
     root_id = nodes.first_task_id(canvas)
     result_id = nodes.result_id(canvas)
     key = flow.keys.submit(root_id)
     # "Never created" guard: the same root id submitted twice runs once.
     if await stm.get(key) is not None:
         return Submitted(root_id=root_id, result_id=result_id, created=False)
-    await flow.write(stm, expand.expand(canvas, expand.Context(parent_id="", root_id=root_id)))
+    workflow_root = root_id
+    if parent_id:
+        workflow_root = await _add_child(flow, stm, parent_id, nodes.result_ref(canvas)) or root_id
+    await flow.write(stm, expand.expand(canvas, expand.Context(parent_id=parent_id, root_id=workflow_root)))
     stm.put(key, records_pb2.SubmitRecord(result_id=result_id).SerializeToString(), lease=flow.result_lease)
     return Submitted(root_id=root_id, result_id=result_id, created=True)
+
+
+async def _add_child(flow: Flow, stm: STM, parent_id: str, child: results_pb2.ResultRef) -> str:
+    """Records `child` among the children of task `parent_id`; returns the parent's root id.
+
+    A running parent keeps it in its task record until its result is written (the result then
+    lists it first, `Flow.put_result`); a parent already finished gets it added to its result.
+    An unknown parent (forgotten, expired) records nothing and gives "".
+    """
+    task_key = flow.keys.task(parent_id)
+    raw = await stm.get(task_key)
+    if raw is not None:
+        rec = records_pb2.TaskRecord.FromString(raw)
+        rec.children.append(child)
+        stm.put(task_key, rec.SerializeToString())
+        return rec.root_id or parent_id
+    result_key = flow.keys.result(parent_id)
+    raw = await stm.get(result_key)
+    if raw is None:
+        return ""
+    stored = records_pb2.ResultRecord.FromString(raw)
+    stored.result.children.append(child)
+    stm.put(result_key, stored.SerializeToString(), lease=flow.result_lease)
+    return stored.result.root_id or parent_id
 
 
 async def claim(flow: Flow, stm: STM, task_id: str, session_id: int, worker_id: str) -> records_pb2.TaskRecord | None:
@@ -132,6 +164,8 @@ class Report:
     retry_max: int | None = None
     replacement: canvas_pb2.Canvas | None = None
     revoked: bool = False
+    ignore_result_tasks: frozenset[str] = frozenset()
+    """Task names the reporting worker declares ignore_result for (WorkerHello)."""
 
 
 async def finish(flow: Flow, stm: STM, report: Report) -> bool:
@@ -147,6 +181,8 @@ async def finish(flow: Flow, stm: STM, report: Report) -> bool:
     if held.session_id != report.session_id or held.delivery != report.delivery:
         return False
     rec = records_pb2.TaskRecord.FromString(raw)
+    if rec.task in report.ignore_result_tasks:
+        rec.options.ignore_result = True  # declared on the task itself: no result, as in Celery
     if report.retry_countdown is not None:
         _retry(flow, stm, rec, report)
         return True
@@ -214,8 +250,8 @@ async def _succeed(
         for link in rec.options.link:
             await flow.write(stm, expand.expand(link, expand.Context(rec.id, rec.root_id), (nodes.decode_json(value),)))
             children.append(nodes.result_ref(link))
-    stored = nodes.encode_json(None) if rec.options.ignore_result else value
-    flow.put_result(stm, rec.id, _STATE.TASK_STATE_SUCCESS, value=stored, rec=rec, children=children)
+    if not rec.options.ignore_result:  # ignore_result: no result at all, the state stays PENDING
+        flow.put_result(stm, rec.id, _STATE.TASK_STATE_SUCCESS, value=value, rec=rec, children=children)
 
 
 async def _fail(flow: Flow, stm: STM, rec: records_pb2.TaskRecord, state: int, failure: common_pb2.TaskFailure) -> None:
@@ -223,7 +259,8 @@ async def _fail(flow: Flow, stm: STM, rec: records_pb2.TaskRecord, state: int, f
     stm.delete(flow.keys.claim(rec.id))
     if not failure.task_id:
         failure.task_id = rec.id
-    flow.put_result(stm, rec.id, state, failure=failure, rec=rec)
+    if not rec.options.ignore_result:  # Celery stores no error either (store_errors_even_if_ignored off)
+        flow.put_result(stm, rec.id, state, failure=failure, rec=rec)
     origin = Origin(task_id=rec.id, root_id=rec.root_id)
     if state == _STATE.TASK_STATE_FAILURE:
         # Errbacks run exactly once per failed task that carries them.
@@ -245,7 +282,8 @@ def _retry(flow: Flow, stm: STM, rec: records_pb2.TaskRecord, report: Report) ->
     # The retry is durable: the record keeps its new start time (invariant 6, docs/invariants.md).
     stm.put(flow.keys.task(rec.id), rec.SerializeToString())
     stm.delete(flow.keys.claim(rec.id))
-    flow.put_result(stm, rec.id, _STATE.TASK_STATE_RETRY, failure=report.failure, rec=rec)
+    if not rec.options.ignore_result:
+        flow.put_result(stm, rec.id, _STATE.TASK_STATE_RETRY, failure=report.failure, rec=rec)
 
 
 async def _replace(flow: Flow, stm: STM, rec: records_pb2.TaskRecord, replacement: canvas_pb2.Canvas) -> None:

@@ -7,7 +7,7 @@ task/<id>                      TaskRecord            claim/<id>       ClaimRecor
 result/<id>                    ResultRecord          revoked/<id>     RevokeRecord
 join/<gid>                     JoinRecord            submit/<root>    SubmitRecord
 join/<gid>/slot/<index:08d>    motet.v1.Payload      group/<gid>      GroupRecord
-outbox/<txid>/<part:06d>       OutboxPart
+outbox/<txid>/<part:06d>       OutboxPart            session/<lease>  SessionRecord (worker lease)
 ```
 
 Beware: ``join/<gid>`` is itself a prefix of ``join/<gid>/slot/…`` and of ``join/<gid>x``
@@ -82,6 +82,17 @@ class Keys:
     def claim_prefix(self) -> bytes:
         """Every claim."""
         return self.root + b"claim/"
+
+    # worker sessions
+    def session(self, session_id: int) -> bytes:
+        """The SessionRecord of a connected worker (under the session's lease)."""
+        if session_id <= 0:
+            raise ValueError(f"a session id is a lease id, > 0, not {session_id}")
+        return self.root + b"session/" + b"%d" % session_id
+
+    def session_prefix(self) -> bytes:
+        """Every connected worker session."""
+        return self.root + b"session/"
 
     # results
     def result(self, task_id: str) -> bytes:

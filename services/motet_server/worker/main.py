@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 
 from motet_server import config
@@ -26,7 +27,12 @@ def run(
     prefetch: int = config.DEFAULT_PREFETCH,
     grace: float = config.DEFAULT_GRACE,
 ) -> int:
-    """Runs a worker until SIGTERM / SIGINT; returns the exit code."""
+    """Runs a worker until SIGTERM / SIGINT; returns the exit code.
+
+    Work a task sends from inside its run goes to the scheduler this worker serves, unless
+    MOTET_SCHEDULER (read by the App) names another.
+    """
+    os.environ.setdefault("MOTET_SCHEDULER", scheduler)
     app = find_app(app_module)
 
     async def main() -> int:

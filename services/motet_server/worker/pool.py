@@ -9,14 +9,60 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import threading
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 
 from motet import App
+from motet.exceptions import TaskRevokedError
+from motet.failures import failure_from_exception
 from motet.v1 import worker_pb2
 from motet_server.worker.loader import find_app
 from motet_server.worker.runtime import Running, execute
 
-__all__ = ["Pool"]
+__all__ = ["Gate", "Pool"]
+
+
+class Gate:
+    """Which assignments have begun, so that one revoked before it begins is dropped (Celery
+    discards a revoked task it has not started: it ends REVOKED without running)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._begun: set[str] = set()
+        self._dropped: set[str] = set()
+
+    def begin(self, task_id: str) -> bool:
+        """Called where the task is about to run; False if it was dropped meanwhile."""
+        with self._lock:
+            if task_id in self._dropped:
+                self._dropped.discard(task_id)
+                return False
+            self._begun.add(task_id)
+            return True
+
+    def drop(self, task_id: str) -> bool:
+        """Drops a task that has not begun (it will report REVOKED at once); False if it has."""
+        with self._lock:
+            if task_id in self._begun:
+                return False
+            self._dropped.add(task_id)
+            return True
+
+    def forget(self, task_id: str) -> None:
+        """The task was reported: nothing about it is kept."""
+        with self._lock:
+            self._begun.discard(task_id)
+            self._dropped.discard(task_id)
+
+
+def _execute_gated(app: App, a: worker_pb2.Assignment, running: Running, gate: Gate) -> worker_pb2.ConnectRequest:
+    if not gate.begin(a.task_id):
+        failure = failure_from_exception(TaskRevokedError("revoked"), task_id=a.task_id)
+        return worker_pb2.ConnectRequest(
+            failed=worker_pb2.TaskFailed(task_id=a.task_id, delivery=a.delivery, failure=failure)
+        )
+    return execute(app, a, running)
+
 
 _child_app: App | None = None
 
@@ -41,6 +87,7 @@ class Pool:
         self.kind = kind
         self.app = app
         self.running = running
+        self.gate = Gate()
         self.executor: Executor
         if kind == "threads":
             self.executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="motet-task")
@@ -56,7 +103,7 @@ class Pool:
         """Starts the assignment; the future gives its report frame."""
         loop = asyncio.get_running_loop()
         if self.kind == "threads":
-            return loop.run_in_executor(self.executor, execute, self.app, assignment, self.running)
+            return loop.run_in_executor(self.executor, _execute_gated, self.app, assignment, self.running, self.gate)
         raw = loop.run_in_executor(self.executor, _execute_in_child, assignment.SerializeToString())
         out: asyncio.Future[worker_pb2.ConnectRequest] = loop.create_future()
 
@@ -70,6 +117,19 @@ class Pool:
 
         raw.add_done_callback(done)
         return out
+
+    def drop(self, task_id: str) -> bool:
+        """Drops a submitted task that has not begun, so it reports REVOKED instead of running.
+
+        Returns:
+            False if it has begun, or with the processes pool (whose children start tasks on
+            their own): the task then runs.
+        """
+        return self.kind == "threads" and self.gate.drop(task_id)
+
+    def forget(self, task_id: str) -> None:
+        """A task was reported: the pool keeps nothing about it."""
+        self.gate.forget(task_id)
 
     def shutdown(self) -> None:
         """Stops the pool without waiting for queued work."""

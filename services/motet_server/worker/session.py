@@ -103,6 +103,9 @@ class Worker:
             queues=self.queues,
             task_names=sorted(self.app.tasks),
             concurrency=self.concurrency,
+            ignore_result_tasks=sorted(name for name, task in self.app.tasks.items() if task.ignore_result),
+            hostname=socket.gethostname(),
+            pid=os.getpid(),
         )
         outgoing.put_nowait(worker_pb2.ConnectRequest(hello=hello))
         outgoing.put_nowait(worker_pb2.ConnectRequest(credit=worker_pb2.Credit(n=self.concurrency * self.prefetch)))
@@ -216,9 +219,16 @@ class Worker:
             self.inflight.pop(a.task_id, None)
             self.deliveries.pop(a.task_id, None)
             self.terminated.discard(a.task_id)
+            self.pool.forget(a.task_id)
 
     def _revoke(self, notice: worker_pb2.RevokeNotice, delivery: int | None = None) -> None:
-        if not notice.terminate or notice.task_id not in self.inflight:
+        if not notice.terminate:
+            # Celery: a revoked task this worker holds but has not started is discarded and ends
+            # REVOKED (the pool reports it so when its turn comes); a running one goes on.
+            if notice.task_id in self.inflight:
+                self.pool.drop(notice.task_id)
+            return
+        if notice.task_id not in self.inflight:
             return
         thread = self.running.thread_of(notice.task_id)
         if thread is not None:
