@@ -12,7 +12,7 @@ from tests.unit.tasks import add, app, mul, tsum, xsum
 
 
 def _round_trip(sig: Signature) -> Signature:
-    return signature(json.loads(json.dumps(sig)))
+    return signature(json.loads(json.dumps(sig)), app=app)
 
 
 def test_a_signature_is_celerys_dict() -> None:
