@@ -27,7 +27,6 @@ __all__ = [
     "options_of",
     "result_id",
     "result_ref",
-    "set_result_id",
     "validate",
 ]
 
@@ -166,17 +165,6 @@ def all_task_ids(node: canvas_pb2.Canvas) -> Iterator[str]:
         yield from node.chunks.member_ids
     else:
         yield options_of(node).task_id
-
-
-def set_result_id(node: canvas_pb2.Canvas, task_id: str) -> None:
-    """Makes `task_id` the id of the node's value (used when a task replaces itself)."""
-    kind = kind_of(node)
-    if kind == "chain":
-        set_result_id(node.chain.tasks[-1], task_id)
-    elif kind == "chord":
-        set_result_id(node.chord.body, task_id)
-    else:
-        options_of(node).task_id = task_id
 
 
 def validate(node: canvas_pb2.Canvas, path: str = "canvas", depth: int = 0) -> list[tuple[str, str]]:
