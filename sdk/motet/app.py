@@ -10,12 +10,33 @@ from motet import state
 from motet.canvas import Signature
 from motet.client import Client
 from motet.result import AsyncResult, GroupResult, ResultBase
-from motet.settings import DEFAULT_RESULTS, DEFAULT_SCHEDULER, ClientSettings
+from motet.settings import DEFAULT_RESULT_EXPIRES, DEFAULT_RESULTS, DEFAULT_SCHEDULER, ClientSettings
 from motet.task import Task
 
-__all__ = ["DEFAULT_RESULTS", "DEFAULT_SCHEDULER", "App", "current_app"]
+__all__ = ["DEFAULT_RESULTS", "DEFAULT_SCHEDULER", "App", "Conf", "current_app"]
 
 current_app = state.current_app
+
+
+class Conf(dict[str, Any]):
+    """Celery's ``app.conf``, minimal: a dict of settings whose keys are also attributes.
+
+    Settings the SDK reads (on the client, as Celery does):
+
+    - ``task_allow_error_cb_on_chord_header`` (False): `chord.link_error(eb)` also gives every
+      header member an immutable clone of `eb`.
+    - ``result_expires`` (one day, in seconds): informational here; the services keep results
+      for their own `MOTET_RESULT_EXPIRES`.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"no setting {name!r}") from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self[name] = value
 
 
 class App:
@@ -49,6 +70,8 @@ class App:
         self._namespace = namespace
         self._client: Client | None = None
         self.tasks: dict[str, Task] = {}
+        self.conf = Conf(task_allow_error_cb_on_chord_header=False, result_expires=DEFAULT_RESULT_EXPIRES)
+        """Settings (Celery's `app.conf`): see `Conf`."""
         state.set_current_app(self)
 
     def __repr__(self) -> str:

@@ -17,6 +17,7 @@ __all__ = [
     "SCHEDULER_PORT",
     "DEFAULT_QUEUE",
     "DEFAULT_RESULTS",
+    "DEFAULT_RESULT_EXPIRES",
     "DEFAULT_SCHEDULER",
     "MAX_DEPTH",
     "MAX_MESSAGE_BYTES",
@@ -47,6 +48,9 @@ MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 MAX_PAYLOAD_BYTES = 1 << 20
 """The largest encoded value (arguments, a result) accepted: 1 MiB; larger is refused, never truncated."""
+
+DEFAULT_RESULT_EXPIRES = 86_400
+"""Seconds a result is kept unless configured otherwise (Celery's default `result_expires`: one day)."""
 
 MAX_DEPTH = 32
 """The deepest canvas nesting accepted (protobuf decoders stop at 100 message levels and one

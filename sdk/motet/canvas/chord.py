@@ -119,8 +119,17 @@ class chord(Composite):  # noqa: N801 - Celery's name
         return self.need_body().link(callback)
 
     def link_error(self, errback: Signature) -> Signature:
-        """Links an errback to the body: it runs once if the chord fails (header or body)."""
-        return self.need_body().link_error(errback)
+        """Links an errback to the body: it runs once if the chord fails (header or body).
+
+        With the app setting ``task_allow_error_cb_on_chord_header`` (read now, as Celery reads
+        it on the client), every header member also gets an immutable clone, so a failing
+        member calls it too (Celery: 2 failed members + the body = 3 calls).
+        """
+        body = self.need_body()
+        if self._app().conf.get("task_allow_error_cb_on_chord_header"):
+            for member in self.tasks:
+                member.link_error(errback.clone(immutable=True))
+        return body.link_error(errback)
 
     def _inline(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         values = [t._inline(args, kwargs) for t in self.tasks]

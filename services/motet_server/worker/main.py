@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 
 from motet_server import config
@@ -27,6 +28,9 @@ def run(
     grace: float = config.DEFAULT_GRACE,
 ) -> int:
     """Runs a worker until SIGTERM / SIGINT; returns the exit code."""
+    # Tasks that talk to the scheduler (add_to_chord, sending tasks) reach the one this worker
+    # serves, unless their App names its own; children of a process pool inherit it.
+    os.environ["MOTET_SCHEDULER"] = scheduler
     app = find_app(app_module)
 
     async def main() -> int:
