@@ -110,3 +110,13 @@ def test_a_replacement_runs_as_the_replaced_task(cluster: object) -> None:
     member = c.parent.results[1]
     info = member.get(timeout=T)
     assert (info["id"], info["group_id"], info["group_index"]) == (member.id, c.parent.id, 1)
+
+
+@pytest.mark.parametrize("kind", ["task", "chain", "group", "chunks"])
+def test_what_follows_a_replaced_task_has_it_as_parent(cluster: object, kind: str) -> None:
+    res = (replace_with.s(1, kind) | request_info.s())()
+    assert res.get(timeout=T)["parent_id"] == res.parent.id
+    replaced = replace_with.s(1, kind).set(link=request_info.s()).delay()
+    replaced.get(timeout=T)
+    (callback,) = replaced.children
+    assert callback.get(timeout=T)["parent_id"] == replaced.id

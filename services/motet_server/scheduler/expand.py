@@ -214,6 +214,8 @@ def after_join(join: records_pb2.JoinRecord, values: list[object], parent_id: st
     """
     out: list[Record] = []
     value = join_value(join, values)
+    if join.relay and join.result_id:
+        parent_id = join.result_id  # what follows a replaced task was sent by it, as in Celery
     for link in join.link:
         _node(link, (value,), Context(parent_id, root_id), out)
     if join.HasField("body"):
@@ -283,7 +285,7 @@ def replacement(
             value_task.group_id = task.options.group_id
             value_task.group_index = task.options.group_index
         opts = nodes.options_of(node)
-        opts.link.extend(task.options.link)
+        _extend_new(opts.link, task.options.link)
         _extend_new(opts.link_error, task.options.link_error)
         _node(node, (), ctx, out)
         return Plan(out)
@@ -456,7 +458,7 @@ def _chain(chain: canvas_pb2.Chain, partial: tuple[object, ...], ctx: Context, o
         # Celery: a chain's errbacks go to every step (it stops at its first failure, so they
         # run once), its callbacks to the last step.
         _extend_new(opts.link_error, chain.options.link_error)
-    nodes.options_of(steps[-1]).link.extend(chain.options.link)
+    _extend_new(nodes.options_of(steps[-1]).link, chain.options.link)
     first = steps[0]
     _merge(nodes.options_of(first), chain.options, _CHAIN_START)
     rest = _continuation([*steps[1:], *ctx.continuation.remaining], ctx.continuation)
@@ -479,7 +481,7 @@ def _join(
         # also run once if the header fails (the join runs them).
         body = _copy(body)
         body_opts = nodes.options_of(body)
-        body_opts.link.extend(opts.link)
+        _extend_new(body_opts.link, opts.link)
         _extend_new(body_opts.link_error, opts.link_error)
         links: list[canvas_pb2.Canvas] = []
         errbacks = _value_errbacks(body)

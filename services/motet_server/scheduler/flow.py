@@ -140,14 +140,18 @@ class Flow:
         stm.delete(join_key)
         stm.delete_prefix(self.keys.join_slot_prefix(slot.join_id))
         if join.result_id:
-            value = nodes.encode_json(expand.join_value(join, values))
+            # A replaced task's result: its children are what follows it (as a task's are).
+            children = [nodes.result_ref(link) for link in join.link]
+            if not join.HasField("body") and join.continuation.remaining:
+                children.insert(0, nodes.result_ref(join.continuation.remaining[0]))
             self.put_result(
                 stm,
                 join.result_id,
                 _STATE.TASK_STATE_SUCCESS,
-                value=value,
+                value=nodes.encode_json(expand.join_value(join, values)),
                 root_id=join.root_id,
                 parent_id=join.parent_id,
+                children=children,
             )
         # Links and the body (or the join's continuation) commit with the last member's value.
         await self.write(stm, expand.after_join(join, values, origin.task_id, join.root_id or origin.root_id))
