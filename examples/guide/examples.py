@@ -244,7 +244,7 @@ def _wait_records(kind: str, count: int) -> list[str]:
     return _records(kind)
 
 
-def _errback_once() -> object:
+def _errback_per_failing_member() -> object:
     before = len(_records("log_error"))
     g = group(fail.s(), fail.s())
     g.link_error(log_error.s())
@@ -253,7 +253,7 @@ def _errback_once() -> object:
         res.get(timeout=T)
     except RuntimeError:
         pass
-    return len(_wait_records("log_error", before + 1)) - before
+    return len(_wait_records("log_error", before + 2)) - before
 
 
 def _on_error() -> object:
@@ -322,6 +322,10 @@ EXAMPLES = [
         slow=True,
     ),
     Example("g.link(log_result.s()) runs once, after the group, with [4, 8]", _group_link_once, ([4, 8], ["[4, 8]"])),
-    Example("group(fail.s(), fail.s()).link_error(log_error.s()) runs once", _errback_once, 1),
+    Example(
+        "group(fail.s(), fail.s()).link_error(log_error.s()) runs once per failing member",
+        _errback_per_failing_member,
+        2,
+    ),
     Example("add.s(2, 2).on_error(log_error.s()); raising_task errback", _on_error, (4, "something something")),
 ]

@@ -14,7 +14,7 @@ from motet.result import AsyncResult, GroupResult, ResultBase
 from motet.settings import DEFAULT_RESULTS, DEFAULT_SCHEDULER, ClientSettings, Conf
 from motet.task import Task
 
-__all__ = ["DEFAULT_RESULTS", "DEFAULT_SCHEDULER", "App", "current_app"]
+__all__ = ["DEFAULT_RESULTS", "DEFAULT_SCHEDULER", "App", "Conf", "current_app"]
 
 current_app = state.current_app
 

@@ -4,7 +4,8 @@
 `motet.channels`. Status mapping: UNAVAILABLE -> ServiceUnavailable (naming the endpoint and
 how to start a cluster), NOT_FOUND -> NotFound, INVALID_ARGUMENT -> CanvasError (with the
 field violations of a `google.rpc.BadRequest` detail), RESOURCE_EXHAUSTED -> EncodeError,
-DEADLINE_EXCEEDED -> motet.exceptions.TimeoutError; anything else -> MotetError.
+DEADLINE_EXCEEDED -> motet.exceptions.TimeoutError, FAILED_PRECONDITION with reason NOT_IN_CHORD
+-> NotInChord; anything else -> MotetError.
 """
 
 from __future__ import annotations
@@ -19,7 +20,15 @@ from grpc_status import rpc_status
 
 from motet import state
 from motet.channels import channel
-from motet.exceptions import CanvasError, EncodeError, MotetError, NotFound, ServiceUnavailable, TimeoutError
+from motet.exceptions import (
+    CanvasError,
+    EncodeError,
+    MotetError,
+    NotFound,
+    NotInChord,
+    ServiceUnavailable,
+    TimeoutError,
+)
 from motet.settings import ClientSettings
 from motet.v1 import canvas_pb2, results_pb2, results_pb2_grpc, scheduler_pb2, scheduler_pb2_grpc
 
@@ -93,6 +102,20 @@ class Client:
             self.settings.scheduler, "inspecting workers", self._scheduler.InspectWorkers, request, _UNARY_TIMEOUT
         )
         return list(reply.workers)
+
+    def add_to_chord(self, task_id: str, canvas: canvas_pb2.Canvas) -> scheduler_pb2.AddToChordResponse:
+        """Adds a frozen canvas to the chord header that running task `task_id` belongs to.
+
+        Idempotent on the canvas's root id, so a retried call adds it once.
+
+        Raises:
+            NotInChord: the task is not running as a member of a chord header.
+        """
+        request = scheduler_pb2.AddToChordRequest(task_id=task_id, canvas=canvas)
+        reply: scheduler_pb2.AddToChordResponse = self._unary(
+            self.settings.scheduler, "adding to the chord", self._scheduler.AddToChord, request, _UNARY_TIMEOUT
+        )
+        return reply
 
     def get_result(self, task_id: str) -> results_pb2.TaskResult:
         """The current state of one task (PENDING for an id never seen)."""
@@ -214,6 +237,8 @@ def error_from_rpc(err: grpc.RpcError, endpoint: str, what: str) -> MotetError:
         if reason == "CANVAS_TOO_LARGE":  # the canvas as a whole, not one of its values
             return CanvasError(f"{what}: {details}; split it into several submissions", reason=reason)
         return EncodeError(f"{what}: {details}", reason=reason)
+    if code == grpc.StatusCode.FAILED_PRECONDITION and reason == "NOT_IN_CHORD":
+        return NotInChord(f"{what}: {details}", reason=reason)
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return TimeoutError(f"{what}: no answer in time from {endpoint}", reason=reason)
     return MotetError(f"{what}: {code.name}: {details}", reason=reason)

@@ -18,6 +18,8 @@ caller would naturally catch (``ValueError``, ``KeyError``, ``TimeoutError``)::
     ├── TimeLimitExceeded                the task ran past its hard time limit
     ├── SoftTimeLimitExceeded            raised inside a task that ran past its soft limit
     ├── MaxRetriesExceededError          Task.retry() called once too often
+    ├── ImproperlyConfigured             Task.replace() with a canvas that cannot replace it (an empty chain)
+    ├── NotInChord (ValueError)          Task.add_to_chord() from a task that is not a chord header member
     └── control flow, raised inside tasks and handled by the worker:
         ├── Retry                        run the task again later (Task.retry)
         ├── Replace                      the task's result becomes a canvas's (Task.replace)
@@ -34,10 +36,12 @@ __all__ = [
     "ChordError",
     "EncodeError",
     "Ignore",
+    "ImproperlyConfigured",
     "IncompleteStream",
     "MaxRetriesExceededError",
     "MotetError",
     "NotFound",
+    "NotInChord",
     "NotRegistered",
     "RemoteError",
     "Replace",
@@ -121,6 +125,20 @@ class SoftTimeLimitExceeded(MotetError):
 
 class MaxRetriesExceededError(MotetError):
     """`Task.retry()` was called more often than `max_retries` allows."""
+
+
+class ImproperlyConfigured(MotetError):
+    """A task cannot be replaced with the canvas given (an empty chain): Celery's name for it.
+
+    Raised by `Task.replace` inside the task, so the task fails with it.
+    """
+
+
+class NotInChord(MotetError, ValueError):
+    """`Task.add_to_chord` was called from a task that is not running as a member of a chord header.
+
+    A ValueError, as Celery's "Current task is not member of any chord".
+    """
 
 
 class RemoteError(MotetError):

@@ -20,6 +20,7 @@ __all__ = [
     "SCHEDULER_PORT",
     "DEFAULT_QUEUE",
     "DEFAULT_RESULTS",
+    "DEFAULT_RESULT_EXPIRES",
     "DEFAULT_SCHEDULER",
     "MAX_DEPTH",
     "MAX_MESSAGE_BYTES",
@@ -50,6 +51,9 @@ MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 MAX_PAYLOAD_BYTES = 1 << 20
 """The largest encoded value (arguments, a result) accepted: 1 MiB; larger is refused, never truncated."""
+
+DEFAULT_RESULT_EXPIRES = 86_400
+"""Seconds a result is kept unless configured otherwise (Celery's default `result_expires`: one day)."""
 
 MAX_DEPTH = 32
 """The deepest canvas nesting accepted (protobuf decoders stop at 100 message levels and one
@@ -90,7 +94,7 @@ CELERY_DEFAULTS: dict[str, Any] = {
     "task_allow_error_cb_on_chord_header": False,
     "task_inherit_parent_priority": False,
     "task_default_queue": DEFAULT_QUEUE,
-    "result_expires": 86_400,
+    "result_expires": DEFAULT_RESULT_EXPIRES,
     "result_chord_ordered": True,
     "result_chord_join_timeout": 3.0,
     "result_chord_retry_interval": 1.0,

@@ -9,10 +9,12 @@ The worker uses this contract (names are stable):
   args, kwargs, options, hostname, called_directly (False when pushed by a worker).
 - ``task.retry(...)`` raises `motet.exceptions.Retry` (countdown, exc, max_retries, when,
   retry_args, retry_kwargs) or, past the limit, the given exc / MaxRetriesExceededError.
-- ``task.replace(sig)`` raises `motet.exceptions.Replace` (sig).
+- ``task.replace(sig)`` raises `motet.exceptions.Replace` (sig), or ImproperlyConfigured for an
+  empty chain.
+- ``task.add_to_chord(sig)`` adds a member to the running task's chord through the scheduler.
 - attributes: name, run, bind, max_retries, default_retry_delay, autoretry_for, retry_kwargs,
   retry_backoff, retry_backoff_max, retry_jitter, ignore_result, queue, time_limit,
-  soft_time_limit, track_started; ``accepts_errback_arity(n)``.
+  soft_time_limit, track_started; ``new_style_errback()`` (how the worker calls it as an errback).
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from motet import state
-from motet.canvas import Signature, chunks, xmap, xstarmap
-from motet.exceptions import CanvasError, MaxRetriesExceededError, Replace, Retry
+from motet.canvas import Signature, chain, chunks, xmap, xstarmap
+from motet.exceptions import CanvasError, ImproperlyConfigured, MaxRetriesExceededError, NotInChord, Replace, Retry
 from motet.result import EagerResult
 
 if TYPE_CHECKING:
@@ -201,15 +203,20 @@ class Task:
         finally:
             self.pop_request()
 
-    def accepts_errback_arity(self, extra: int) -> bool:
-        """Whether the function takes (request, exc, traceback) before `extra` partial args."""
-        params = list(inspect.signature(self.run).parameters.values())
+    def new_style_errback(self) -> bool:
+        """Whether, as an errback, it is called new style ``(request, exc, traceback, *args)``.
+
+        Celery's rule, by the function's arity: new style when it takes more than one
+        positional parameter, or ``*args``; old style ``(failed_task_id, *args)`` when it takes
+        exactly one, or is a ``bind=True`` task. (An immutable errback gets only its own args.)
+        """
         if self.bind:
-            params = params[1:]
+            return False
+        params = list(inspect.signature(self.run).parameters.values())
         if any(p.kind is p.VAR_POSITIONAL for p in params):
             return True
         positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-        return len(positional) >= 3 + extra
+        return len(positional) > 1
 
     def apply(self, args: Any = None, kwargs: Any = None, **options: Any) -> EagerResult:
         """Runs inline in this process under a request (Celery's `apply`); returns an EagerResult.
@@ -341,7 +348,42 @@ class Task:
     def replace(self, sig: Signature) -> None:
         """Replaces this task with a canvas whose result becomes this task's result.
 
+        The replacement takes over this task's id, its group / chord membership, its callbacks
+        and errbacks, and the rest of its chain (the scheduler attaches them as Celery does).
+
         Raises:
             Replace: always (the worker submits the replacement).
+            ImproperlyConfigured: for an empty chain, as in Celery (the task fails with it).
         """
+        if isinstance(sig, chain) and not sig.tasks:
+            raise ImproperlyConfigured("Cannot replace with an empty chain")
         raise Replace(sig)
+
+    def add_to_chord(self, sig: Signature, lazy: bool = False) -> ResultBase:
+        """Adds `sig` to the chord this running task is a header member of (Celery's `add_to_chord`).
+
+        The scheduler counts the new member in the same transaction that creates it, so the
+        body waits for it too; its value is appended to the header results. It starts at once.
+
+        Args:
+            sig: A signature or canvas (it is frozen here: its ids are assigned).
+            lazy: Not supported (Celery returns the signature unsent, to be sent later; here the
+                member must be created with its place in the chord).
+
+        Returns:
+            The new member's result.
+
+        Raises:
+            NotInChord: this task is not running as a direct member of a chord header (for a
+                chain in the header, only its last step is).
+            CanvasError: for ``lazy=True``.
+        """
+        if lazy:
+            raise CanvasError("add_to_chord(lazy=True) is not supported: the member is sent at once")
+        request = self.request
+        if request.called_directly or not request.id or not request.group_id:
+            raise NotInChord(f"task {self.name}[{request.id}] is not a member of any chord")
+        member = sig._copy()
+        result = member.freeze(root_id=request.root_id, parent_id=request.id)
+        self.app.client.add_to_chord(request.id, member.to_proto())
+        return result

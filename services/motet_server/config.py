@@ -99,7 +99,7 @@ MAX_PAYLOAD_BYTES = _shared.MAX_PAYLOAD_BYTES
 
 # -- how long results live -------------------------------------------------------------------
 
-DEFAULT_RESULT_EXPIRES = 86_400
+DEFAULT_RESULT_EXPIRES = _shared.DEFAULT_RESULT_EXPIRES
 """Seconds a result is kept (Celery's default `result_expires`: one day)."""
 
 

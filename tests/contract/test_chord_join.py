@@ -183,3 +183,62 @@ async def test_the_failure_kind_not_the_class_name_decides_a_revoked_outcome(sto
     states = [records_pb2.ResultRecord.FromString((await store.get(keys.result(i))).value).result.state for i in ids]
     assert states == [common_pb2.TASK_STATE_REVOKED, common_pb2.TASK_STATE_FAILURE]
     await committer.stop()
+
+
+async def test_a_member_added_while_others_complete_is_counted_and_the_body_runs_once(store: Etcd, keys: Keys) -> None:
+    # add_to_chord (invariant 3): the size grows in the transaction that creates the member, so
+    # members completing at the same time as the add, on other replicas, cannot start the body.
+    header = [sig("add", i, i) for i in range(8)]
+    ids = [h.signature.options.task_id for h in header]
+    body = sig("tsum")
+    canvas = chord(header, body)
+    committers = await _committers(store, keys, 4)
+    await committers[0].run(partial(transitions.submit, canvas=canvas))
+    session = await store.lease_grant(60)
+    deliveries = await _claim_all(committers[0], ids, session)
+    adder = ids[0]
+    added = sig("add", 50, 50)
+    reports = [
+        transitions.Report(task_id=t, session_id=session, delivery=deliveries[t], value=payload(2 * i))
+        for i, t in enumerate(ids)
+        if t != adder
+    ]
+    outcomes = await asyncio.gather(
+        committers[0].run(partial(transitions.add_to_chord, task_id=adder, canvas=added)),
+        *(committers[1 + i % 3].run(partial(transitions.finish, report=r)) for i, r in enumerate(reports)),
+    )
+    grown = outcomes[0]
+    assert (grown.group_id, grown.group_index, grown.created, grown.refused) == (
+        canvas.chord.options.group_id,
+        8,
+        True,
+        "",
+    )
+    # The same member added again (a retried call) changes nothing.
+    again = await committers[0].run(partial(transitions.add_to_chord, task_id=adder, canvas=added))
+    assert not again.created
+    done = transitions.Report(task_id=adder, session_id=session, delivery=deliveries[adder], value=payload(0))
+    assert await committers[0].run(partial(transitions.finish, report=done))
+    assert await _tasks_named(store, keys, "tsum") == []  # the added member is still to come
+    added_id = added.signature.options.task_id
+    added_rec = await _claim_all(committers[0], [added_id], session)
+    last = transitions.Report(task_id=added_id, session_id=session, delivery=added_rec[added_id], value=payload(100))
+    assert await committers[2].run(partial(transitions.finish, report=last))
+    bodies = await _tasks_named(store, keys, "tsum")
+    assert len(bodies) == 1
+    assert json.loads(bodies[0].args.data) == [[2 * i for i in range(8)] + [100]]
+    for c in committers:
+        await c.stop()
+
+
+async def test_only_a_running_chord_header_member_can_add_to_its_chord(store: Etcd, keys: Keys) -> None:
+    (committer,) = await _committers(store, keys, 1)
+    alone = sig("add", 1, 1)
+    await committer.run(partial(transitions.submit, canvas=alone))
+    refused = await committer.run(
+        partial(transitions.add_to_chord, task_id=alone.signature.options.task_id, canvas=sig("x"))
+    )
+    assert "not a member of a chord" in refused.refused
+    gone = await committer.run(partial(transitions.add_to_chord, task_id="no-such-task", canvas=sig("x")))
+    assert "not running" in gone.refused
+    await committer.stop()

@@ -128,3 +128,116 @@ def spawn_group_then_fail() -> None:
 
     group(add.s(1, 1), add.s(2, 2)).delay()
     raise ValueError("failed after sending")
+
+
+# -- errbacks, callbacks, replacement, add_to_chord ----------------------------------------------
+# Each call notes what it received as one JSON line under its tag (tests/e2e/notes.py reads them).
+
+
+def _note(tag: str, **fields: Any) -> None:
+    import json
+
+    _record("notes", json.dumps({"tag": tag, **fields}, default=repr))
+
+
+def _request_fields(request: Any) -> dict[str, Any]:
+    return {
+        "id": request.id,
+        "root_id": request.root_id,
+        "parent_id": request.parent_id,
+        "group_id": request.group_id,
+        "group_index": request.group_index,
+    }
+
+
+@app.task
+def eb_new(request: Any, exc: BaseException, traceback: str, tag: str) -> None:
+    """A new-style errback (more than one positional parameter)."""
+    _note(
+        tag,
+        style="new",
+        exc=type(exc).__name__,
+        message=str(exc),
+        traceback=bool(traceback),
+        task=getattr(request, "task", None),
+        args=list(getattr(request, "args", ())),
+        **_request_fields(request),
+    )
+
+
+@app.task
+def eb_star(*args: Any) -> None:
+    """*args: new style when mutable; only its own args when immutable (its tag is the last)."""
+    if len(args) > 1:
+        request, exc = args[0], args[1]
+        _note(args[-1], style="new", n=len(args), exc=type(exc).__name__, **_request_fields(request))
+    else:
+        _note(args[-1], style="own", n=len(args))
+
+
+@app.task
+def eb_old(task_id: str, *, tag: str) -> None:
+    """An old-style errback (exactly one positional parameter): the failed task's id."""
+    _note(tag, style="old", failed=task_id)
+
+
+@app.task(bind=True)
+def eb_bound(self: Any, task_id: str, tag: str) -> None:
+    """A bound errback is old style: (failed_task_id, *own_args); its own request too."""
+    _note(tag, style="old", failed=task_id, **_request_fields(self.request))
+
+
+@app.task
+def eb_plain(tag: str, extra: str) -> None:
+    """Mutable it would be new style; immutable (.si) it gets only its own two args."""
+    _note(tag, style="own", extra=extra)
+
+
+@app.task
+def note_value(value: Any, tag: str) -> Any:
+    """A callback that notes the value it received."""
+    _note(tag, value=value)
+    return value
+
+
+@app.task(bind=True)
+def request_after(self: Any, seconds: float, *args: Any) -> dict[str, Any]:
+    """Sleeps, then returns its request (to be the last to finish)."""
+    time.sleep(seconds)
+    return dict(_request_fields(self.request))
+
+
+@app.task(bind=True)
+def replace_with(self: Any, x: int, kind: str) -> None:
+    """Replaces itself with a canvas of `kind` built around x."""
+    from examples.guide.tasks import add, fail, mul, xsum
+    from motet import chain, chord, group
+
+    replacements = {
+        "task": lambda: add.s(x, 1),
+        "chain": lambda: add.s(x, 1) | mul.s(2),
+        "group": lambda: group(add.s(x, 1), add.s(x, 2)),
+        "chord": lambda: chord([add.s(x, 1), add.s(x, 2)], xsum.s()),
+        "chunks": lambda: add.chunks([(x, 1), (x, 2), (x, 3)], 2),
+        "empty_group": lambda: group([]),
+        "empty_chain": lambda: chain(),
+        "info": lambda: request_info.s(x),
+        "fail_task": lambda: fail.s(x),
+        "fail_chain": lambda: add.s(x, 1) | fail.s(),
+        "fail_group": lambda: group(add.s(x, 1), fail.s()),
+        "fail_chord": lambda: chord([add.s(x, 1), fail.s()], xsum.s()),
+    }
+    raise self.replace(replacements[kind]())
+
+
+@app.task(bind=True)
+def grow_chord(self: Any, x: int, *added: Any) -> int:
+    """Adds a member to its chord for each of `added` ("slow:N" adds slow_add(N, N), "info" a
+    request_info), then returns x."""
+    for what in added:
+        if what == "info":
+            self.add_to_chord(request_info.s())
+        else:
+            n = int(str(what).split(":")[1])
+            self.add_to_chord(slow_add.s(n, n))
+    return x

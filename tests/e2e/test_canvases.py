@@ -31,8 +31,8 @@ def test_chain_ending_in_a_group_forwards_the_value(cluster: object) -> None:
 
 
 def test_nested_group_in_a_chord_header_is_spliced_in_order(cluster: object) -> None:
-    # CELERY-SEMANTICS 2.6: a group in a chord header is flattened into the body's list; Motet
-    # keeps submission order where Celery reverses it (DESIGN difference 2).
+    # Celery 5.7: a group in a chord header is flattened into the body's list; Motet
+    # keeps submission order where Celery reverses it (docs/celery-differences.md, point 2).
     res = chord([group(add.s(i, i) for i in range(3)), add.s(10, 10)], identity.s())()
     assert res.get(timeout=T) == [0, 2, 4, 20]
     assert len(res.parent.results) == 4
@@ -41,7 +41,7 @@ def test_nested_group_in_a_chord_header_is_spliced_in_order(cluster: object) -> 
 
 
 def test_a_group_in_a_group_is_spliced_in_submission_order(cluster: object) -> None:
-    # CELERY-SEMANTICS 2.5: group(group(1, 2), 3) gives [1, 2, 3]; frozen first (the end of a
+    # Celery 5.7: group(group(1, 2), 3) gives [1, 2, 3]; frozen first (the end of a
     # chain) Celery gives [2, 1, 3], Motet still [1, 2, 3].
     res = group(group(identity.s(1), identity.s(2)), identity.s(3))()
     assert res.get(timeout=T) == [1, 2, 3]
@@ -54,7 +54,7 @@ def test_a_group_in_a_group_is_spliced_in_submission_order(cluster: object) -> N
 
 
 def test_a_chain_ending_in_a_group_still_gives_a_nested_list(cluster: object) -> None:
-    # CELERY-SEMANTICS 2.6: chord(group(chain(id(42), group(id(), id()))), id.s()) gives [[42, 42]].
+    # Celery 5.7: chord(group(chain(id(42), group(id(), id()))), id.s()) gives [[42, 42]].
     res = chord(group(identity.s(42) | group(identity.s(), identity.s())), identity.s())()
     assert res.get(timeout=T) == [[42, 42]]
     assert group(add.s(1, 1) | group(add.s(1), add.s(2)), add.s(5, 5))().get(timeout=T) == [[3, 4], 10]
@@ -102,7 +102,7 @@ def test_countdown_delays_the_start(cluster: object) -> None:
 
 
 def test_a_countdown_on_a_chord_delays_the_header_and_the_body_follows_at_once(cluster: object) -> None:
-    # CELERY-SEMANTICS 2.11 (5.7.0): countdown / eta on a chord delay its header members only;
+    # Celery 5.7: countdown / eta on a chord delay its header members only;
     # the body follows as soon as the header is done (3 s countdown, done at 3.2 s).
     for submit in (
         lambda: chord([add.s(1, 1), add.s(2, 2), sleep_task.s(0.2)], identity.s()).apply_async(countdown=1.5),

@@ -1,4 +1,4 @@
-"""Tasks sent from inside a task are its children (CELERY-SEMANTICS 1.7, 2.9): they record the
+"""Tasks sent from inside a task are its children (Celery 5.7): they record the
 running task as their parent and share its root id, the parent's stored result lists them in
 `children` (readable from a fresh process), and `collect()` walks them breadth first."""
 

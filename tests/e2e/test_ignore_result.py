@@ -1,4 +1,4 @@
-"""ignore_result (CELERY-SEMANTICS 2.11): no result is stored, the state stays PENDING, `get()`
+"""ignore_result (Celery 5.7): no result is stored, the state stays PENDING, `get()`
 returns None at once; the value still goes on, and a chord member still feeds its chord."""
 
 from __future__ import annotations

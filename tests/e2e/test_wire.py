@@ -162,7 +162,7 @@ def test_a_canvas_too_large_to_expand_is_resource_exhausted(cluster: object) -> 
 
 def test_a_polyglot_client_gets_nested_groups_spliced_by_the_scheduler(cluster: object) -> None:
     # Built as raw protobuf, no SDK freeze: the scheduler's expansion splices the inner group
-    # into the chord header (CELERY-SEMANTICS 2.6), in submission order.
+    # into the chord header (Celery 5.7), in submission order.
     from examples.guide.tasks import identity
     from motet import AsyncResult
     from tests.support.canvases import chord, group, sig

@@ -77,7 +77,7 @@ def test_a_chain_starts_its_first_step_and_carries_the_rest() -> None:
     assert _ids(second.continuation.remaining) == ["c"]
 
 
-def test_chain_options_reach_every_step_that_does_not_set_its_own() -> None:
+def test_chain_options_reach_every_step_that_does_not_set_its_own_and_errbacks_every_step() -> None:
     log = sig("log", task_id="log")
     steps = chain(sig("a", task_id="a"), sig("b", task_id="b", queue="mine", link_error=[sig("own", task_id="own")]))
     _with(steps, queue="q", priority=5, time_limit=3.0, countdown=10.0, link_error=[log])
@@ -89,7 +89,7 @@ def test_chain_options_reach_every_step_that_does_not_set_its_own() -> None:
     later = rest.signature.options
     assert (later.queue, later.priority, later.time_limit) == ("mine", 5, 3.0)
     assert not later.HasField("countdown")  # ... and only its start
-    assert _ids(later.link_error) == ["own"]
+    assert _ids(later.link_error) == ["own", "log"]  # Celery: the chain's errbacks go to every step
 
 
 def test_a_group_nothing_waits_for_is_its_members_alone() -> None:
@@ -98,17 +98,18 @@ def test_a_group_nothing_waits_for_is_its_members_alone() -> None:
     assert [(t.options.group_id, t.options.group_index) for t in plan.tasks] == [("g", 0), ("g", 1)]
 
 
-def test_group_options_reach_every_member_and_its_callbacks_go_to_the_join() -> None:
+def test_group_options_reach_every_member_its_callbacks_go_to_the_join_its_errbacks_to_members() -> None:
     g = group(sig("a", task_id="a"), sig("b", task_id="b", queue="own"), group_id="g")
     _with(g, queue="gq", countdown=5.0, link=[sig("after", task_id="after")], link_error=[sig("log", task_id="log")])
     plan = expand.expand(g, AT_SUBMIT)
     assert _shape(plan) == [("join", "g", None), ("task", "a", ("g", 0)), ("task", "b", ("g", 1))]
     (join,) = plan.joins
-    assert (join.size, join.body, _ids(join.link), _ids(join.link_error)) == (2, None, ["after"], ["log"])
+    assert (join.size, join.body, _ids(join.link), _ids(join.link_error)) == (2, None, ["after"], [])
     a, b = plan.tasks
     assert (a.options.queue, b.options.queue) == ("gq", "own")
     assert a.options.countdown == b.options.countdown == 5.0
-    assert not a.options.link and not a.options.link_error  # they run once, for the whole group
+    assert not a.options.link  # the group's callback runs once, for the whole group ...
+    assert _ids(a.options.link_error) == _ids(b.options.link_error) == ["log"]  # ... its errback per member
 
 
 def test_a_chord_creates_its_join_then_its_header_and_keeps_the_body_for_later() -> None:
@@ -261,10 +262,11 @@ def test_links_and_errbacks_travel_with_the_task() -> None:
     (cb,) = expand.expand(planned.options.link[0], Context("t", "root"), partial=(4,)).tasks
     assert (cb.id, _args(cb), cb.parent_id) == ("cb", [4, 2], "t")
     failure = common_pb2.TaskFailure(exc_type="builtins.ValueError", message="bad", task_id="t")
-    (eb,) = expand.errback(planned.options.link_error[0], failure, "t", "root").tasks
-    assert (eb.id, eb.call, eb.failed_task_id, eb.parent_id) == ("eb", worker_pb2.CALL_KIND_ERRBACK, "t", "t")
-    assert eb.errback_failure == failure
-    assert expand.errback(group(sig("x")), failure, "t", "root").records == []  # signatures only
+    failed = worker_pb2.FailedRequest(task_id="t", task="add")
+    (eb,) = expand.errback(planned.options.link_error[0], failure, failed, "root").tasks
+    assert (eb.call, eb.failed_task_id, eb.parent_id) == (worker_pb2.CALL_KIND_ERRBACK, "t", "t")
+    assert eb.errback_failure == failure and eb.errback_request == failed
+    assert expand.errback(group(sig("x")), failure, failed, "root").records == []  # signatures only
 
 
 def test_an_empty_group_in_a_group_adds_nothing_and_a_trailing_empty_group_fills_its_slot() -> None:
@@ -290,14 +292,18 @@ def test_an_empty_chord_calls_its_body_with_an_empty_list() -> None:
 def test_a_replacement_runs_in_the_replaced_task_s_place_under_its_id() -> None:
     cont = records_pb2.Continuation(remaining=[sig("next", task_id="next")])
     here = Context(parent_id="p", root_id="root", continuation=cont)
-    plan = expand.replacement(chain(sig("a", task_id="a"), sig("b", task_id="b")), "old", here)
+    old = records_pb2.TaskRecord(id="old")
+    plan = expand.replacement(chain(sig("a", task_id="a"), sig("b", task_id="b")), old, here)
     (first,) = plan.tasks
     assert first.parent_id == "p"
     assert _ids(first.continuation.remaining) == ["old", "next"]  # the last step answers for the task
-    grouped = expand.replacement(group(sig("x", task_id="x"), group_id="g"), "old", here)
-    (join,) = grouped.joins
-    assert (join.id, join.result_id, _ids(join.continuation.remaining)) == ("g", "old", ["next"])
-    (single,) = expand.replacement(sig("s", task_id="s"), "old", here).tasks
+    # A group's value is no task's: a relay join of one member stands in the task's place.
+    grouped = expand.replacement(group(sig("x", task_id="x"), group_id="g"), old, here)
+    relay, join = grouped.joins
+    assert (relay.id, relay.result_id, relay.relay, relay.size) == (expand.relay_id("old"), "old", True, 1)
+    assert _ids(relay.continuation.remaining) == ["next"]
+    assert (join.id, _slot(join.continuation)) == ("g", (relay.id, 0))
+    (single,) = expand.replacement(sig("s", task_id="s"), old, here).tasks
     assert single.id == "old"
 
 
@@ -305,5 +311,101 @@ def test_expansion_leaves_the_canvas_unchanged() -> None:
     c = _with(chord([group(sig("a"), sig("b")), sig("c")], sig("tsum")), queue="q", link=[sig("l")])
     before = c.SerializeToString()
     expand.expand(c, Context("p", "root", inherited=canvas_pb2.Options(priority=3)), partial=(1,))
-    expand.replacement(c, "old", AT_SUBMIT)
+    expand.replacement(c, records_pb2.TaskRecord(id="old"), AT_SUBMIT)
     assert c.SerializeToString() == before
+
+
+def test_a_chain_s_callbacks_go_to_its_last_step() -> None:
+    steps = _with(chain(sig("a", task_id="a"), sig("b", task_id="b")), link=[sig("after", task_id="after")])
+    (first,) = expand.expand(steps, AT_SUBMIT).tasks
+    assert not first.options.link
+    (last,) = first.continuation.remaining
+    assert _ids(last.signature.options.link) == ["after"]
+
+
+def test_a_chord_s_callbacks_and_errbacks_are_its_body_s() -> None:
+    c = chord([sig("a", task_id="a")], sig("tsum", task_id="body", link_error=[sig("own", task_id="own")]))
+    _with(c, link=[sig("after", task_id="after")], link_error=[sig("log", task_id="log")])
+    (join,) = expand.expand(c, AT_SUBMIT).joins
+    assert not join.link  # the callback gets the body's value, not the header's list
+    assert join.body is not None and _ids(join.body.signature.options.link) == ["after"]
+    assert _ids(join.body.signature.options.link_error) == ["own", "log"]  # when the body fails
+    assert _ids(join.link_error) == ["own", "log"]  # once, when the header fails
+
+
+def test_an_immutable_errback_is_a_plain_call_with_its_own_arguments() -> None:
+    failure = common_pb2.TaskFailure(exc_type="builtins.ValueError", message="bad", task_id="t")
+    failed = worker_pb2.FailedRequest(task_id="t")
+    (eb,) = expand.errback(sig("log", "mine", task_id="eb", immutable=True), failure, failed, "root").tasks
+    assert (eb.call, _args(eb), eb.parent_id, eb.errback_failure) == (worker_pb2.CALL_KIND_CALL, ["mine"], "t", None)
+
+
+def test_an_errback_several_tasks_carry_runs_under_an_id_per_failed_task() -> None:
+    failure = common_pb2.TaskFailure(exc_type="builtins.ValueError", message="bad")
+    log = sig("log", task_id="eb")
+    (one,) = expand.errback(log, failure, worker_pb2.FailedRequest(task_id="a"), "root").tasks
+    (two,) = expand.errback(log, failure, worker_pb2.FailedRequest(task_id="b"), "root").tasks
+    (again,) = expand.errback(log, failure, worker_pb2.FailedRequest(task_id="a"), "root").tasks
+    assert one.id != two.id and one.id == again.id  # a re-run of the transition makes the same one
+
+
+def test_several_callbacks_are_bundled_into_one_group_except_groups() -> None:
+    a, b = sig("a", task_id="a"), sig("b", task_id="b")
+    g = group(sig("c", task_id="c"), group_id="g")
+    assert expand.callbacks([a], "t") == [a]
+    gq, bundle = expand.callbacks([a, g, b], "t")
+    assert gq == g and _ids(bundle.group.tasks) == ["a", "b"]
+    assert bundle == expand.callbacks([a, g, b], "t")[1]  # the same group id each time
+    plan = expand.expand(bundle, Context("t", "root"), partial=(4,))
+    assert [(t.options.group_id, t.options.group_index, _args(t)) for t in plan.tasks] == [
+        (bundle.group.options.task_id, 0, [4]),
+        (bundle.group.options.task_id, 1, [4]),
+    ]
+
+
+def test_a_chain_in_a_group_answers_through_its_last_step_and_a_chord_through_its_body() -> None:
+    inner = chord([sig("h", task_id="h")], sig("body", task_id="body"), group_id="inner")
+    g = group(chain(sig("a", task_id="a"), sig("b", task_id="b")), inner, group_id="g")
+    plan = expand.expand(g, AT_SUBMIT)
+    first, h = plan.tasks
+    assert (first.id, first.options.group_id) == ("a", "")  # Celery: only the last step is a member
+    (b,) = first.continuation.remaining
+    assert (b.signature.options.group_id, b.signature.options.group_index) == ("g", 0)
+    assert h.options.group_id == "inner"
+    (join,) = [j for j in plan.joins if j.id == "inner"]
+    assert join.body is not None
+    assert (join.body.signature.options.group_id, join.body.signature.options.group_index) == ("g", 1)
+
+
+def test_a_member_added_to_a_chord_fills_the_next_slot() -> None:
+    plan = expand.added_member(sig("x", 1, task_id="x"), "g", 3, parent_id="t", root_id="root")
+    (task,) = plan.tasks
+    assert (_slot(task.continuation), task.parent_id, task.options.group_id, task.options.group_index) == (
+        ("g", 3),
+        "t",
+        "g",
+        3,
+    )
+
+
+def test_a_replacement_takes_over_the_task_s_callbacks_errbacks_and_membership() -> None:
+    old = records_pb2.TaskRecord(
+        id="old",
+        options=canvas_pb2.Options(
+            group_id="g", group_index=2, link=[sig("cb", task_id="cb")], link_error=[sig("eb", task_id="eb")]
+        ),
+    )
+    here = Context("p", "root", records_pb2.Continuation(slot=records_pb2.JoinSlot(join_id="g", index=2)))
+    (first,) = expand.replacement(chain(sig("a", task_id="a"), sig("b", task_id="b")), old, here).tasks
+    assert _ids(first.options.link_error) == ["eb"] and not first.options.link
+    (last,) = first.continuation.remaining
+    opts = last.signature.options
+    assert (opts.task_id, opts.group_id, opts.group_index) == ("old", "g", 2)
+    assert _ids(opts.link) == ["cb"] and _ids(opts.link_error) == ["eb"]
+    assert _slot(first.continuation) == ("g", 2)
+    # A group: the relay runs them once, with the list / for the group's failure.
+    relay, _ = expand.replacement(group(sig("x", task_id="x"), group_id="gg"), old, here).joins
+    assert (_ids(relay.link), _ids(relay.link_error), _slot(relay.continuation)) == (["cb"], ["eb"], ("g", 2))
+    # An empty group: the relay gets its [] at once.
+    plan = expand.replacement(group(group_id="empty"), old, here)
+    assert _shape(plan) == [("join", expand.relay_id("old"), ("g", 2)), ("fill", expand.relay_id("old"), 0)]

@@ -14,6 +14,7 @@ prefix. The SDK maps the code and the reason back to its exceptions.
 | canvas_too_large      | RESOURCE_EXHAUSTED   | CANVAS_TOO_LARGE     |
 | unavailable           | UNAVAILABLE          | STORE_UNAVAILABLE    |
 | failed_precondition   | FAILED_PRECONDITION  | FAILED_PRECONDITION  |
+| not_in_chord          | FAILED_PRECONDITION  | NOT_IN_CHORD         |
 | internal              | INTERNAL             | INTERNAL             |
 """
 
@@ -55,6 +56,11 @@ KINDS: dict[str, tuple[grpc.StatusCode, int, int]] = {
         grpc.StatusCode.FAILED_PRECONDITION,
         code_pb2.FAILED_PRECONDITION,
         _R.ERROR_REASON_FAILED_PRECONDITION,
+    ),
+    "not_in_chord": (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        code_pb2.FAILED_PRECONDITION,
+        _R.ERROR_REASON_NOT_IN_CHORD,
     ),
     "internal": (grpc.StatusCode.INTERNAL, code_pb2.INTERNAL, _R.ERROR_REASON_INTERNAL),
 }

@@ -23,7 +23,7 @@ from motet_server.config import DEFAULT_QUEUE
 from motet_server.rpc import metrics
 from motet_server.scheduler import transitions
 from motet_server.scheduler.committer import Committer
-from motet_server.scheduler.flow import Flow
+from motet_server.scheduler.flow import Flow, request_context
 from motet_server.store.etcd import Etcd
 from motet_server.store.keys import Keys
 from motet_server.store.kv import KV, WatchEvent
@@ -420,22 +420,6 @@ def _route(rec: records_pb2.TaskRecord) -> tuple[str, str]:
 
 def assignment(rec: records_pb2.TaskRecord) -> worker_pb2.Assignment:
     """The frame that hands a claimed task to its worker."""
-    opts = rec.options
-    request = worker_pb2.RequestContext(
-        root_id=rec.root_id,
-        parent_id=rec.parent_id,
-        group_id=opts.group_id,
-        group_index=opts.group_index,
-        retries=rec.retries,
-        queue=opts.queue or DEFAULT_QUEUE,
-        priority=opts.priority,
-        time_limit=opts.time_limit,
-        soft_time_limit=opts.soft_time_limit,
-        failed_task_id=rec.failed_task_id,
-        options=opts,
-    )
-    if opts.HasField("max_retries"):
-        request.max_retries = opts.max_retries
     return worker_pb2.Assignment(
         task_id=rec.id,
         task=rec.task,
@@ -443,6 +427,7 @@ def assignment(rec: records_pb2.TaskRecord) -> worker_pb2.Assignment:
         kwargs=rec.kwargs,
         call=rec.call,
         delivery=rec.deliveries,
-        request=request,
+        request=request_context(rec),
         errback_failure=rec.errback_failure,
+        failed_request=rec.errback_request,
     )

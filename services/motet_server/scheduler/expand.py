@@ -15,21 +15,28 @@ completes (`after_join`). `Flow.write` is the one place a plan becomes store wri
 submission, the next chain step, a chord body, links, errbacks and replacements all follow the
 same rules here and the same writer there.
 
-Options travel down as in DESIGN ("differs from Celery" 5): a chain's queue, priority, time
-limits, max_retries and errbacks reach every step that does not set its own, its countdown /
-eta / expires delay its first step only; a group or chord header passes the same options plus
+Options travel down as in docs/celery-differences.md, point 5: a chain's queue, priority, time
+limits and max_retries reach every step that does not set its own, its countdown / eta /
+expires delay its first step only; a group or chord header passes the same options plus
 countdown / eta / expires to every member, and a chord's body inherits the chain set.
 
 A group directly inside a group or a chord header is spliced into the outer list in submission
 order (`nodes.spliced`): ``group(group(a, b), c)`` has the value ``[a, b, c]``; a chain ending
 in a group is one member, so it still gives a nested list.
 
+Callbacks and errbacks go where Celery 5.7 puts them: a chain's links go to its last step and
+its errbacks to every step; a group's errbacks to every member (one call per failing member,
+docs/celery-differences.md, point 3) while its links run once with the list (point 4); a chord's links and errbacks are its body's, and the body's errbacks also run
+once if the header fails. Membership is Celery's too: a chain in a group answers for the group
+through its last step, a chord through its body.
+
 Records share protobuf messages with the canvas they came from: read them, never modify them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import uuid
+from collections.abc import MutableSequence, Sequence
 from dataclasses import dataclass, field
 
 from google.protobuf.message import Message
@@ -47,15 +54,19 @@ __all__ = [
     "Plan",
     "Record",
     "SlotFill",
+    "added_member",
     "after_join",
+    "callbacks",
     "errback",
     "expand",
     "follow",
+    "join_value",
+    "relay_id",
     "replacement",
 ]
 
-# Options a chain passes to every member that does not set its own (DESIGN: differs from
-# Celery, which applies them to the first message only).
+# Options a chain passes to every member that does not set its own (differs from Celery, which
+# applies them to the first message only: docs/celery-differences.md, point 5).
 CHAIN_INHERITED = ("queue", "priority", "time_limit", "soft_time_limit", "max_retries")
 # A group / chord header additionally delays and expires every member alike.
 GROUP_INHERITED = CHAIN_INHERITED + ("countdown", "eta", "expires", "expires_at")
@@ -100,6 +111,8 @@ class NewTask:
     """For an errback: the failure it handles."""
     failed_task_id: str = ""
     """For an errback: the task that failed."""
+    errback_request: worker_pb2.FailedRequest | None = None
+    """For an errback: the request of the task that failed (what a new-style errback receives)."""
 
 
 @dataclass(frozen=True)
@@ -121,7 +134,9 @@ class NewJoin:
     inherited: canvas_pb2.Options
     """The options the body inherits from the chord."""
     result_id: str = ""
-    """Also stores the list of values as this task's result (a task replaced by a group)."""
+    """Also stores the join's value as this task's result (a replaced task, see `replacement`)."""
+    relay: bool = False
+    """One member whose value is the join's value as it is (not a one-element list)."""
 
 
 @dataclass(frozen=True)
@@ -201,48 +216,155 @@ def after_join(join: records_pb2.JoinRecord, values: list[object], parent_id: st
         root_id: The workflow's root id.
     """
     out: list[Record] = []
+    value = join_value(join, values)
+    if join.relay and join.result_id:
+        parent_id = join.result_id  # what follows a replaced task was sent by it, as in Celery
     for link in join.link:
-        _node(link, (values,), Context(parent_id, root_id), out)
+        _node(link, (value,), Context(parent_id, root_id), out)
     if join.HasField("body"):
-        _node(join.body, (values,), Context(parent_id, root_id, join.continuation, join.inherited), out)
+        _node(join.body, (value,), Context(parent_id, root_id, join.continuation, join.inherited), out)
     else:
-        _follow(nodes.encode_json(values), Context(parent_id, root_id, join.continuation), out)
+        _follow(nodes.encode_json(value), Context(parent_id, root_id, join.continuation), out)
     return Plan(out)
 
 
-def replacement(canvas: canvas_pb2.Canvas, task_id: str, ctx: Context) -> Plan:
-    """What a task's ``replace(canvas)`` starts: the canvas, whose value is the task's result.
+def join_value(join: records_pb2.JoinRecord, values: list[object]) -> object:
+    """The value of a completed join: the list of member values, or a relay's one value."""
+    return values[0] if join.relay else values
+
+
+def callbacks(links: Sequence[canvas_pb2.Canvas], task_id: str) -> list[canvas_pb2.Canvas]:
+    """The canvases a task's callbacks start when it succeeds, each to be given its value.
+
+    As in Celery: one callback is started on its own; several are bundled into one group (its
+    id derived from the task's, so a re-run of the transition makes the same one), except
+    callbacks that are groups themselves, which start separately. The task's result lists
+    each canvas returned as a child (so several callbacks are one GroupResult child).
+    """
+    if len(links) <= 1:
+        return list(links)
+    groups = [link for link in links if nodes.kind_of(link) == "group"]
+    rest = [link for link in links if nodes.kind_of(link) != "group"]
+    out = list(groups)
+    if rest:
+        bundle_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"motet:callbacks:{task_id}"))
+        out.append(canvas_pb2.Canvas(group=canvas_pb2.Group(tasks=rest, options=canvas_pb2.Options(task_id=bundle_id))))
+    return out
+
+
+def relay_id(task_id: str) -> str:
+    """The id of the relay join of a replaced task (see `replacement`)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"motet:replaced:{task_id}"))
+
+
+def replacement(
+    canvas: canvas_pb2.Canvas,
+    task: records_pb2.TaskRecord,
+    ctx: Context,
+) -> Plan:
+    """What a task's ``replace(canvas)`` starts: the canvas in the task's place (Celery's rules).
+
+    The replacement takes over the task's id (its value is the task's result), its group /
+    chord membership and the rest of its chain (``ctx.continuation``), and its callbacks and
+    errbacks, attached as Celery attaches them to the replacement: to a task itself, to a
+    chain's last step / every step, to a chord's body. When the value is one task's (a task,
+    a map, a chain or chord ending in one) that task gets the replaced id and membership.
+    Otherwise (a group, chunks, or a chain / chord ending in one) a relay join of one member
+    stands in the task's place, as Celery turns a group into a chord with an accumulate body:
+    it stores the value (the list) under the task's id, runs the task's callbacks once with it
+    and its errbacks once if the replacement fails, and passes the value on.
 
     Args:
         canvas: The replacement, every id assigned.
-        task_id: The replaced task: the canvas's value is stored under its id.
+        task: The replaced task's record (id, membership, callbacks, errbacks).
         ctx: The replaced task's place: its parent, root and continuation.
     """
     node = _copy(canvas)
     out: list[Record] = []
-    kind = nodes.kind_of(node)
-    if kind == "group":
-        # A group's value is a list with no task of its own: the join writes it under our id.
-        g = node.group
-        _join(g.options.task_id, g.tasks, None, g.options, (), ctx, out, result_id=task_id)
-    else:
-        if kind != "chunks":
-            nodes.set_result_id(node, task_id)
+    value_task = _value_task(node)
+    if value_task is not None:
+        value_task.task_id = task.id
+        if task.options.group_id:
+            value_task.group_id = task.options.group_id
+            value_task.group_index = task.options.group_index
+        opts = nodes.options_of(node)
+        _extend_new(opts.link, task.options.link)
+        _extend_new(opts.link_error, task.options.link_error)
         _node(node, (), ctx, out)
+        return Plan(out)
+    relay = relay_id(task.id)
+    out.append(
+        NewJoin(
+            id=relay,
+            size=1,
+            continuation=ctx.continuation,
+            parent_id=ctx.parent_id,
+            root_id=ctx.root_id,
+            body=None,
+            link=list(task.options.link),
+            link_error=list(task.options.link_error),
+            inherited=canvas_pb2.Options(),
+            result_id=task.id,
+            relay=True,
+        )
+    )
+    slot = records_pb2.Continuation(slot=records_pb2.JoinSlot(join_id=relay, index=0))
+    _node(node, (), Context(ctx.parent_id, ctx.root_id, slot), out)
     return Plan(out)
 
 
-def errback(node: canvas_pb2.Canvas, failure: common_pb2.TaskFailure, failed_task_id: str, root_id: str) -> Plan:
-    """The errback task one failure starts (signature errbacks only, as in Celery)."""
+def added_member(canvas: canvas_pb2.Canvas, join_id: str, index: int, parent_id: str, root_id: str) -> Plan:
+    """What `add_to_chord` starts: a new member of join `join_id` at position `index`.
+
+    The caller enlarges the join in the same transaction (so the body waits for it).
+
+    Args:
+        canvas: The new member, every id assigned.
+        join_id: The chord header's join.
+        index: The member's position (the join's size before it was added).
+        parent_id: The task that added it (Celery: the member is sent from that task).
+        root_id: The workflow's root id.
+    """
+    out: list[Record] = []
+    slot = records_pb2.Continuation(slot=records_pb2.JoinSlot(join_id=join_id, index=index))
+    _node(canvas, (), Context(parent_id, root_id, slot), out, member=(join_id, index))
+    return Plan(out)
+
+
+def errback(
+    node: canvas_pb2.Canvas, failure: common_pb2.TaskFailure, failed: worker_pb2.FailedRequest, root_id: str
+) -> Plan:
+    """The errback task one failure starts (signature errbacks only, as in Celery).
+
+    A mutable errback is called in Celery's style, which the worker chooses from the
+    function's arity (new: ``(request, exc, traceback, *args)``, old: ``(failed_id, *args)``);
+    an immutable one gets only its own arguments, so it is a plain call. Its id is derived
+    from the failed task's and its own: an errback several tasks carry (a group's, given to
+    every member) runs once per failing task, each under an id of its own.
+
+    Args:
+        node: The errback.
+        failure: The failure it handles.
+        failed: The request of the task that failed (for a chord whose header failed, the
+            body's id stands for it).
+        root_id: The workflow's root id.
+    """
     if nodes.kind_of(node) != "signature":
         return Plan()
+    sig = canvas_pb2.Signature()
+    sig.CopyFrom(node.signature)
+    sig.options.task_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"motet:errback:{failed.task_id}:{sig.options.task_id}"))
+    ctx = Context(failed.task_id, root_id)
+    if sig.options.immutable:
+        return Plan([_task(sig, (), ctx)])
     task = _task(
-        node.signature,
+        sig,
         (),
-        Context(failed_task_id, root_id),
+        ctx,
         call=worker_pb2.CALL_KIND_ERRBACK,
         failure=failure,
-        failed_task_id=failed_task_id,
+        failed_task_id=failed.task_id,
+        failed_request=failed,
     )
     return Plan([task])
 
@@ -268,8 +390,8 @@ def _node(
         opts = nodes.options_of(node)
         if ctx.inherited is not None:
             _merge(opts, ctx.inherited, GROUP_INHERITED)
-        if member is not None and kind != "chord":  # a chord's group_id names its own header
-            opts.group_id, opts.group_index = member
+        if member is not None:
+            _set_membership(node, *member)
     if kind == "signature":
         out.append(_task(node.signature, partial, ctx))
     elif kind == "map":
@@ -295,6 +417,7 @@ def _task(
     call: worker_pb2.CallKind.ValueType = worker_pb2.CALL_KIND_CALL,
     failure: common_pb2.TaskFailure | None = None,
     failed_task_id: str = "",
+    failed_request: worker_pb2.FailedRequest | None = None,
 ) -> NewTask:
     opts = canvas_pb2.Options()
     opts.CopyFrom(sig.options)
@@ -316,6 +439,7 @@ def _task(
         call=call,
         errback_failure=failure,
         failed_task_id=failed_task_id,
+        errback_request=failed_request,
     )
 
 
@@ -334,8 +458,10 @@ def _chain(chain: canvas_pb2.Chain, partial: tuple[object, ...], ctx: Context, o
     for step in steps:
         opts = nodes.options_of(step)
         _merge(opts, chain.options, CHAIN_INHERITED)
-        if chain.options.link_error and not opts.link_error:
-            opts.link_error.extend(chain.options.link_error)
+        # Celery: a chain's errbacks go to every step (it stops at its first failure, so they
+        # run once), its callbacks to the last step.
+        _extend_new(opts.link_error, chain.options.link_error)
+    _extend_new(nodes.options_of(steps[-1]).link, chain.options.link)
     first = steps[0]
     _merge(nodes.options_of(first), chain.options, _CHAIN_START)
     rest = _continuation([*steps[1:], *ctx.continuation.remaining], ctx.continuation)
@@ -350,32 +476,37 @@ def _join(
     partial: tuple[object, ...],
     ctx: Context,
     out: list[Record],
-    *,
-    result_id: str = "",
 ) -> None:
     cont = ctx.continuation
     # A group directly inside is spliced into this list, in submission order (Celery 2.2).
     members = _splice(members)
+    member_errbacks: Sequence[canvas_pb2.Canvas] = ()
+    if body is not None:
+        # A chord's callbacks and errbacks are its body's (Celery 5.7); the body's errbacks
+        # also run once if the header fails (the join runs them).
+        body = _copy(body)
+        body_opts = nodes.options_of(body)
+        _extend_new(body_opts.link, opts.link)
+        _extend_new(body_opts.link_error, opts.link_error)
+        links: list[canvas_pb2.Canvas] = []
+        errbacks = _value_errbacks(body)
+    else:
+        # A group's callbacks run once with the list (docs/celery-differences.md, point 4); its errbacks go to
+        # every member, so they run once per failing member (Celery; docs/celery-differences.md, point 3).
+        links, errbacks = list(opts.link), []
+        member_errbacks = opts.link_error
     # A group whose value nothing waits for needs no join: its members simply run.
-    needs_join = (
-        body is not None
-        or bool(cont.remaining)
-        or cont.HasField("slot")
-        or bool(opts.link)
-        or bool(opts.link_error)
-        or bool(result_id)
-    )
+    needs_join = body is not None or bool(cont.remaining) or cont.HasField("slot") or bool(links)
     if not members:
         # An empty group's value is [] at once; an empty chord header calls the body with [].
         if body is not None:
             _node(body, ([],), Context(ctx.parent_id, ctx.root_id, cont, _body_options(opts)), out)
         else:
             _follow(nodes.encode_json([]), Context(ctx.parent_id, ctx.root_id, cont), out)
-            for link in opts.link:
+            for link in links:
                 _node(link, ([],), Context(ctx.parent_id, ctx.root_id), out)
         return
     if needs_join:
-        body_errbacks = nodes.options_of(body).link_error if body is not None else None
         out.append(
             NewJoin(
                 id=join_id,
@@ -384,13 +515,12 @@ def _join(
                 parent_id=ctx.parent_id,
                 root_id=ctx.root_id,
                 body=body,
-                link=list(opts.link),
-                link_error=list(body_errbacks or opts.link_error),
+                link=links,
+                link_error=errbacks,
                 inherited=_body_options(opts),
-                result_id=result_id,
             )
         )
-    # Members inherit the group's options, but its callbacks belong to the join (run once).
+    # Members inherit the group's options; its callbacks belong to the join.
     member_opts = canvas_pb2.Options()
     member_opts.CopyFrom(opts)
     del member_opts.link[:]
@@ -400,6 +530,9 @@ def _join(
         if needs_join:
             slot.slot.join_id = join_id
             slot.slot.index = index
+        if member_errbacks:
+            member = _copy(member)
+            _extend_new(nodes.options_of(member).link_error, member_errbacks)
         _node(member, partial, Context(ctx.parent_id, ctx.root_id, slot, member_opts), out, member=(join_id, index))
 
 
@@ -452,6 +585,61 @@ def _chunk_members(chunks: canvas_pb2.Chunks) -> list[canvas_pb2.Canvas]:
             )
         )
     return out
+
+
+# --------------------------------------------------------------------------- membership, callbacks
+
+
+def _set_membership(node: canvas_pb2.Canvas, group_id: str, index: int) -> None:
+    """Makes `node` member `index` of group `group_id`, as Celery freezes members: a chain
+    through its last step, a chord through its body (its own group_id names its header)."""
+    kind = nodes.kind_of(node)
+    if kind == "chain":
+        if node.chain.tasks:
+            _set_membership(node.chain.tasks[-1], group_id, index)
+    elif kind == "chord":
+        _set_membership(node.chord.body, group_id, index)
+    elif kind is not None:
+        opts = nodes.options_of(node)
+        opts.group_id, opts.group_index = group_id, index
+
+
+def _value_task(node: canvas_pb2.Canvas) -> canvas_pb2.Options | None:
+    """The options of the task whose value is the node's value, or None when no single task's is."""
+    kind = nodes.kind_of(node)
+    if kind == "signature":
+        return node.signature.options
+    if kind == "map":
+        return node.map.options
+    if kind == "chain" and node.chain.tasks:
+        return _value_task(node.chain.tasks[-1])
+    if kind == "chord":
+        return _value_task(node.chord.body)
+    return None
+
+
+def _value_errbacks(node: canvas_pb2.Canvas) -> list[canvas_pb2.Canvas]:
+    """The errbacks that run when `node` fails before it starts (a chord body whose header failed).
+
+    Its own, and for a chain its first step's (Celery 5.7 sends a chord's chain body as
+    ``chord(header, first), rest``), for a chord its body's.
+    """
+    out = list(nodes.options_of(node).link_error)
+    kind = nodes.kind_of(node)
+    inner: list[canvas_pb2.Canvas] = []
+    if kind == "chain" and node.chain.tasks:
+        inner = _value_errbacks(node.chain.tasks[0])
+    elif kind == "chord":
+        inner = _value_errbacks(node.chord.body)
+    out += [e for e in inner if e not in out]
+    return out
+
+
+def _extend_new(target: MutableSequence[canvas_pb2.Canvas], more: Sequence[canvas_pb2.Canvas]) -> None:
+    """Appends each of `more` not already in `target` (Celery does not link an equal signature twice)."""
+    for item in more:
+        if item not in target:
+            target.append(item)
 
 
 # --------------------------------------------------------------------------- options

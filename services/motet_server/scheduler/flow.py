@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 
 from google.protobuf import timestamp_pb2
 
-from motet.v1 import canvas_pb2, common_pb2, results_pb2
+from motet.v1 import canvas_pb2, common_pb2, results_pb2, worker_pb2
+from motet_server.config import DEFAULT_QUEUE
 from motet_server.scheduler import expand, nodes
 from motet_server.store.keys import Keys
 from motet_server.store.stm import STM
 from motet_server.v1 import records_pb2
 
-__all__ = ["Flow", "Origin"]
+__all__ = ["Flow", "Origin", "chord_error", "failed_request", "request_context"]
 
 _STATE = common_pb2.TaskState
 
@@ -88,6 +89,8 @@ class Flow:
         if task.errback_failure is not None:
             rec.errback_failure.CopyFrom(task.errback_failure)
             rec.failed_task_id = task.failed_task_id
+        if task.errback_request is not None:
+            rec.errback_request.CopyFrom(task.errback_request)
         stm.put(self.keys.task(rec.id), rec.SerializeToString())
         self.created.append(rec)
 
@@ -102,6 +105,7 @@ class Flow:
             link_error=join.link_error,
             inherited=join.inherited,
             result_id=join.result_id,
+            relay=join.relay,
         )
         if join.body is not None:
             rec.body.CopyFrom(join.body)
@@ -136,8 +140,18 @@ class Flow:
         stm.delete(join_key)
         stm.delete_prefix(self.keys.join_slot_prefix(slot.join_id))
         if join.result_id:
+            # A replaced task's result: its children are what follows it (as a task's are).
+            children = [nodes.result_ref(link) for link in join.link]
+            if not join.HasField("body") and join.continuation.remaining:
+                children.insert(0, nodes.result_ref(join.continuation.remaining[0]))
             self.put_result(
-                stm, join.result_id, _STATE.TASK_STATE_SUCCESS, value=nodes.encode_json(values), root_id=join.root_id
+                stm,
+                join.result_id,
+                _STATE.TASK_STATE_SUCCESS,
+                value=nodes.encode_json(expand.join_value(join, values)),
+                root_id=join.root_id,
+                parent_id=join.parent_id,
+                children=children,
             )
         # Links and the body (or the join's continuation) commit with the last member's value.
         await self.write(stm, expand.after_join(join, values, origin.task_id, join.root_id or origin.root_id))
@@ -192,14 +206,14 @@ class Flow:
         if join.HasField("body") and state == _STATE.TASK_STATE_FAILURE:
             err = chord_error(failure)
         if join.result_id:
-            self.put_result(stm, join.result_id, state, failure=err, root_id=join.root_id)
+            self.put_result(stm, join.result_id, state, failure=err, root_id=join.root_id, parent_id=join.parent_id)
         if join.HasField("body"):
             for task_id in nodes.all_task_ids(join.body):
                 self.put_result(stm, task_id, state, failure=err, root_id=join.root_id)
-        if state == _STATE.TASK_STATE_FAILURE:
-            failed_id = nodes.result_id(join.body) if join.HasField("body") else join.id
+        if state == _STATE.TASK_STATE_FAILURE and join.link_error:
+            failed = _join_request(join, origin)
             for errback in join.link_error:
-                await self.write(stm, expand.errback(errback, err, failed_id, origin.root_id))
+                await self.write(stm, expand.errback(errback, err, failed, origin.root_id))
         await self.fail_downstream(stm, state, err, join.continuation, origin)
 
     # ------------------------------------------------------------------ results
@@ -215,6 +229,7 @@ class Flow:
         rec: records_pb2.TaskRecord | None = None,
         children: list[results_pb2.ResultRef] | None = None,
         root_id: str = "",
+        parent_id: str = "",
     ) -> None:
         """Writes a ready result under the results lease.
 
@@ -235,6 +250,7 @@ class Flow:
             result.retries = rec.retries
         else:
             result.root_id = root_id
+            result.parent_id = parent_id
         result.date_done.CopyFrom(_timestamp(self.now))
         stm.put(
             self.keys.result(task_id),
@@ -273,6 +289,55 @@ def chord_error(failure: common_pb2.TaskFailure) -> common_pb2.TaskFailure:
         exc_args=nodes.encode_json([f"Dependency {failure.task_id} raised {short}({failure.message!r})"]),
         kind=common_pb2.FAILURE_KIND_UPSTREAM,
     )
+
+
+def request_context(rec: records_pb2.TaskRecord) -> worker_pb2.RequestContext:
+    """What the task of `rec` sees as its request (Celery's ``task.request``), but for its id."""
+    opts = rec.options
+    request = worker_pb2.RequestContext(
+        root_id=rec.root_id,
+        parent_id=rec.parent_id,
+        group_id=opts.group_id,
+        group_index=opts.group_index,
+        retries=rec.retries,
+        queue=opts.queue or DEFAULT_QUEUE,
+        priority=opts.priority,
+        time_limit=opts.time_limit,
+        soft_time_limit=opts.soft_time_limit,
+        failed_task_id=rec.failed_task_id,
+        options=opts,
+    )
+    if opts.HasField("max_retries"):
+        request.max_retries = opts.max_retries
+    return request
+
+
+def failed_request(rec: records_pb2.TaskRecord) -> worker_pb2.FailedRequest:
+    """The request of a failed task, as its errbacks receive it."""
+    return worker_pb2.FailedRequest(
+        task_id=rec.id, task=rec.task, args=rec.args, kwargs=rec.kwargs, request=request_context(rec)
+    )
+
+
+def _join_request(join: records_pb2.JoinRecord, origin: Origin) -> worker_pb2.FailedRequest:
+    """The request a failed join's errbacks receive: for a chord, its body's, which did not run
+    (Celery's stand-in request: the body's id, name and arguments); for a relay, the replaced task's."""
+    if not join.HasField("body"):
+        task_id = join.result_id or join.id
+        return worker_pb2.FailedRequest(
+            task_id=task_id,
+            request=worker_pb2.RequestContext(root_id=join.root_id or origin.root_id, parent_id=join.parent_id),
+        )
+    out = worker_pb2.FailedRequest(task_id=nodes.result_id(join.body))
+    opts = nodes.options_of(join.body)
+    out.request.root_id = join.root_id or origin.root_id
+    out.request.group_id = opts.group_id
+    out.request.group_index = opts.group_index
+    if nodes.kind_of(join.body) == "signature":
+        out.task = join.body.signature.task
+        out.args.CopyFrom(join.body.signature.args)
+        out.kwargs.CopyFrom(join.body.signature.kwargs)
+    return out
 
 
 def _timestamp(now: float) -> timestamp_pb2.Timestamp:

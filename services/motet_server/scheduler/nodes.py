@@ -27,7 +27,6 @@ __all__ = [
     "options_of",
     "result_id",
     "result_ref",
-    "set_result_id",
     "spliced",
     "spliced_members",
     "validate",
@@ -112,7 +111,7 @@ def spliced(node: canvas_pb2.Canvas) -> bool:
     """Whether a group / chord header member is spliced into the outer list (Celery 2.2, 2.5, 2.6).
 
     A group directly inside a group or a chord header gives its members, not one nested list;
-    Motet keeps submission order (DESIGN: differs from Celery, 2). A group that carries its own
+    Motet keeps submission order (docs/celery-differences.md, point 2). A group that carries its own
     callbacks or errbacks stays one member: they run once, after it, from its own join.
     """
     if kind_of(node) != "group":
@@ -196,17 +195,6 @@ def all_task_ids(node: canvas_pb2.Canvas) -> Iterator[str]:
         yield from node.chunks.member_ids
     else:
         yield options_of(node).task_id
-
-
-def set_result_id(node: canvas_pb2.Canvas, task_id: str) -> None:
-    """Makes `task_id` the id of the node's value (used when a task replaces itself)."""
-    kind = kind_of(node)
-    if kind == "chain":
-        set_result_id(node.chain.tasks[-1], task_id)
-    elif kind == "chord":
-        set_result_id(node.chord.body, task_id)
-    else:
-        options_of(node).task_id = task_id
 
 
 def validate(node: canvas_pb2.Canvas, path: str = "canvas", depth: int = 0) -> list[tuple[str, str]]:

@@ -136,6 +136,36 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
         )
         return scheduler_pb2.InspectWorkersResponse(workers=workers)
 
+    async def AddToChord(  # noqa: N802 - gRPC method name
+        self,
+        request: scheduler_pb2.AddToChordRequest,
+        context: grpc.aio.ServicerContext[scheduler_pb2.AddToChordRequest, scheduler_pb2.AddToChordResponse],
+    ) -> scheduler_pb2.AddToChordResponse:
+        if not request.task_id:
+            await errors.abort(context, "invalid_request", "name the running task", violations=[("task_id", "empty")])
+        canvas = canvas_pb2.Canvas()
+        canvas.CopyFrom(request.canvas)
+        violations = nodes.validate(canvas)
+        if violations:
+            too_big = [v for v in violations if "exceeds" in v[1]]
+            kind = "payload_too_large" if too_big else "invalid_canvas"
+            await errors.abort(context, kind, "the member cannot run: " + violations[0][1], violations=violations)
+        nodes.ensure_ids(canvas)
+        try:
+            added = await self._committer.run(
+                partial(transitions.add_to_chord, task_id=request.task_id, canvas=canvas),
+                prefetch=[self._keys.task(request.task_id)],
+            )
+        except StoreUnavailable as exc:
+            await errors.abort(context, "unavailable", f"the store is unavailable: {exc}")
+        if added.refused:
+            await errors.abort(context, "not_in_chord", added.refused, metadata={"task_id": request.task_id})
+        if added.created:
+            metrics.tasks_submitted_total.inc(sum(1 for _ in nodes.all_task_ids(canvas)))
+        return scheduler_pb2.AddToChordResponse(
+            group_id=added.group_id, group_index=added.group_index, result_id=added.result_id, created=added.created
+        )
+
 
 class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
     """Serves one long-lived stream per worker: assignments out, reports in."""

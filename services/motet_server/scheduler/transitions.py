@@ -13,14 +13,16 @@ from dataclasses import dataclass
 
 from motet.v1 import canvas_pb2, common_pb2, results_pb2
 from motet_server.scheduler import expand, nodes
-from motet_server.scheduler.flow import Flow, Origin
+from motet_server.scheduler.flow import Flow, Origin, failed_request
 from motet_server.store.stm import STM
 from motet_server.v1 import records_pb2
 
 __all__ = [
     "MAX_DELIVERIES",
+    "Added",
     "Report",
     "Submitted",
+    "add_to_chord",
     "claim",
     "finish",
     "revoke",
@@ -37,6 +39,7 @@ _STATE = common_pb2.TaskState
 # failure's `kind`, which is what decides a task's state.
 REVOKED_TYPE = "motet.exceptions.TaskRevokedError"
 WORKER_LOST_TYPE = "motet.exceptions.WorkerLost"
+IMPROPERLY_CONFIGURED_TYPE = "motet.exceptions.ImproperlyConfigured"
 
 
 @dataclass(frozen=True)
@@ -247,9 +250,10 @@ async def _succeed(
         await flow.fail_downstream(stm, _STATE.TASK_STATE_REVOKED, failure, rec.continuation, origin)
     else:
         children = await flow.deliver(stm, value, rec.continuation, origin)
-        for link in rec.options.link:
-            await flow.write(stm, expand.expand(link, expand.Context(rec.id, rec.root_id), (nodes.decode_json(value),)))
-            children.append(nodes.result_ref(link))
+        for callback in expand.callbacks(rec.options.link, rec.id):
+            context = expand.Context(rec.id, rec.root_id)
+            await flow.write(stm, expand.expand(callback, context, (nodes.decode_json(value),)))
+            children.append(nodes.result_ref(callback))
     if not rec.options.ignore_result:  # ignore_result: no result at all, the state stays PENDING
         flow.put_result(stm, rec.id, _STATE.TASK_STATE_SUCCESS, value=value, rec=rec, children=children)
 
@@ -262,10 +266,11 @@ async def _fail(flow: Flow, stm: STM, rec: records_pb2.TaskRecord, state: int, f
     if not rec.options.ignore_result:  # Celery stores no error either (store_errors_even_if_ignored off)
         flow.put_result(stm, rec.id, state, failure=failure, rec=rec)
     origin = Origin(task_id=rec.id, root_id=rec.root_id)
-    if state == _STATE.TASK_STATE_FAILURE:
-        # Errbacks run exactly once per failed task that carries them.
+    if state == _STATE.TASK_STATE_FAILURE and rec.options.link_error:
+        # Errbacks run exactly once per failed task that carries them (never for a retry).
+        failed = failed_request(rec)
         for errback in rec.options.link_error:
-            await flow.write(stm, expand.errback(errback, failure, rec.id, rec.root_id))
+            await flow.write(stm, expand.errback(errback, failure, failed, rec.root_id))
     # Callbacks will never run: their results fail too rather than stay PENDING forever.
     for callback in rec.options.link:
         for task_id in nodes.all_task_ids(callback):
@@ -289,8 +294,66 @@ def _retry(flow: Flow, stm: STM, rec: records_pb2.TaskRecord, report: Report) ->
 async def _replace(flow: Flow, stm: STM, rec: records_pb2.TaskRecord, replacement: canvas_pb2.Canvas) -> None:
     canvas = canvas_pb2.Canvas()
     canvas.CopyFrom(replacement)
+    violations = nodes.validate(canvas)
+    if violations:
+        # A replacement that cannot run fails the task, naming why (Celery raises when replacing).
+        failure = common_pb2.TaskFailure(
+            exc_type=IMPROPERLY_CONFIGURED_TYPE,
+            message=f"task {rec.id} cannot be replaced with this canvas: " + "; ".join(d for _, d in violations),
+            task_id=rec.id,
+            kind=common_pb2.FAILURE_KIND_RAISED,
+        )
+        await _fail(flow, stm, rec, _STATE.TASK_STATE_FAILURE, failure)
+        return
     nodes.ensure_ids(canvas)
     stm.delete(flow.keys.task(rec.id))
     # The replacement takes the task's place: its parent, its workflow and what follows it.
     here = expand.Context(parent_id=rec.parent_id, root_id=rec.root_id, continuation=rec.continuation)
-    await flow.write(stm, expand.replacement(canvas, rec.id, here))
+    await flow.write(stm, expand.replacement(canvas, rec, here))
+
+
+@dataclass(frozen=True)
+class Added:
+    """The outcome of `add_to_chord`: where the member went, or why it could not be added."""
+
+    group_id: str = ""
+    group_index: int = 0
+    result_id: str = ""
+    created: bool = False
+    refused: str = ""
+    """Why the task is not a member of a chord ("" when the member was added)."""
+
+
+async def add_to_chord(flow: Flow, stm: STM, task_id: str, canvas: canvas_pb2.Canvas) -> Added:
+    """Adds a member to the chord header that running task `task_id` belongs to.
+
+    The join's size grows in the same transaction that creates the member (invariant 3: the
+    body cannot start before the new member's value is in, and the size compare of every
+    completer sees it). The member is appended: its value comes after the header's others.
+    Idempotent on the member's root id, as submission is. The canvas is validated, ids assigned.
+    """
+    raw = await stm.get(flow.keys.task(task_id))
+    if raw is None:
+        return Added(refused=f"task {task_id} is not running (finished, or never created)")
+    rec = records_pb2.TaskRecord.FromString(raw)
+    cont = rec.continuation
+    if cont.remaining or not cont.HasField("slot"):
+        return Added(refused=f"task {task_id} is not a member of a chord header")
+    join_key = flow.keys.join(cont.slot.join_id)
+    join_raw = await stm.get(join_key)
+    if join_raw is None:
+        return Added(refused=f"task {task_id} is not a member of a chord header")
+    join = records_pb2.JoinRecord.FromString(join_raw)
+    if not join.failed and not join.HasField("body"):
+        return Added(refused=f"task {task_id} is a member of a group, not of a chord header")
+    result_id = nodes.result_id(canvas)
+    guard = flow.keys.submit(nodes.first_task_id(canvas))
+    if await stm.get(guard) is not None:
+        return Added(group_id=join.id, result_id=result_id, created=False)
+    index = join.size
+    if not join.failed:  # a failed chord's later members still run, but count for nothing
+        join.size += 1
+        stm.put(join_key, join.SerializeToString())
+    await flow.write(stm, expand.added_member(canvas, join.id, index, parent_id=rec.id, root_id=rec.root_id))
+    stm.put(guard, records_pb2.SubmitRecord(result_id=result_id).SerializeToString(), lease=flow.result_lease)
+    return Added(group_id=join.id, group_index=index, result_id=result_id, created=True)

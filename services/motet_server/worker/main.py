@@ -29,8 +29,9 @@ def run(
 ) -> int:
     """Runs a worker until SIGTERM / SIGINT; returns the exit code.
 
-    Work a task sends from inside its run goes to the scheduler this worker serves, unless
-    MOTET_SCHEDULER (read by the App) names another.
+    Work a task sends from inside its run (sending tasks, add_to_chord) goes to the scheduler
+    this worker serves, unless MOTET_SCHEDULER (read by the App) names another; children of a
+    process pool inherit it.
     """
     os.environ.setdefault("MOTET_SCHEDULER", scheduler)
     app = find_app(app_module)

@@ -12,7 +12,7 @@ from motet import App, payload
 from motet.canvas import Signature
 from motet.exceptions import Ignore, NotRegistered, Replace, Retry, TaskRevokedError
 from motet.failures import exception_from_failure, failure_from_exception
-from motet.task import Task
+from motet.task import Request, Task
 from motet.v1 import worker_pb2
 
 __all__ = ["Running", "execute", "interrupt", "retry_countdown"]
@@ -127,13 +127,31 @@ def _call(task: Task, a: worker_pb2.Assignment, args: list[Any], kwargs: dict[st
         items, rest = args[0], args[1:]
         return [task(*item, *rest, **kwargs) for item in items]
     if a.call == worker_pb2.CALL_KIND_ERRBACK:
-        failed_id = a.request.failed_task_id
-        if task.accepts_errback_arity(len(args)):
+        # Celery's two calling conventions, chosen by the errback function's arity.
+        if task.new_style_errback():
             exc = exception_from_failure(a.errback_failure)
-            request = type("Request", (), {"id": failed_id, "task_id": failed_id})()
-            return task(request, exc, a.errback_failure.traceback, *args, **kwargs)
-        return task(failed_id, *args, **kwargs)
+            return task(_failed_request(a), exc, a.errback_failure.traceback, *args, **kwargs)
+        return task(a.failed_request.task_id or a.request.failed_task_id, *args, **kwargs)
     return task(*args, **kwargs)
+
+
+def _failed_request(a: worker_pb2.Assignment) -> Request:
+    """The request of the failed task, as a new-style errback receives it (Celery's names)."""
+    f = a.failed_request
+    r = f.request
+    return Request(
+        id=f.task_id or a.request.failed_task_id,
+        task=f.task or None,
+        root_id=r.root_id or None,
+        parent_id=r.parent_id or None,
+        group_id=r.group_id or None,
+        group_index=r.group_index if r.group_id else None,
+        retries=r.retries,
+        delivery_info={"routing_key": r.queue, "priority": r.priority},
+        args=list(payload.decode(f.args, [])),
+        kwargs=dict(payload.decode(f.kwargs, {})),
+        called_directly=False,
+    )
 
 
 def _failed(a: worker_pb2.Assignment, exc: BaseException) -> worker_pb2.ConnectRequest:
@@ -159,8 +177,12 @@ def _retry(
 
 
 def _replaced(a: worker_pb2.Assignment, sig: Signature) -> worker_pb2.ConnectRequest:
-    replacement = sig._copy() if hasattr(sig, "_copy") else sig
-    replacement.freeze()  # ids for every node; the scheduler gives the final one this task's id
+    try:
+        replacement = sig._copy() if hasattr(sig, "_copy") else sig
+        replacement.freeze()  # ids for every node; the scheduler gives the final one this task's id
+        canvas = replacement.to_proto()
+    except Exception as exc:  # noqa: BLE001 - a replacement that cannot be sent fails the task
+        return _failed(a, exc)
     return worker_pb2.ConnectRequest(
-        replaced=worker_pb2.TaskReplaced(task_id=a.task_id, delivery=a.delivery, canvas=replacement.to_proto())
+        replaced=worker_pb2.TaskReplaced(task_id=a.task_id, delivery=a.delivery, canvas=canvas)
     )
