@@ -26,8 +26,9 @@ in a group is one member, so it still gives a nested list.
 
 Callbacks and errbacks go where Celery 5.7 puts them: a chain's links go to its last step and
 its errbacks to every step; a group's errbacks to every member (one call per failing member,
-docs/celery-differences.md, point 3) while its links run once with the list (point 4); a chord's links and errbacks are its body's, and the body's errbacks also run
-once if the header fails. Membership is Celery's too: a chain in a group answers for the group
+docs/celery-differences.md, point 3) while its links run once with the list (point 4); a
+chord's links and errbacks are its body's, and the body's errbacks also run once if the header
+fails. Membership is Celery's too: a chain in a group answers for the group
 through its last step, a chord through its body.
 
 Records share protobuf messages with the canvas they came from: read them, never modify them.
