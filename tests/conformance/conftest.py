@@ -23,13 +23,14 @@ PROGRAMS = load()
 SELECTED_KEY = pytest.StashKey[list[str]]()
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Remembers which programs were selected (after -k / -m), so Celery runs only those."""
     names = []
-    for item in items:
+    for item in session.items:
         callspec = getattr(item, "callspec", None)
         if callspec is not None and "name" in callspec.params and item.get_closest_marker("conformance"):
             names.append(callspec.params["name"])
-    config.stash[SELECTED_KEY] = names
+    session.config.stash[SELECTED_KEY] = names
 
 
 @pytest.fixture(scope="package")
@@ -71,18 +72,22 @@ def motet_side(conformance_dir: Path) -> Iterator[Any]:
     """A real Motet cluster (etcd, scheduler, results, one worker with 8 threads on celery,q2)
     whose worker loads the conformance tasks; returns the Motet `System`."""
     from motet_server.devcluster import DevCluster
+    from motet_server.ports import free_port
 
     records = conformance_dir / "motet-records"
     records.mkdir()
     saved = {k: os.environ.get(k) for k in ("MOTET_SCHEDULER", "MOTET_RESULTS", "CONF_RECORD_DIR")}
     os.environ["CONF_RECORD_DIR"] = str(records)
+    # The endpoints are chosen before the cluster starts (ports="env") so that the worker's own
+    # environment has them too: tasks that send tasks (spawn, get_inside, replace) need them, as a
+    # Celery worker's tasks reach the broker through the worker's app.
+    os.environ["MOTET_SCHEDULER"] = f"127.0.0.1:{free_port()}"
+    os.environ["MOTET_RESULTS"] = f"127.0.0.1:{free_port()}"
     env = {"CONF_RECORD_DIR": str(records)}
     try:
         with DevCluster(
-            app="tests.conformance.motet_app", ports="free", workers=1, concurrency=8, queues="celery,q2", env=env
-        ) as cluster:
-            os.environ["MOTET_SCHEDULER"] = cluster.scheduler
-            os.environ["MOTET_RESULTS"] = cluster.results
+            app="tests.conformance.motet_app", ports="env", workers=1, concurrency=8, queues="celery,q2", env=env
+        ):
             from tests.conformance.motet_app import system
 
             yield system()

@@ -3,5 +3,5 @@ module and conftest.py share one dict however pytest names them)."""
 
 from __future__ import annotations
 
-# program -> "match" | "mismatch" | "deliberate" | "deliberate-broken"
+# program -> "match" | "mismatch" | "deliberate" | "deliberate-broken" | "error" (no Celery observation)
 OUTCOMES: dict[str, str] = {}

@@ -340,3 +340,29 @@ def callback_chain_of_callbacks(c):
     cb.link(c.rec("cb2"))
     res = c.t.add.apply_async((1, 1), link=cb)
     return {"value": c.get(res), "cb1": c.records("cb1"), "cb2": c.records("cb2")}
+
+
+@program("2.7")
+def group_link_error_errback_stays_mutable_6766(c):
+    g = c.group(c.t.fail.s(), c.t.add.s(1, 1))
+    g.link_error(c.err_new("eb"))
+    res = g.delay()
+    c.label_tree(res, "g")
+    c.wait_ready(res)
+    return {"eb": c.records("eb")}
+
+
+@program("1.11")
+def chord_header_errback_setting(c):
+    conf = getattr(c.app, "conf", None)
+    if conf is None:
+        return {"eb_calls": {"raised": "AttributeError", "msg": "the app has no conf"}}
+    try:
+        conf.task_allow_error_cb_on_chord_header = True
+        ch = c.chord([c.t.fail.s(), c.t.fail.s(), c.t.add.s(1, 1)], c.t.xsum.s())
+        ch.link_error(c.err_new("eb"))
+        res = ch.delay()
+        c.wait_ready(res)
+        return {"eb_calls": c.count("eb", n=3)}
+    finally:
+        conf.task_allow_error_cb_on_chord_header = False

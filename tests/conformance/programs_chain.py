@@ -190,7 +190,7 @@ def chain_chord_member_gives_previous_to_header(c):
 
 @program("2.4")
 def chain_map_member_ignores_previous(c):
-    ch = c.t.add.s(1, 1) | c.t.xsum.map([[1, 2], [3]])
+    ch = c.t.add.s(1, 1) | c.t.xsum.map([[1, 2], [10]])
     return {"value": c.get(ch.delay())}
 
 

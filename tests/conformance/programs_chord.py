@@ -260,3 +260,43 @@ def chord_body_parent_id_is_a_header_member(c):
 def chord_header_nested_group_values(c):
     header = [c.group(c.t.add.si(1, 1), c.t.add.si(2, 2)), c.t.add.si(3, 3)]
     return {"value": c.get(c.chord(header, c.t.identity.s()).delay())}
+
+
+@program("2.6")
+def chord_single_task_inner_chord_3885(c):
+    inner = c.chord([c.t.add.s(1, 1)], c.t.xsum.s())
+    return {"value": c.get(c.chord([inner], c.t.xsum.s()).delay())}
+
+
+@program("2.6")
+def chord_nested_bodies_run_once_3538(c):
+    inner = c.chord([c.t.add.s(1, 1), c.t.add.s(2, 2)], c.rec("inner"))
+    outer = c.chord([inner, c.t.add.s(3, 3)], c.rec("outer"))
+    c.get(outer.delay())
+    return {"inner": c.count("inner"), "outer": c.count("outer")}
+
+
+@program("2.6")
+def chord_of_chains_with_groups_5947(c):
+    header = [
+        c.chain(c.t.add.s(1, 1), c.group(c.t.add.s(1), c.t.add.s(2))),
+        c.chain(c.t.add.s(2, 2), c.group(c.t.add.s(1), c.t.add.s(2))),
+    ]
+    res = c.chord(header, c.rec("body")).delay()
+    return {"value": c.get(res), "body_runs": c.count("body")}
+
+
+@program("2.6")
+def chord_then_chain_runs_once_3771(c):
+    ch = c.chord([c.t.add.s(1, 1), c.t.add.s(2, 2), c.t.add.s(3, 3)], c.t.xsum.s()) | c.rec("after")
+    return {"value": c.get(ch.delay()), "after_runs": c.count("after")}
+
+
+@program("4")
+def chord_header_with_empty_chain(c):
+    return {"sent": c.attempt(lambda: c.get(c.chord([c.chain()], c.t.identity.s()).delay(), timeout=2))}
+
+
+@program("4", timeout=2)
+def chord_header_with_only_an_empty_group(c):
+    return {"sent": c.attempt(lambda: c.get(c.chord([c.group([])], c.t.identity.s()).delay()))}

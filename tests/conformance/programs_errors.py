@@ -294,7 +294,7 @@ def chord_error_class(c):
 
 @program("1.9")
 def timeout_error_class(c):
-    res = c.t.sleep_then.delay(1, 1.0)
+    res = c.t.sleep_then.delay(1, 2.5)  # Celery checks its timeout between 1 s waits
     try:
         res.get(timeout=0.2)
         return {"raised": None}

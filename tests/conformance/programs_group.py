@@ -137,7 +137,7 @@ def group_len_and_tasks(c):
 
 @program("2.5")
 def group_submission_order_kept(c):
-    g = c.group(c.t.sleep_then.s(i, 0.3 - 0.1 * i) for i in range(4))
+    g = c.group(c.t.sleep_then.s(i, 0.4 - 0.1 * i) for i in range(4))
     return {"value": c.get(g.delay())}
 
 

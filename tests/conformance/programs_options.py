@@ -237,3 +237,68 @@ def inherit_parent_priority_off(c):
     res = (c.t.req_info.si().set(priority=3) | c.t.req_info.si()).delay()
     values = [c.get(res.parent), c.get(res)]
     return {"priorities": [v.get("priority") if isinstance(v, dict) else v for v in values]}
+
+
+@program(
+    "2.11",
+    differs=Differs(
+        design=5,
+        why="options set on a chain (retries) reach every member (Celery: first message only)",
+        celery={"retries": [2, 0]},
+        motet={"retries": [2, 2]},
+    ),
+)
+def retries_option_on_chain(c):
+    res = (c.t.req_info.si() | c.t.req_info.si()).apply_async(retries=2)
+    values = [c.get(res.parent), c.get(res)]
+    return {"retries": [v.get("retries") if isinstance(v, dict) else v for v in values]}
+
+
+@program("2.11")
+def priority_on_group_every_member(c):
+    res = c.group(c.t.req_info.si(), c.t.req_info.si()).apply_async(priority=4)
+    values = c.get(res)
+    return {"priorities": [v.get("priority") for v in values] if isinstance(values, list) else values}
+
+
+@program("2.11")
+def priority_on_chord_header_and_body(c):
+    res = c.chord([c.t.req_info.si(), c.t.req_info.si()], c.t.req_info.s()).apply_async(priority=4)
+    body = c.get(res)
+    header = c.get(res.parent)
+    return {
+        "header": [v.get("priority") for v in header] if isinstance(header, list) else header,
+        "body": body.get("priority") if isinstance(body, dict) else body,
+    }
+
+
+@program("2.11")
+def expires_chord_header_and_body(c):
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)
+    res = c.chord([c.t.add.s(1, 1), c.t.add.s(2, 2)], c.t.xsum.s()).apply_async(expires=past)
+    c.sleep(0.5)
+    return {"header_states": [c.state(r) for r in res.parent.results], "get": c.get(res, timeout=3)}
+
+
+@program("2.11")
+def retries_option_on_chord(c):
+    res = c.chord([c.t.req_info.si()], c.t.req_info.s()).apply_async(retries=2)
+    body = c.get(res)
+    header = c.get(res.parent)
+    return {
+        "header": [v.get("retries") for v in header] if isinstance(header, list) else header,
+        "body": body.get("retries") if isinstance(body, dict) else body,
+    }
+
+
+@program("1.11")
+def always_eager_setting(c):
+    conf = getattr(c.app, "conf", None)
+    if conf is None:
+        return {"cls": {"raised": "AttributeError", "msg": "the app has no conf"}}
+    try:
+        conf.task_always_eager = True
+        res = (c.t.add.s(1, 1) | c.t.add.s(1)).delay()
+        return {"cls": c.cls(res), "value": c.get(res)}
+    finally:
+        conf.task_always_eager = False

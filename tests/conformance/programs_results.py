@@ -57,7 +57,7 @@ def result_get_propagate_false(c):
 
 @program("1.7")
 def result_get_timeout(c):
-    res = c.t.sleep_then.delay(1, 1.5)
+    res = c.t.sleep_then.delay(1, 2.5)  # Celery checks its timeout between 1 s waits
     timed_out = c.get(res, timeout=0.3)
     return {"timed_out": timed_out, "then": c.get(res)}
 
@@ -286,3 +286,112 @@ def graph_root_ids_across_canvas(c):
         "roots_are_first": [v["root_id"] == first_id for v in [*header, last]],
         "header_parents_are_first": [v["parent_id"] == first_id for v in header],
     }
+
+
+@program("1.7")
+def result_exists(c):
+    res = c.t.add.delay(1, 1)
+    c.get(res)
+    return {
+        "done": c.attempt(res.exists),
+        "unknown": c.attempt(c.app.AsyncResult(str(uuid.uuid4())).exists),
+    }
+
+
+@program("1.7")
+def result_info_alias(c):
+    ok = c.t.add.delay(1, 1)
+    bad = c.t.fail.delay()
+    c.get(ok)
+    c.wait_ready(bad)
+    return {"ok": c.attempt(lambda: ok.info), "bad": c.attempt(lambda: bad.info)}
+
+
+@program("1.7")
+def result_children_before_ready(c):
+    res = c.t.sleep_then.delay(1, 0.5)
+    before = c.attempt(lambda: res.children)
+    c.get(res)
+    return {"before": before, "after": c.attempt(lambda: res.children)}
+
+
+@program("1.7")
+def graph_of_unfinished_result(c):
+    res = c.t.sleep_then.delay(1, 0.5)
+    return {"graph": c.attempt(lambda: len(res.graph)), "collect": c.attempt(lambda: list(res.collect()))}
+
+
+@program("1.7")
+def graph_get_leaf(c):
+    res = c.t.add.apply_async((2, 2), link=c.t.mul.s(16))
+    c.get(res)
+    c.sleep(0.3)
+    return {"leaf": c.attempt(res.get_leaf)}
+
+
+@program("1.10")
+def graph_to_dot(c):
+    import io
+
+    res = c.t.add.apply_async((2, 2), link=c.t.mul.s(16))
+    c.get(res)
+    c.sleep(0.3)
+    out = io.StringIO()
+    done = c.attempt(lambda: res.graph.to_dot(out))
+    text = out.getvalue()
+    children = res.children or []
+    return {
+        "to_dot": done,
+        "has_parent_id": res.id in text,
+        "has_child_id": bool(children) and children[0].id in text,
+    }
+
+
+@program("1.8")
+def groupresult_from_results(c):
+    a, b = c.t.add.delay(1, 1), c.t.add.delay(2, 2)
+    try:
+        res = c.app.GroupResult("gid-conformance", [a, b])
+    except Exception as e:  # noqa: BLE001
+        return {"construct": c.exc(e)}
+    return {"len": len(res), "value": c.get(res), "children_len": len(res.children)}
+
+
+@program("1.8")
+def groupresult_failure_order_get_join_join_native(c):
+    """Member 0 fails late, member 1 at once: which failure does each way of waiting raise?"""
+
+    def fresh():
+        return c.group(c.t.fail_after.s(0.6), c.t.fail_key.s()).delay()
+
+    a, b, d = fresh(), fresh(), fresh()
+    return {
+        "get": c.get(a),
+        "join": c.attempt(lambda: b.join(timeout=c.T)),
+        "join_native": c.attempt(lambda: d.join_native(timeout=c.T)),
+    }
+
+
+@program("1.8")
+def groupresult_forget(c):
+    res = c.group(c.t.add.s(1, 1), c.t.add.s(2, 2)).delay()
+    c.get(res)
+    c.attempt(res.forget)
+    return {"states": [c.state(c.app.AsyncResult(r.id)) for r in res.results]}
+
+
+@program("1.8")
+def groupresult_delete_saved(c):
+    res = c.group(c.t.add.s(1, 1)).delay()
+    c.get(res)
+    c.attempt(res.save)
+    deleted = c.attempt(res.delete)
+    return {"delete": deleted, "restore_after": c.attempt(lambda: c.app.GroupResult.restore(res.id))}
+
+
+@program("1.8")
+def groupresult_as_tuple(c):
+    res = c.group(c.t.add.s(1, 1), c.t.add.s(2, 2)).delay()
+    c.label_tree(res, "g")
+    c.get(res)
+    return {"as_tuple": c.attempt(res.as_tuple)}

@@ -429,3 +429,35 @@ def merge_chord_set_immutable_header_only(c):
         "body_flag": ch.body.immutable,
         "value": c.get(ch.apply_async((0,))),
     }
+
+
+@program("1.1")
+def task_add_to_chord(c):
+    ch = c.chord([c.t.grow_chord.s(1), c.t.add.s(2, 2)], c.t.identity.s())
+    return {"value": c.get(ch.delay(), timeout=5)}
+
+
+@program("1.1", timeout=3)
+def task_replace_with_empty_chain(c):
+    res = c.t.replace_with_empty_chain.delay()
+    got = c.get(res)
+    return {"get_class": got.get("raised") if isinstance(got, dict) else got, "state": c.state(res)}
+
+
+@program("1.7")
+def task_get_inside_a_task(c):
+    res = c.t.get_inside.delay()
+    got = c.get(res)
+    return {"get_class": got.get("raised") if isinstance(got, dict) else got}
+
+
+@program("1.2")
+def sig_id_views_after_chain_freeze(c):
+    ch = c.t.add.s(1, 1) | c.t.add.s(1) | c.t.add.s(1)
+    res = ch.freeze()
+    c.label_tree(res)
+    return {
+        "ids": [c.norm(t.id) for t in ch.tasks],
+        "parent_ids": [c.attempt(lambda t=t: t.parent_id) for t in ch.tasks],
+        "root_ids": [c.attempt(lambda t=t: t.root_id) for t in ch.tasks],
+    }

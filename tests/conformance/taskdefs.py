@@ -102,6 +102,11 @@ def fail_key(*args: Any) -> None:
     raise KeyError("missing")
 
 
+def fail_after(seconds: float) -> None:
+    time.sleep(seconds)
+    raise ValueError(f"late {seconds}")
+
+
 def fail_if(value: Any, bad: Any) -> Any:
     if value == bad:
         raise ValueError(f"bad {value}")
@@ -200,14 +205,30 @@ def replace_with_chain(self: Any, x: int) -> Any:
 
 def replace_with_group(self: Any, x: int) -> Any:
     """Replaces itself with a group add(x, 1), add(x, 2)."""
-    raise self.replace(_group_of(self.app, [("conf.add", (x, 1)), ("conf.add", (x, 2))]))
+    group = _canvas(self.app, "group")
+    raise self.replace(group(self.app.signature("conf.add", args=(x, y)) for y in (1, 2)))
 
 
-def _group_of(app: Any, members: list[tuple[str, tuple[Any, ...]]]) -> Any:
-    """A group built through the app's own canvas module (celery.group or motet.group)."""
+def replace_with_empty_chain(self: Any) -> Any:
+    """Replaces itself with an empty chain (Celery: ImproperlyConfigured)."""
+    raise self.replace(_canvas(self.app, "chain")())
+
+
+def _canvas(app: Any, name: str) -> Any:
+    """A canvas class of the app's own system (celery.group, motet.chain, ...)."""
     module = type(app).__module__.split(".")[0]
-    group_cls = __import__(module, fromlist=["group"]).group
-    return group_cls(app.signature(name, args=args) for name, args in members)
+    return getattr(__import__(module, fromlist=[name]), name)
+
+
+def get_inside(self: Any) -> Any:
+    """Waits for another task's result inside a task (Celery refuses: RuntimeError)."""
+    return self.app.signature("conf.add", args=(1, 1)).delay().get(timeout=5)
+
+
+def grow_chord(self: Any, x: Any) -> Any:
+    """Adds const(100) to the chord this task is a header member of (Celery: Redis only)."""
+    self.add_to_chord(self.app.signature("conf.const", args=(100,)))
+    return x
 
 
 def spawn(self: Any, n: int) -> int:
@@ -232,6 +253,7 @@ TASKS: dict[str, tuple[Any, dict[str, Any]]] = {
     "fail": (fail, {}),
     "fail_key": (fail_key, {}),
     "fail_if": (fail_if, {}),
+    "fail_after": (fail_after, {}),
     "record": (record, {}),
     "err_new": (err_new, {}),
     "err_new_args": (err_new_args, {}),
@@ -244,6 +266,9 @@ TASKS: dict[str, tuple[Any, dict[str, Any]]] = {
     "replace_with_chain": (replace_with_chain, {"bind": True}),
     "replace_with_group": (replace_with_group, {"bind": True}),
     "spawn": (spawn, {"bind": True}),
+    "replace_with_empty_chain": (replace_with_empty_chain, {"bind": True}),
+    "get_inside": (get_inside, {"bind": True}),
+    "grow_chord": (grow_chord, {"bind": True}),
 }
 
 PREFIX = "conf."

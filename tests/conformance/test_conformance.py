@@ -40,7 +40,11 @@ def test_program(name: str, celery_side: CeleryRunner, motet_side: Any) -> None:
     motet_entry = run_one(prog, motet_side)
     with (LAST_RUN / "motet-observations.jsonl").open("a") as fh:
         fh.write(json.dumps(motet_entry, sort_keys=True) + "\n")
-    celery_entry = celery_side.observation(name, timeout=300)
+    try:
+        celery_entry = celery_side.observation(name, timeout=280)
+    except RuntimeError:
+        OUTCOMES[name] = "error"
+        raise
     celery, motet = celery_entry["obs"], motet_entry["obs"]
     header = f"{name} (CELERY-SEMANTICS §{prog.section}, {prog.module.rsplit('.', 1)[-1]})"
     for side, entry in (("Celery", celery_entry), ("Motet", motet_entry)):
