@@ -257,9 +257,9 @@ def revoke_middle_chain_step(c):
     ),
 )
 def revoke_root_of_running_chain(c):
-    res = (c.t.sleep_then.s(1, 0.8) | c.t.add.s(1) | c.t.add.s(1)).delay()
+    res = (c.t.started_sleep.s(1, 0.8, key=c.key("started")) | c.t.add.s(1) | c.t.add.s(1)).delay()
     first = res.parent.parent
-    c.sleep(0.3)
+    c.records("started", grace=0)  # the first step is running
     first.revoke()
     c.get(first)
     c.sleep(1.0)

@@ -86,6 +86,13 @@ def sleep_then(value: Any, seconds: float) -> Any:
     return value
 
 
+def started_sleep(value: Any, seconds: float, *, key: str) -> Any:
+    """Records that it started, then sleeps (lets a program act while it runs)."""
+    write_record(key, {"started": True})
+    time.sleep(seconds)
+    return value
+
+
 def wall_clock(*args: Any) -> float:
     """The worker's wall clock when it ran (the client compares it with its own)."""
     return time.time()
@@ -249,6 +256,7 @@ TASKS: dict[str, tuple[Any, dict[str, Any]]] = {
     "noarg": (noarg, {}),
     "echo": (echo, {}),
     "sleep_then": (sleep_then, {}),
+    "started_sleep": (started_sleep, {}),
     "wall_clock": (wall_clock, {}),
     "fail": (fail, {}),
     "fail_key": (fail_key, {}),
