@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PROTO_SRC := $(shell find protos -name '*.proto')
 
-.PHONY: venv proto lint test test-unit run bench clean etcd
+.PHONY: venv proto lint test test-unit test-conformance run bench clean etcd redis
 
 venv: $(VENV)/.installed
 
@@ -28,6 +28,14 @@ etcd:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq etcd-server >/dev/null; }
 
+# redis-server for the conformance suite: the broker and result backend of the real Celery 5.7 the
+# suite compares Motet with (tests/conformance starts its own private instance on a free port).
+redis:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  echo "installing redis-server (Debian)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server >/dev/null; }
+
 # The proto is the product: lint (STANDARD + COMMENTS), format, and no breaking change against
 # the committed baseline image (refresh it with `buf build -o baseline/motet.binpb` on release).
 # Then the Python: ruff (lint + format) over the tree, mypy --strict over sdk/ and services/
@@ -38,11 +46,15 @@ lint: proto
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: proto etcd lint
+test: proto etcd redis lint
 	$(BIN)/python -m pytest -q
 
 test-unit: proto
 	$(BIN)/python -m pytest -q tests/unit
+
+# Motet against real Celery 5.7 (installed by the suite into .cache/conformance-venv on first use).
+test-conformance: proto etcd redis
+	$(BIN)/python -m pytest -q -m conformance tests/conformance
 
 run: proto etcd
 	$(BIN)/python -m examples.guide
