@@ -19,7 +19,7 @@ from motet import payload
 from motet.exceptions import IncompleteStream, MotetError, NotFound, TaskRevokedError
 from motet.failures import exception_from_failure
 from motet.graph import DependencyGraph
-from motet.state import current_app
+from motet.state import current_app, current_worker_request
 from motet.v1 import common_pb2, results_pb2
 
 if TYPE_CHECKING:
@@ -51,6 +51,12 @@ STATES = {
 
 READY_STATES = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
 """States after which a task's result does not change."""
+
+
+_SYNC_IN_TASK = (
+    "Never call result.get() within a task! (Celery's rule: it can deadlock the worker); "
+    "pass disable_sync_subtasks=False if you must"
+)
 
 
 def state_name(result: results_pb2.TaskResult) -> str:
@@ -139,8 +145,8 @@ class ResultBase:
         raise NotImplementedError
 
     @property
-    def children(self) -> list[ResultBase]:
-        """The results this one started."""
+    def children(self) -> list[ResultBase] | None:
+        """The results this one started (None while that is not known yet)."""
         raise NotImplementedError
 
     def iterdeps(self, intermediate: bool = False) -> Iterator[tuple[ResultBase | None, ResultBase]]:
@@ -152,12 +158,13 @@ class ResultBase:
         queue: deque[tuple[ResultBase | None, ResultBase]] = deque([(None, self)])
         while queue:
             parent, node = queue.popleft()
-            ready = node.ready()
-            if not ready and not intermediate:
-                raise IncompleteStream(f"result {node.id} is not ready yet; use collect(intermediate=True)")
+            # As Celery: a node is yielded first, so a consumer that waits for it (collect)
+            # learns what it started; one that does not (graph) stops at it if unfinished.
             yield parent, node
-            if ready:
-                queue.extend((node, child) for child in node.children)
+            if node.ready():
+                queue.extend((node, child) for child in node.children or ())
+            elif not intermediate:
+                raise IncompleteStream(f"result {node.id} is not ready yet; use collect(intermediate=True)")
 
     def collect(self, intermediate: bool = False, **kwargs: Any) -> Iterator[tuple[ResultBase, Any]]:
         """Yields (result, value) for this result and everything it started (Celery's collect).
@@ -169,7 +176,14 @@ class ResultBase:
             IncompleteStream: when a node is not ready and `intermediate` is false.
         """
         for _, node in self.iterdeps(intermediate=intermediate):
-            yield node, node.get(**kwargs) if node.ready() else None
+            yield node, node.get(**kwargs) if not intermediate or node.ready() else None
+
+    def get_leaf(self) -> Any:
+        """The value of the last result `collect()` visits (Celery's `get_leaf`)."""
+        leaf = None
+        for _, value in self.collect():
+            leaf = value
+        return leaf
 
     def build_graph(self, intermediate: bool = False) -> DependencyGraph:
         """The dependency graph of this result and what it started."""
@@ -242,6 +256,7 @@ class AsyncResult(ResultBase):
         propagate: bool = True,
         interval: float = 0.5,
         follow_parents: bool = True,
+        disable_sync_subtasks: bool = True,
         **_: Any,
     ) -> Any:
         """Waits for the result (pushed by the results service) and returns its value.
@@ -264,6 +279,8 @@ class AsyncResult(ResultBase):
         """
         if self.ignored:
             return None
+        if disable_sync_subtasks and current_worker_request() is not None:
+            raise RuntimeError(_SYNC_IN_TASK)
         meta = self._ready_meta()
         if meta is None:
             for result in self.app.client.wait([self.id], timeout):
@@ -331,7 +348,9 @@ class AsyncResult(ResultBase):
 
     @property
     def name(self) -> str | None:
-        """The task name, when the server knows it."""
+        """The task name, with the app's `result_extended` setting on (else None, as Celery)."""
+        if not self.app.conf.result_extended:
+            return None
         return self._fetch().task or None
 
     @property
@@ -346,9 +365,13 @@ class AsyncResult(ResultBase):
         return meta.date_done.ToDatetime(tzinfo=dt.UTC) if meta.HasField("date_done") else None
 
     @property
-    def children(self) -> list[ResultBase]:
-        """What this task started (next chain step, callbacks, groups), read from the server."""
-        return [_ref_to_result(ref, self.app) for ref in self._fetch().children]
+    def children(self) -> list[ResultBase] | None:
+        """What this task started (what it sent, its next chain step, callbacks), read from the
+        server; None until the task is ready, as Celery."""
+        meta = self._fetch()
+        if state_name(meta) not in READY_STATES:
+            return None
+        return [_ref_to_result(ref, self.app) for ref in meta.children]
 
     @property
     def parent(self) -> ResultBase | None:
@@ -437,6 +460,7 @@ class EagerResult(AsyncResult):
         propagate: bool = True,
         interval: float = 0.5,
         follow_parents: bool = True,
+        disable_sync_subtasks: bool = True,
         **_: Any,
     ) -> Any:
         """The value; the exception is raised if the run failed and `propagate` is true."""
@@ -547,16 +571,9 @@ class ResultSet(ResultBase):
             out.extend(r._leaves() if isinstance(r, GroupResult) else [r])
         return out
 
-    def join(self, timeout: float | None = None, propagate: bool = True, interval: float = 0.5, **_: Any) -> list[Any]:
-        """Waits for every member over one stream; returns their values in member order.
-
-        Nested groups give nested lists; a member sent with ignore_result gives None. With
-        `propagate`, the first failure to arrive is raised at once (no waiting for the others).
-
-        Raises:
-            The first failed member's exception (with `propagate`);
-            motet.exceptions.TimeoutError after `timeout`.
-        """
+    def _wait_all(self, timeout: float | None, propagate: bool, in_order: bool, disable_sync: bool) -> list[Any]:
+        if disable_sync and current_worker_request() is not None:
+            raise RuntimeError(_SYNC_IN_TASK)
         leaves = [r for r in self._leaves() if not r.ignored]  # an ignored result never arrives
         pending = [r.id for r in leaves if r._ready_meta() is None]
         if pending:
@@ -566,12 +583,57 @@ class ResultSet(ResultBase):
             for result in self.app.client.wait(pending, timeout):
                 for r in by_id.get(result.task_id, ()):
                     r._set(result)
-                if propagate and state_name(result) != "SUCCESS":
+                if not propagate or state_name(result) == "SUCCESS":
+                    continue
+                if not in_order:
                     raise _exception(result)
+                # join: the first failure in list order, once every member before it is in.
+                for r in leaves:
+                    meta = r._ready_meta()
+                    if meta is None:
+                        break
+                    if state_name(meta) != "SUCCESS":
+                        raise _exception(meta)
         return self._values(propagate)
 
-    get = join
-    join_native = join
+    def join_native(
+        self,
+        timeout: float | None = None,
+        propagate: bool = True,
+        interval: float = 0.5,
+        disable_sync_subtasks: bool = True,
+        **_: Any,
+    ) -> list[Any]:
+        """Waits for every member over one stream; returns their values in member order.
+
+        Nested groups give nested lists; a member sent with ignore_result gives None. With
+        `propagate`, the first failure to arrive is raised at once (no waiting for the others),
+        as Celery's `join_native` (what `get()` uses).
+
+        Raises:
+            The first failure to arrive (with `propagate`); motet.exceptions.TimeoutError
+            after `timeout`.
+        """
+        return self._wait_all(timeout, propagate, in_order=False, disable_sync=disable_sync_subtasks)
+
+    get = join_native
+
+    def join(
+        self,
+        timeout: float | None = None,
+        propagate: bool = True,
+        interval: float = 0.5,
+        disable_sync_subtasks: bool = True,
+        **_: Any,
+    ) -> list[Any]:
+        """Like `get()`, but raises the first failure in member order, as Celery's `join`
+        (which waits for each member in turn); values still arrive over one stream.
+
+        Raises:
+            The first failed member's exception in member order (with `propagate`);
+            motet.exceptions.TimeoutError after `timeout`.
+        """
+        return self._wait_all(timeout, propagate, in_order=True, disable_sync=disable_sync_subtasks)
 
     def _values(self, propagate: bool) -> list[Any]:
         values: list[Any] = []
@@ -660,6 +722,10 @@ class GroupResult(ResultSet):
             for r in self.results
         ]
         return results_pb2.GroupRef(group_id=self.id, members=members)
+
+    def delete(self) -> None:
+        """Deletes the saved member list (`save()`), not the members' results (Celery's `delete`)."""
+        self.app.client.forget([self.id])
 
     def save(self) -> GroupResult:
         """Stores the member list so `GroupResult.restore(id)` works in any process."""

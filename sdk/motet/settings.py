@@ -99,6 +99,7 @@ CELERY_DEFAULTS: dict[str, Any] = {
     "result_chord_join_timeout": 3.0,
     "result_chord_retry_interval": 1.0,
     "task_protocol": 2,
+    "result_extended": False,
 }
 """Celery's settings that change canvas behaviour, with Celery's defaults (what `app.conf` holds
 before anything is set)."""
@@ -118,6 +119,8 @@ class Conf(dict[str, Any]):
     - ``result_expires``: seconds results are kept (Celery's default, one day). Results are
       written by the scheduler: a cluster started by ``motet dev --app MODULE`` takes it from the
       app; a deployed scheduler takes ``MOTET_RESULT_EXPIRES``.
+
+    - ``result_extended``: results report their task name (`AsyncResult.name`) only when on.
 
     Other names are kept and ignored (Celery's broker and backend settings mean nothing here);
     ``result_chord_ordered`` is always true in Motet, whose chord results are in header order.

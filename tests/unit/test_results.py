@@ -195,15 +195,18 @@ def test_children_collect_and_graph_follow_celery(server: FakeServer) -> None:
     assert out.getvalue().startswith("digraph dependencies {") and '"root" -> "c1";' in out.getvalue()
 
 
-def test_collect_raises_incomplete_stream_unless_intermediate(server: FakeServer) -> None:
+def test_graph_stops_at_an_unfinished_result_and_collect_waits_for_it(server: FakeServer) -> None:
     server.results["root"] = ok("root", 4, children=[results_pb2.ResultRef(task_id="later")])
     root = AsyncResult("root", app=app)
     with pytest.raises(IncompleteStream):
-        list(root.collect())
-    with pytest.raises(IncompleteStream):
-        _ = root.graph  # Celery: the graph of an unfinished result raises too
+        _ = root.graph  # Celery: the graph of an unfinished result raises
     assert [(r.id, v) for r, v in root.collect(intermediate=True)] == [("root", 4), ("later", None)]
     assert len(root.build_graph(intermediate=True)) == 2
+    assert AsyncResult("later", app=app).children is None  # not known before it is ready
+    server.results["later"] = ok("later", 8)
+    # Celery's collect() gets each node before walking on: it waits rather than raise.
+    assert [(r.id, v) for r, v in root.collect()] == [("root", 4), ("later", 8)]
+    assert root.get_leaf() == 8 and server.wait_calls[-1] == ["later"]
 
 
 def test_revoke_and_forget(server: FakeServer) -> None:

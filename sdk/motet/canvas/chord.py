@@ -89,9 +89,9 @@ class chord(Composite):  # noqa: N801 - Celery's name
         return built
 
     @classmethod
-    def from_group(cls, header: group, body: Signature) -> chord:
+    def from_group(cls, header: group, body: Signature | None) -> chord:
         """Celery's upgrade of `group | body`: the group's id becomes the header group id."""
-        return cls(header, body, app=header.app or body.app)
+        return cls(header, body, app=header.app or (body.app if body is not None else None))
 
     @property
     def header(self) -> list[Signature]:
@@ -143,9 +143,10 @@ class chord(Composite):  # noqa: N801 - Celery's name
         """
         if self._app().conf.task_allow_error_cb_on_chord_header:
             for member in self.tasks:
-                copy = errback.clone()
-                copy.set(immutable=True)
-                member.link_error(copy)
+                # Celery's `errback.clone(immutable=True)` puts `immutable` among the clone's
+                # options, where it changes nothing: the member's errback is called as the
+                # errback itself is (a new-style one gets request, exc, traceback).
+                member.link_error(errback.clone())
         return self.need_body().link_error(errback)
 
     def _inline(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

@@ -130,6 +130,8 @@ def compose(left: Signature, right: Any) -> Any:
         A new canvas. Members are shared with the operands, as in Celery; nodes that change
         (a chord whose body grows) are new objects.
     """
+    if right is None and isinstance(left, kinds.group_type()):
+        return kinds.chord_type().from_group(left, None)  # Celery: group | None is a chord, body to come
     if not isinstance(right, kinds.signature_type()):
         return NotImplemented
     if isinstance(left, kinds.chunks_type()):

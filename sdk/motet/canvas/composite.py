@@ -27,6 +27,7 @@ class Composite(Signature):
     """A canvas made of other canvases. Its `task` is Celery's name for the kind ("celery.group")."""
 
     kind = "composite"
+    _runs_as_task = False
 
     def _setup(self, options: dict[str, Any], app: App | None) -> None:
         self.task = f"celery.{self.kind}"

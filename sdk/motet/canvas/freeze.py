@@ -211,7 +211,8 @@ def _freeze_chord(
     header_id = c.options.get("group_id") or _new_id()
     c.options["group_id"] = header_id
     body_id = c.options.pop("task_id", None) or _id
-    c.tasks = splice(c.tasks)
+    # Celery: an empty chain in a chord header adds nothing to wait for (the body may get []).
+    c.tasks = [t for t in splice(c.tasks) if not (isinstance(t, kinds.chain_type()) and not t.tasks)]
     root = root_id or first_task_id(c)
     c.options["root_id"] = root
     if parent_id:

@@ -10,6 +10,7 @@ from motet.canvas.composite import Composite, as_member
 from motet.canvas.freeze import splice
 from motet.canvas.signature import KwargsField, Signature, copy_options
 from motet.exceptions import CanvasError
+from motet.result import GroupResult
 
 if TYPE_CHECKING:
     from motet.app import App
@@ -104,7 +105,11 @@ class group(Composite):  # noqa: N801 - Celery's name
             raise TypeError("Cannot add link to group: use a chord")
         if options.get("link_error") is not None:
             raise TypeError("Cannot add link to group: do that on individual tasks")
-        return super().apply_async(args, kwargs, **options)
+        result = super().apply_async(args, kwargs, **options)
+        # Celery's special case: a group of one chain that ends in a group is that inner group.
+        if isinstance(result, GroupResult) and len(result.results) == 1 and isinstance(result.results[0], GroupResult):
+            return result.results[0]
+        return result
 
     def __call__(self, *args: Any, **options: Any) -> Any:
         """Submits the group; positional args are partial args, keywords are options (Celery)."""

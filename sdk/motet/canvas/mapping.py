@@ -52,6 +52,7 @@ class MapBase(Signature):
     """
 
     starmap = False
+    _runs_as_task = False
     mapped = KwargsField[Signature]("task")
     it = KwargsField[list[Any]]("it")
     """The items, in order (Celery keeps them under kwargs["it"])."""
@@ -63,7 +64,8 @@ class MapBase(Signature):
         self.args, self.kwargs, self.immutable = (), {}, False
         self.mapped = _mapped(task, kind)
         self.it = _argument_lists(it, kind) if self.starmap else [_item(x) for x in materialise(it, kind)]
-        self.subtask_type = kind
+        self.subtask_type = None  # Celery's maps carry none (known by their task name)
+        self.immutable = True  # Celery: a map ignores the value it would receive in a chain
         self.app = app if app is not None else self.mapped.app
         self.options = normalise_options(options, self._where())
 
@@ -74,7 +76,8 @@ class MapBase(Signature):
         obj.task = "celery.starmap" if cls.starmap else "celery.map"
         obj.args, obj.kwargs, obj.immutable = (), {}, False
         obj.mapped, obj.it, obj.options = mapped, list(items), options
-        obj.subtask_type = "xstarmap" if cls.starmap else "xmap"
+        obj.subtask_type = None
+        obj.immutable = True
         obj.app = app if app is not None else mapped.app
         return obj
 
@@ -163,6 +166,7 @@ class chunks(Composite):  # noqa: N801 - Celery's name
             raise CanvasError(f"chunk size must be a whole number of at least 1 (got {n!r})")
         mapped = _mapped(task, "chunks")
         self._setup(options, app if app is not None else mapped.app)
+        self.subtask_type, self.immutable = None, True  # as Celery's chunks
         self.mapped = mapped
         self.it = _argument_lists(it, "chunks")
         self.n = n
@@ -181,6 +185,7 @@ class chunks(Composite):  # noqa: N801 - Celery's name
         """A chunks node of exactly these parts (for from_proto)."""
         obj: chunks = dict.__new__(cls)
         obj._setup({}, app if app is not None else mapped.app)
+        obj.subtask_type, obj.immutable = None, True
         obj.mapped, obj.it, obj.n, obj.options, obj.member_ids = mapped, list(items), n, options, list(member_ids)
         return obj
 

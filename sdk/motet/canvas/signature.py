@@ -118,6 +118,7 @@ class Signature(dict[str, Any]):
     subtask_type = Field[str | None]("subtask_type")
     immutable = Field[bool]("immutable")
     app: App | None
+    _runs_as_task = True  # a plain task signature; canvases run their own way
 
     def __init__(
         self,
@@ -174,6 +175,18 @@ class Signature(dict[str, Any]):
         self.options["task_id"] = value
 
     @property
+    def parent_id(self) -> str | None:
+        """`options["parent_id"]`: the task whose result this one receives, once frozen."""
+        value: str | None = self.options.get("parent_id")
+        return value
+
+    @property
+    def root_id(self) -> str | None:
+        """`options["root_id"]`: the first task of the workflow, once frozen."""
+        value: str | None = self.options.get("root_id")
+        return value
+
+    @property
     def name(self) -> str | None:
         """The task name."""
         return self.task
@@ -193,7 +206,8 @@ class Signature(dict[str, Any]):
         """
         if isinstance(d, Signature):
             return d
-        kind = d.get("subtask_type")
+        # Celery gives its maps and chunks no subtask_type: they are known by their task name.
+        kind = d.get("subtask_type") or _BY_TASK_NAME.get(d.get("task") or "")
         if kind:
             cls_ = kinds.by_name(kind)
             if cls_ is None or cls_ is Signature:
@@ -297,6 +311,25 @@ class Signature(dict[str, Any]):
         """
         return self._add_link("link_error", errback)
 
+    def flatten_links(self) -> list[Signature]:
+        """This signature followed by its callbacks, recursively (Celery's `flatten_links`)."""
+        out: list[Signature] = [self]
+        for callback in self.options.get("link", ()):
+            out.extend(callback.flatten_links())
+        return out
+
+    def stamp(self, visitor: Any = None, append_stamps: bool = False, **headers: Any) -> None:
+        """Adds custom headers to this canvas (Celery's `stamp`): kept in the options (carried to
+        the task, not interpreted). A visitor is not supported and is ignored."""
+        stamps = self.options.setdefault("stamps", {})
+        for key, value in headers.items():
+            if append_stamps and key in stamps:
+                old = stamps[key] if isinstance(stamps[key], list) else [stamps[key]]
+                stamps[key] = [*old, value]
+            else:
+                stamps[key] = value
+        self.options["stamped_headers"] = sorted(stamps)
+
     def on_error(self, errback: Signature) -> Signature:
         """Adds an errback and returns this signature (`xsum.s().on_error(log.s())`)."""
         self.link_error(errback)
@@ -346,7 +379,7 @@ class Signature(dict[str, Any]):
         throw = options.pop("throw", None)
         if throw is None:
             throw = bool(self._app().conf.task_eager_propagates)
-        if self.subtask_type is None:
+        if self._runs_as_task:
             task = self.type
             if task is None:
                 return EagerResult.run(lambda: self._inline(call_args, call_kwargs), task_id="", throw=True)
@@ -435,6 +468,9 @@ class Signature(dict[str, Any]):
             CanvasError: for an invalid canvas; EncodeError for values JSON cannot hold.
         """
         return to_proto(self)
+
+
+_BY_TASK_NAME = {"celery.map": "xmap", "celery.starmap": "xstarmap", "celery.chunks": "chunks"}
 
 
 def _signatures_in(options: dict[str, Any]) -> dict[str, Any]:

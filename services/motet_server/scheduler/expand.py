@@ -68,7 +68,7 @@ __all__ = [
 
 # Options a chain passes to every member that does not set its own (differs from Celery, which
 # applies them to the first message only: docs/celery-differences.md, point 5).
-CHAIN_INHERITED = ("queue", "priority", "time_limit", "soft_time_limit", "max_retries")
+CHAIN_INHERITED = ("queue", "priority", "time_limit", "soft_time_limit", "max_retries", "retries")
 # A group / chord header additionally delays and expires every member alike.
 GROUP_INHERITED = CHAIN_INHERITED + ("countdown", "eta", "expires", "expires_at")
 # What a chain's own timing applies to: its first step, which delays (or expires) its start.

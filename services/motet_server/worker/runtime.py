@@ -13,7 +13,7 @@ from motet.canvas import Signature
 from motet.exceptions import Ignore, NotRegistered, Replace, Retry, TaskRevokedError
 from motet.failures import exception_from_failure, failure_from_exception
 from motet.task import Request, Task
-from motet.v1 import worker_pb2
+from motet.v1 import common_pb2, worker_pb2
 
 __all__ = ["Running", "execute", "interrupt", "retry_countdown"]
 
@@ -130,7 +130,11 @@ def _call(task: Task, a: worker_pb2.Assignment, args: list[Any], kwargs: dict[st
         # Celery's two calling conventions, chosen by the errback function's arity.
         if task.new_style_errback():
             exc = exception_from_failure(a.errback_failure)
-            return task(_failed_request(a), exc, a.errback_failure.traceback, *args, **kwargs)
+            failure = a.errback_failure
+            # Celery hands a chord's errback no traceback for the ChordError of a header failure.
+            upstream = failure.kind == common_pb2.FAILURE_KIND_UPSTREAM
+            traceback = None if upstream else (failure.traceback or None)
+            return task(_failed_request(a), exc, traceback, *args, **kwargs)
         return task(a.failed_request.task_id or a.request.failed_task_id, *args, **kwargs)
     return task(*args, **kwargs)
 
