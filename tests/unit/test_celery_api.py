@@ -180,3 +180,26 @@ def test_chord_errbacks_reach_the_header_when_the_app_says_so(monkeypatch: pytes
     plain: Any = chord([add.s(1)], tsum.s())
     plain.link_error(xsum.s())
     assert "link_error" not in plain.tasks[0].options
+
+
+def test_a_chord_hints_how_many_completions_it_waits_for() -> None:
+    c = chord([add.s(1), group(add.s(2), add.s(3)), add.s(1) | add.s(2), chord([add.s(1)], tsum.s())], tsum.s())
+    assert c.__length_hint__() == 1 + 2 + 1 + 1
+
+
+def test_maps_and_chunks_are_immutable_and_known_by_their_task_name() -> None:
+    m, ck = xmap(add.s(), [1, 2]), chunks(add.s(), [(1, 1)], 1)
+    assert (m.subtask_type, m.immutable, m.task) == (None, True, "celery.map")
+    assert (ck.subtask_type, ck.immutable) == (None, True)
+    assert type(signature(dict(m), app=app)) is xmap and type(signature(dict(ck), app=app)) is chunks
+
+
+def test_views_and_helpers_celery_code_uses() -> None:
+    c = add.s(1) | add.s(2)
+    c.freeze()
+    assert c.tasks[1].parent_id == c.tasks[0].id and c.tasks[1].root_id == c.tasks[0].id
+    s = add.s(1)
+    s.link(mul.s(2)).link(xsum.s())
+    assert [t.task for t in s.flatten_links()] == [add.name, mul.name, xsum.name]
+    assert s.stamp(tenant="acme") is None and s.options["stamps"] == {"tenant": "acme"}
+    assert isinstance(group(add.s(1), add.s(2)) | None, chord)

@@ -109,6 +109,11 @@ class chord(Composite):  # noqa: N801 - Celery's name
         # Celery: a chord's partial arguments go to the header members.
         self.tasks = [t._partial(args, kwargs, {}) for t in self.tasks]
 
+    def __length_hint__(self) -> int:
+        """How many completions the chord waits for (Celery's count): 1 per task, the sum for
+        a group, the last non-empty step for a chain, the body for a chord."""
+        return sum(_completions(t) for t in self.tasks)
+
     def set_immutable(self, immutable: bool) -> None:
         """Sets the flag on the header members, never the body (Celery's `chord.set_immutable`)."""
         for t in self.tasks:
@@ -159,3 +164,16 @@ def _app_of(members: list[Signature], body: Signature | None) -> App | None:
         if t.app is not None:
             return t.app
     return None
+
+
+def _completions(sig: Signature) -> int:
+    if isinstance(sig, group):
+        return sum(_completions(t) for t in sig.tasks)
+    if isinstance(sig, kinds.chain_type()):
+        for step in reversed(sig.tasks):
+            if (size := _completions(step)) > 0:
+                return size
+        return 0
+    if isinstance(sig, chord):
+        return _completions(sig.body) if sig.body is not None else 0
+    return 1
