@@ -13,7 +13,7 @@ import datetime as dt
 import traceback as tb_module
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from motet import payload
 from motet.exceptions import IncompleteStream, MotetError, NotFound, TaskRevokedError
@@ -586,15 +586,22 @@ class ResultSet(ResultBase):
                 if not propagate or state_name(result) == "SUCCESS":
                     continue
                 if not in_order:
-                    raise _exception(result)
+                    self._raise_member_failure(result)
                 # join: the first failure in list order, once every member before it is in.
                 for r in leaves:
                     meta = r._ready_meta()
                     if meta is None:
                         break
                     if state_name(meta) != "SUCCESS":
-                        raise _exception(meta)
+                        self._raise_member_failure(meta)
         return self._values(propagate)
+
+    def _raise_member_failure(self, meta: results_pb2.TaskResult) -> NoReturn:
+        # A member that never ran because what the group waited on failed (a group that is a
+        # chord's body): raise that failure, as a chord body's get() does (Celery 5.7 too).
+        if meta.failure.kind == common_pb2.FAILURE_KIND_UPSTREAM:
+            self._raise_failed_ancestor()
+        raise _exception(meta)
 
     def join_native(
         self,

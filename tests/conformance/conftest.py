@@ -116,10 +116,11 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         f"{same} identical to Celery, {deliberate} deliberate differences as declared"
     )
     tr.write_line(
-        f"mismatches {counts.get('mismatch', 0)}, deliberate differences not as declared "
-        f"{counts.get('deliberate-broken', 0)}, harness errors {counts.get('error', 0)}"
+        f"mismatches {counts.get('mismatch', 0)}, known mismatches (expected failures) {counts.get('known', 0)}, "
+        f"deliberate differences not as declared {counts.get('deliberate-broken', 0)}, "
+        f"harness errors {counts.get('error', 0)}"
     )
-    for outcome in ("mismatch", "deliberate-broken", "error"):
+    for outcome in ("mismatch", "known", "known-now-matches", "deliberate-broken", "error"):
         names = sorted(n for n, o in OUTCOMES.items() if o == outcome)
         if names:
             tr.write_line(f"{outcome}: {', '.join(names)}")

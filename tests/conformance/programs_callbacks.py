@@ -186,7 +186,16 @@ def group_link_first_member_fails(c):
     return {"get": c.get(res), "cb": c.count("cb", n=1, timeout=1.0)}
 
 
-@program("2.7")
+@program(
+    "2.7",
+    differs=Differs(
+        design=4,
+        why="group.link(sig) runs once, after the whole group, with the list of results: on an empty"
+        " group too (Celery links the first member, and an empty group has none: IndexError)",
+        celery={"link": {"raised": "IndexError", "msg": "list index out of range"}},
+        motet={"link": None},
+    ),
+)
 def group_link_empty_group(c):
     return {"link": c.attempt(lambda: c.group([]).link(c.rec("cb")) and None)}
 
@@ -250,16 +259,10 @@ def chord_link_error_body_failure(c):
     return {"get": c.get(res), "eb": c.records("eb")}
 
 
-@program(
-    "2.7",
-    differs=Differs(
-        design=3,
-        why="a chord's errback runs exactly once per chord failure (Celery: once per failing body member)",
-        celery={"eb_calls": 2},
-        motet={"eb_calls": 1},
-    ),
-)
+@program("2.7")
 def chord_link_error_group_body_failures(c):
+    # Celery and Motet: a chord whose body is a group calls its errback once per failing body
+    # member (the errback is the body's, and a group's errback runs per failing member).
     ch = c.chord([c.t.add.s(1, 1)], c.group(c.t.fail.s(), c.t.fail.s(), c.t.identity.s()))
     ch.link_error(c.err_new("eb"))
     res = ch.delay()
