@@ -71,11 +71,20 @@ def chord_header_failure_body_never_runs(c):
 
 @program("2.8")
 def chord_two_header_failures_chord_error_names_one(c):
+    # Two members fail at about the same time: which one get() raises and the ChordError names
+    # depends on timing, on Celery as on Motet. What is observed is that it is one of them.
     res = c.chord([c.t.add.s(1, 1), c.t.fail.s(), c.t.fail_key.s()], c.t.xsum.s()).delay()
     c.label_tree(res, "body")
     got = c.get(res)
     c.wait_ready(res)
-    return {"get": got, "result": c.attempt(lambda: c.norm(res.result))}
+    result = c.attempt(lambda: c.norm(res.result))
+    raised = got.get("raised") if isinstance(got, dict) else got
+    names = result.get("msg", "") if isinstance(result, dict) else ""
+    return {
+        "get_raises_a_failed_members_error": raised in ("ValueError", "KeyError"),
+        "result": result.get("exc") if isinstance(result, dict) else result,
+        "chord_error_names_one_failed_member": ("<body^1[1]>" in names) != ("<body^1[2]>" in names),
+    }
 
 
 @program("2.8")

@@ -126,9 +126,10 @@ def test_processes_pool_runs_tasks_in_child_processes(cluster: object) -> None:
 def test_sigterm_lets_a_worker_finish_its_task_before_it_leaves(cluster: object) -> None:
     worker = cluster.add_worker(queues="drain")
     res = sleep_task.apply_async((1.0,), queue="drain")
-    deadline = time.time() + 10
+    deadline = time.time() + 60  # a loaded machine may take a while to start the worker
     while res.state == "PENDING" and time.time() < deadline:
         time.sleep(0.05)
+    assert res.state != "PENDING", "the new worker never received the task"
     worker.stop()  # SIGTERM: no other worker serves "drain", so only this one can finish it
     assert res.get(timeout=5) == 1.0
     assert worker.proc is not None and worker.proc.returncode == 0
