@@ -34,6 +34,8 @@ __all__ = [
     "MAX_PAYLOAD_BYTES",
     "RESULTS_PORT",
     "SCHEDULER_PORT",
+    "WORKER_HEARTBEAT",
+    "WORKER_SILENCE_LIMIT",
     "result_expires",
 ]
 
@@ -83,6 +85,16 @@ DEFAULT_PREFETCH = 4
 
 DEFAULT_GRACE = 30.0
 """Seconds a stopping worker waits for running tasks to report."""
+
+# -- worker liveness --------------------------------------------------------------------------
+
+WORKER_HEARTBEAT = 5.0
+"""Seconds a worker lets pass, at most, between two frames on its stream (an idle worker sends a
+heartbeat): how it proves it is alive, whatever TCP says."""
+
+WORKER_SILENCE_LIMIT = 3 * WORKER_HEARTBEAT
+"""Seconds of silence after which the scheduler ends a worker's session (a frozen process, a
+half-open connection): its lease is revoked and its tasks go to other workers."""
 
 # -- sizes and canvas limits -----------------------------------------------------------------
 

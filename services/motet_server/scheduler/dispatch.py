@@ -53,6 +53,8 @@ class Session:
     connected_at: float = field(default_factory=time.time)
     completed: dict[str, int] = field(default_factory=dict)
     """Reports received in this session, by task name (for inspection)."""
+    last_seen: float = field(default_factory=time.monotonic)
+    """When the worker last sent a frame (monotonic seconds): its proof of life."""
 
     def send(self, frame: worker_pb2.ConnectResponse) -> None:
         """Queues a frame for the worker (dropped once the session is closed)."""

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from functools import partial
 
 import grpc
 
 from motet.v1 import canvas_pb2, scheduler_pb2, scheduler_pb2_grpc, worker_pb2, worker_pb2_grpc
-from motet_server.config import DEFAULT_QUEUE
+from motet_server.config import DEFAULT_QUEUE, WORKER_SILENCE_LIMIT
 from motet_server.rpc import errors, metrics
 from motet_server.scheduler import inspection, nodes, transitions
 from motet_server.scheduler.committer import Committer
@@ -259,6 +260,15 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
         written = dict(session.completed)
         while True:
             await asyncio.sleep(SESSION_TTL / 3)
+            # The lease is renewed only for a worker that proves it is alive: a frozen process
+            # or a half-open connection keeps TCP up but sends nothing, and must not keep its
+            # claims (its tasks go to other workers once the stream ends and the lease goes).
+            silent = time.monotonic() - session.last_seen
+            if silent > WORKER_SILENCE_LIMIT:
+                log.warning(
+                    "worker %s sent nothing for %.0f s; ending its session %x", session.worker_id, silent, session.id
+                )
+                return
             try:
                 ttl = await self._etcd.lease_keepalive_once(session.id)
             except StoreError:
@@ -292,6 +302,7 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
             frame: object = await context.read()  # grpc.aio.EOF too, whatever the stubs say
             if not isinstance(frame, worker_pb2.ConnectRequest):  # grpc.aio.EOF: the worker closed its side
                 break
+            session.last_seen = time.monotonic()
             kind = frame.WhichOneof("frame")
             if kind == "credit":
                 session.available += frame.credit.n

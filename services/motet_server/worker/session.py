@@ -20,6 +20,7 @@ from motet import App
 from motet.exceptions import SoftTimeLimitExceeded, TaskRevokedError, TimeLimitExceeded
 from motet.failures import failure_from_exception
 from motet.v1 import worker_pb2, worker_pb2_grpc
+from motet_server.config import WORKER_HEARTBEAT
 from motet_server.rpc.channels import open_channel
 from motet_server.worker.pool import Pool
 from motet_server.worker.runtime import Running, interrupt
@@ -28,8 +29,9 @@ __all__ = ["HEARTBEAT", "Worker"]
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT = 5.0
-"""Seconds of silence after which the worker sends a heartbeat frame."""
+HEARTBEAT = WORKER_HEARTBEAT
+"""Seconds of silence after which the worker sends a heartbeat frame (the scheduler ends a
+session silent for `motet_server.config.WORKER_SILENCE_LIMIT`)."""
 
 
 class Worker:
