@@ -34,6 +34,7 @@ __all__ = [
     "MAX_PAYLOAD_BYTES",
     "RESULTS_PORT",
     "SCHEDULER_PORT",
+    "SCHEDULER_DRAIN_GRACE",
     "WORKER_HEARTBEAT",
     "WORKER_SILENCE_LIMIT",
     "result_expires",
@@ -95,6 +96,11 @@ heartbeat): how it proves it is alive, whatever TCP says."""
 WORKER_SILENCE_LIMIT = 3 * WORKER_HEARTBEAT
 """Seconds of silence after which the scheduler ends a worker's session (a frozen process, a
 half-open connection): its lease is revoked and its tasks go to other workers."""
+
+SCHEDULER_DRAIN_GRACE = 8.0
+"""Seconds a stopping scheduler waits for its workers to finish and report the tasks they hold
+(a rolling deploy re-runs only what takes longer). Below the 10 s a process gets between
+SIGTERM and SIGKILL from `DevCluster`; give Kubernetes' terminationGracePeriodSeconds more."""
 
 # -- sizes and canvas limits -----------------------------------------------------------------
 

@@ -241,3 +241,11 @@ def grow_chord(self: Any, x: int, *added: Any) -> int:
             n = int(str(what).split(":")[1])
             self.add_to_chord(slow_add.s(n, n))
     return x
+
+
+@app.task
+def note_run(tag: str, seconds: float) -> str:
+    """Records each execution of itself under "runs", then sleeps."""
+    _record("runs", tag)
+    time.sleep(seconds)
+    return tag

@@ -11,7 +11,7 @@ from functools import partial
 import grpc
 
 from motet.v1 import canvas_pb2, scheduler_pb2, scheduler_pb2_grpc, worker_pb2, worker_pb2_grpc
-from motet_server.config import DEFAULT_QUEUE, WORKER_SILENCE_LIMIT
+from motet_server.config import DEFAULT_QUEUE, SCHEDULER_DRAIN_GRACE, WORKER_SILENCE_LIMIT
 from motet_server.rpc import errors, metrics
 from motet_server.scheduler import inspection, nodes, transitions
 from motet_server.scheduler.committer import Committer
@@ -188,11 +188,22 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
                     )
                 )
 
-    async def shutdown(self, reason: str) -> None:
-        """Tells every worker to finish in-flight work and reconnect elsewhere."""
-        for session in list(self._dispatcher.sessions.values()):
+    async def shutdown(self, reason: str, grace: float = SCHEDULER_DRAIN_GRACE) -> None:
+        """Drains the connected workers: each is told to stop taking tasks, to finish and report
+        what it holds, then to close its stream (and reconnect elsewhere). Streams still open
+        after `grace` seconds are ended; only their unfinished tasks run again elsewhere."""
+        sessions = list(self._dispatcher.sessions.values())
+        for session in sessions:
+            session.available = -(10**9)  # no more hand-offs to a draining session
             session.send(worker_pb2.ConnectResponse(shutdown=worker_pb2.Shutdown(reason=reason)))
-            session.out.put_nowait(None)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while loop.time() < deadline and any(s.id in self._dispatcher.sessions for s in sessions):
+            await asyncio.sleep(0.05)
+        for session in sessions:
+            if session.id in self._dispatcher.sessions:
+                log.warning("worker %s did not drain within %.0f s; ending its session", session.worker_id, grace)
+                session.out.put_nowait(None)
 
     async def Connect(  # type: ignore[override]  # noqa: N802 - gRPC method name
         # grpc.aio lets a stream handler write through `context` and return None; the generated

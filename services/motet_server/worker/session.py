@@ -148,6 +148,9 @@ class Worker:
                     elif kind == "revoke":
                         self._revoke(frame.revoke)
                     elif kind == "shutdown":
+                        # The scheduler is stopping: finish and report what we hold on this
+                        # stream (so nothing re-runs), then close it and reconnect.
+                        await self._drain(outgoing)
                         break
             finally:
                 stopper.cancel()
