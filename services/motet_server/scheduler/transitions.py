@@ -68,7 +68,10 @@ async def submit(flow: Flow, stm: STM, canvas: canvas_pb2.Canvas, parent_id: str
     if parent_id:
         workflow_root = await _add_child(flow, stm, parent_id, nodes.result_ref(canvas)) or root_id
     await flow.write(stm, expand.expand(canvas, expand.Context(parent_id=parent_id, root_id=workflow_root)))
-    stm.put(key, records_pb2.SubmitRecord(result_id=result_id).SerializeToString(), lease=flow.result_lease)
+    # Pinned to the commit txn itself, with the compare above: if the plan spills to the
+    # outbox, a retry (the client never heard back) still finds the guard and changes nothing,
+    # instead of writing the plan again over members that already ran (invariant 2).
+    stm.put(key, records_pb2.SubmitRecord(result_id=result_id).SerializeToString(), lease=flow.result_lease, head=True)
     return Submitted(root_id=root_id, result_id=result_id, created=True)
 
 
