@@ -9,8 +9,10 @@ from functools import partial
 
 import pytest
 
+from motet_server.config import DEFAULT_QUEUE
 from motet_server.scheduler import transitions
 from motet_server.scheduler.committer import Committer
+from motet_server.scheduler.dispatch import Dispatcher, Session
 from motet_server.scheduler.flow import Flow
 from motet_server.store.etcd import Etcd
 from motet_server.store.keys import Keys
@@ -82,3 +84,86 @@ async def test_a_spilled_submission_retried_after_an_unknown_outcome_runs_once(s
     assert json.loads(bodies[0].args.data) == [list(range(WIDTH))]
     assert await store.get(keys.join(canvas.chord.options.group_id)) is None
     await committer.stop()
+
+
+async def test_a_spilled_hand_off_never_separates_a_task_from_its_claim(store: Etcd, keys: Keys) -> None:
+    lease = await _lease(store)
+    committer = Committer(store, keys, lease)
+    dispatcher = Dispatcher(store, keys, committer)
+    committer.hooks = dispatcher
+    worker_lease = await store.lease_grant(60)
+    session = Session(
+        id=worker_lease,
+        worker_id="w",
+        queues=frozenset({DEFAULT_QUEUE}),
+        names=frozenset({"add", "tsum"}),
+        available=10 * WIDTH,
+    )
+    dispatcher.add_session(session)
+    committer.start()
+    _, rev = await store.get_prefix(keys.root)
+    canvas = chord([sig("add", i, i) for i in range(WIDTH)], sig("tsum"))
+    submitted = await committer.run(partial(transitions.submit, canvas=canvas))
+    assert submitted.created
+    await apply_outbox(store, keys)
+    handed = []
+    while not session.out.empty():
+        frame = session.out.get_nowait()
+        assert frame is not None
+        handed.append(frame.assignment.task_id)
+
+    # Every put of the write set, with the revision of the txn that wrote it.
+    puts: dict[bytes, list[int]] = {}
+    end = await store.revision()
+    async for events in store.watch_prefix(keys.root, start_revision=rev + 1):
+        for event in events:
+            if event.kind == "put":
+                puts.setdefault(event.kv.key, []).append(event.kv.mod_revision)
+        if max(e.kv.mod_revision for e in events) >= end:
+            break
+    claims = [k for k in puts if k.startswith(keys.claim_prefix())]
+    assert sorted(keys.id_from(k, keys.claim_prefix()) for k in claims) == sorted(handed)
+    for key in claims:
+        task_id = keys.id_from(key, keys.claim_prefix())
+        assert len(puts[key]) == 1, f"task {task_id} claimed twice"
+        # The claim commits in the txn that stores the task record it claims, never apart.
+        assert puts[key] == puts[keys.task(task_id)], f"task {task_id} and its claim in different txns"
+        claimed = records_pb2.TaskRecord.FromString((await store.get(keys.task(task_id))).value)
+        assert claimed.deliveries == 1
+    # A seed handed to a completion is the key's real revision, never a guess.
+    for task_kv, claim_kv in dispatcher.known.values():
+        for kv in (task_kv, claim_kv):
+            real = await store.get(kv.key)
+            assert real is not None and real.mod_revision == kv.mod_revision, f"stale seed for {kv.key!r}"
+    # Whatever was not handed off is stored unclaimed, ready for an ordinary claim.
+    kvs, _ = await store.get_prefix(keys.task_prefix())
+    assert len(kvs) == WIDTH
+    for kv in kvs:
+        rec = records_pb2.TaskRecord.FromString(kv.value)
+        assert (rec.id in handed) == (rec.deliveries == 1)
+        assert (await store.get(keys.claim(rec.id)) is not None) == (rec.id in handed)
+    await committer.stop()
+    await dispatcher.stop()
+
+
+async def test_a_claim_sharing_a_spilled_write_set_commits_in_its_first_txn(store: Etcd, keys: Keys) -> None:
+    lease = await _lease(store)
+    task = sig("add", 1, 1)
+    task_id = task.signature.options.task_id
+    stm = STM(store, keys)
+    assert (await transitions.submit(Flow(keys=keys, result_lease=lease()), stm, task)).created
+    assert await stm.commit()
+    worker_lease = await store.lease_grant(60)
+    # One STM: a big submission first, then a claim, so the claim's writes come last.
+    stm = STM(store, keys)
+    flow = Flow(keys=keys, result_lease=lease())
+    await transitions.submit(flow, stm, chord([sig("add", i, i) for i in range(WIDTH)], sig("tsum")))
+    assert await transitions.claim(flow, stm, task_id, session_id=worker_lease, worker_id="w") is not None
+    assert not stm.fits()
+    assert await stm.commit(apply=False)
+    assert stm.txid is not None  # it spilled
+    for key in (keys.task(task_id), keys.claim(task_id)):
+        assert not stm.spilled(key)
+        kv = await store.get(key)
+        assert kv is not None and kv.mod_revision == stm.revision
+    await apply_outbox(store, keys)

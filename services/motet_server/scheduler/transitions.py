@@ -148,11 +148,13 @@ def write_claim(
     claimed.CopyFrom(rec)
     claimed.deliveries += 1
     # The task record counts deliveries, so a task whose workers keep vanishing ends WorkerLost.
-    stm.put(flow.keys.task(rec.id), claimed.SerializeToString())
+    # Both puts are pinned to the commit txn: a task and its claim are never split by an outbox
+    # spill (a claim left in a part lets another replica claim the task meanwhile).
+    stm.put(flow.keys.task(rec.id), claimed.SerializeToString(), head=True)
     claim_rec = records_pb2.ClaimRecord(session_id=session_id, delivery=claimed.deliveries, worker_id=worker_id)
     # Under the session's lease: if the worker is lost the claim vanishes and the task is ready
     # again (invariant 4); its delivery number is what a report must match to complete it.
-    stm.put(flow.keys.claim(rec.id), claim_rec.SerializeToString(), lease=session_id)
+    stm.put(flow.keys.claim(rec.id), claim_rec.SerializeToString(), lease=session_id, head=True)
     flow.claimed.append((claimed, claim_rec))
     return claimed
 
