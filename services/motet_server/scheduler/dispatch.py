@@ -232,10 +232,11 @@ class Dispatcher:
                     lease=0,
                 ),
             )
-        # Tasks left unclaimed are known now, without waiting for the watch to echo them.
+        # Tasks left unclaimed are known now, without waiting for the watch to echo them (not a
+        # task still queued in an outbox part: it is not stored yet; the watch brings it).
         created = False
         for rec in flow.created:
-            if rec.id not in handed:
+            if rec.id not in handed and not stm.spilled(self._keys.task(rec.id)):
                 self.tasks[rec.id] = rec
                 self._schedule(rec.id)
                 created = True
