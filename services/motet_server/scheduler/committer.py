@@ -159,6 +159,10 @@ class Committer:
                     self._wakeup.set()
                     break
                 ran.append(item)
+            if ok and len(ran) > 1 and not stm.fits():
+                # The batch would spill to the outbox: run each alone, so writes pinned to the
+                # commit txn (claims, guards) never crowd each other out of it.
+                ok = False
             committed = False
             if ok:
                 try:

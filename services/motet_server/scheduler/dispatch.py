@@ -172,12 +172,16 @@ class Dispatcher:
 
         A chain step then costs one transaction (complete + create + claim the next step) and
         no watch hop; the claim is written by `transitions.write_claim`, as a claim made by
-        `_claim` is.
+        `_claim` is. Only while the whole write set still commits in one txn: a spilled write
+        set may leave the task's join or earlier records to an outbox part, and a worker must
+        not run a task before what it completes into is stored.
         """
         handoffs: list[tuple[Session, records_pb2.TaskRecord]] = []
         now = time.time()
         for rec in flow.created:
             if not any(s.available > 0 for s in self.sessions.values()):
+                break
+            if not stm.fits(extra_puts=1):  # the claim is one more put (the task's coalesces)
                 break
             if rec.deliveries or rec.not_before > now or rec.expires_at or rec.id in self.revoked:
                 continue
@@ -206,8 +210,12 @@ class Dispatcher:
             session.inflight[rec.id] = rec.deliveries
             session.send(worker_pb2.ConnectResponse(assignment=assignment(rec)))
         # Every key of a committed txn has mod_revision == the txn's revision: remember the
-        # claimed records, so their completion compares against them without reading them.
+        # claimed records, so their completion compares against them without reading them. A
+        # key applied later from an outbox part has another revision: never seed a guess.
         for rec, claim in flow.claimed:
+            if stm.spilled(self._keys.task(rec.id)) or stm.spilled(self._keys.claim(rec.id)):
+                self.known.pop(rec.id, None)
+                continue
             self.known[rec.id] = (
                 KV(
                     key=self._keys.task(rec.id),
@@ -226,10 +234,11 @@ class Dispatcher:
                     lease=0,
                 ),
             )
-        # Tasks left unclaimed are known now, without waiting for the watch to echo them.
+        # Tasks left unclaimed are known now, without waiting for the watch to echo them (not a
+        # task still queued in an outbox part: it is not stored yet; the watch brings it).
         created = False
         for rec in flow.created:
-            if rec.id not in handed:
+            if rec.id not in handed and not stm.spilled(self._keys.task(rec.id)):
                 self.tasks[rec.id] = rec
                 self._schedule(rec.id)
                 created = True

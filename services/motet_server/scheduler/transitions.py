@@ -68,7 +68,10 @@ async def submit(flow: Flow, stm: STM, canvas: canvas_pb2.Canvas, parent_id: str
     if parent_id:
         workflow_root = await _add_child(flow, stm, parent_id, nodes.result_ref(canvas)) or root_id
     await flow.write(stm, expand.expand(canvas, expand.Context(parent_id=parent_id, root_id=workflow_root)))
-    stm.put(key, records_pb2.SubmitRecord(result_id=result_id).SerializeToString(), lease=flow.result_lease)
+    # Pinned to the commit txn itself, with the compare above: if the plan spills to the
+    # outbox, a retry (the client never heard back) still finds the guard and changes nothing,
+    # instead of writing the plan again over members that already ran (invariant 2).
+    stm.put(key, records_pb2.SubmitRecord(result_id=result_id).SerializeToString(), lease=flow.result_lease, head=True)
     return Submitted(root_id=root_id, result_id=result_id, created=True)
 
 
@@ -145,11 +148,13 @@ def write_claim(
     claimed.CopyFrom(rec)
     claimed.deliveries += 1
     # The task record counts deliveries, so a task whose workers keep vanishing ends WorkerLost.
-    stm.put(flow.keys.task(rec.id), claimed.SerializeToString())
+    # Both puts are pinned to the commit txn: a task and its claim are never split by an outbox
+    # spill (a claim left in a part lets another replica claim the task meanwhile).
+    stm.put(flow.keys.task(rec.id), claimed.SerializeToString(), head=True)
     claim_rec = records_pb2.ClaimRecord(session_id=session_id, delivery=claimed.deliveries, worker_id=worker_id)
     # Under the session's lease: if the worker is lost the claim vanishes and the task is ready
     # again (invariant 4); its delivery number is what a report must match to complete it.
-    stm.put(flow.keys.claim(rec.id), claim_rec.SerializeToString(), lease=session_id)
+    stm.put(flow.keys.claim(rec.id), claim_rec.SerializeToString(), lease=session_id, head=True)
     flow.claimed.append((claimed, claim_rec))
     return claimed
 

@@ -21,9 +21,14 @@ go into the transaction and the rest are spilled, in order, into `OutboxPart` re
 so they commit atomically with it. Each part is then applied by its own transaction (guard: the
 part is still there and the previous part is gone; ops: its writes + deleting the part), so each
 applies exactly once and in order. `apply_outbox` does that right after the commit and is what
-any replica's reconciler runs to finish parts a crash left behind. Put the writes that matter to
-other transitions (guards, records others compare on) first: those land in the atomic txn; the
-spilled remainder becomes visible a moment later. All parts travel in the commit txn, so the
+any replica's reconciler runs to finish parts a crash left behind. The spilled remainder becomes
+visible a moment later, so a write that others must see together with the commit (an
+idempotency guard, a task record together with its claim) is put with ``head=True``: pinned
+writes go first and always commit in the transaction itself (`commit` refuses a write set whose
+pinned writes do not fit). Each part is put guarded by ``create_revision == 0`` on its key, so a
+part is never written twice. `STM.fits` tells whether the write set commits without spilling,
+and `STM.spilled` which keys a committed write set left to its outbox parts (their revision is
+not the commit's). All parts travel in the commit txn, so the
 whole write set must fit etcd's --max-request-bytes (Motet's EtcdProcess sets 10 MiB).
 """
 
@@ -64,6 +69,8 @@ class _Write:
     key: bytes
     value: bytes = b""
     lease: int = 0
+    head: bool = False
+    """Must commit in the transaction itself, never in an outbox part."""
 
     @property
     def size(self) -> int:
@@ -115,6 +122,21 @@ def _op_cost(prefixes: list[_Write], w: _Write) -> int:
     return 1
 
 
+def _pinned_first(writes: list[_Write]) -> list[_Write]:
+    """The writes with the pinned ones (``head``) first, each group in buffer order.
+
+    A delete_prefix covering a pinned put moves up with it, so the put still follows the
+    delete that it survives (the only order between different keys that matters: a put under
+    a delete_prefix is always buffered after it, since the delete drops earlier ones).
+    """
+    pinned = [w for w in writes if w.head]
+    if not pinned:
+        return writes
+    keys = [w.key for w in pinned if w.kind == "put"]
+    first = {id(w) for w in writes if w.head or (w.kind == "delete_prefix" and any(k.startswith(w.key) for k in keys))}
+    return [w for w in writes if id(w) in first] + [w for w in writes if id(w) not in first]
+
+
 def _chunks(writes: list[_Write], first_ops: int, first_bytes: int) -> list[list[_Write]]:
     """Splits writes in order: the first chunk within (first_ops, first_bytes), then parts."""
     out: list[list[_Write]] = [[]]
@@ -161,6 +183,7 @@ class STM:
         """The commit revision after a successful `commit`."""
         self.txid: str | None = None
         """The outbox write-set id when the commit spilled, else None."""
+        self._spilled: frozenset[bytes] = frozenset()
 
     @property
     def writes(self) -> int:
@@ -170,6 +193,18 @@ class STM:
     def puts(self, prefix: bytes) -> list[tuple[bytes, bytes]]:
         """The buffered puts of keys under ``prefix``, in write order (after a commit: what it wrote)."""
         return [(w.key, w.value) for w in self._writes.values() if w.kind == "put" and w.key.startswith(prefix)]
+
+    def fits(self, extra_puts: int = 0) -> bool:
+        """Whether the buffered writes (plus ``extra_puts`` more puts) commit without spilling."""
+        writes = list(self._writes.values())
+        if not writes:
+            return extra_puts <= self._max_ops
+        return len(_chunks(_pinned_first(writes), self._max_ops - extra_puts, _UNLIMITED)) == 1
+
+    def spilled(self, key: bytes) -> bool:
+        """After a commit: whether ``key``'s write went to an outbox part (so its mod_revision
+        is not `revision` but that of the part's own txn, later)."""
+        return key in self._spilled
 
     @property
     def reads(self) -> int:
@@ -264,13 +299,23 @@ class STM:
 
     # -- writes --------------------------------------------------------------------------------
 
-    def put(self, key: bytes, value: bytes, lease: int = 0) -> None:
-        """Buffers ``key = value`` (under ``lease`` unless 0)."""
+    def put(self, key: bytes, value: bytes, lease: int = 0, *, head: bool = False) -> None:
+        """Buffers ``key = value`` (under ``lease`` unless 0).
+
+        Args:
+            key: The key.
+            value: The value.
+            lease: The lease to attach (0: none).
+            head: Pin the write to the commit transaction itself (never an outbox part): for
+                writes others must see atomically with the commit's compares. A pin sticks to
+                the key for this STM.
+        """
         w = self._writes.get((False, key))
         if w is not None:
             w.kind, w.value, w.lease = "put", value, lease
+            w.head = w.head or head
         else:
-            self._writes[(False, key)] = _Write(kind="put", key=key, value=value, lease=lease)
+            self._writes[(False, key)] = _Write(kind="put", key=key, value=value, lease=lease, head=head)
 
     def delete(self, key: bytes) -> None:
         """Buffers deleting ``key`` (drops a buffered put of it)."""
@@ -338,6 +383,11 @@ class STM:
         head, parts = self._plan(writes)
         ops = _ops(head)
         part_kvs: list[tuple[bytes, bytes]] = []
+        if len(compares) + len(parts) > self._max_ops:
+            raise StoreError(
+                f"a transaction read {len(compares)} keys and spills {len(parts)} outbox parts, but etcd "
+                f"allows {self._max_ops} compares per txn; commit fewer transitions together"
+            )
         if parts:
             keys = self._outbox_keys()
             self.txid = uuid.uuid4().hex
@@ -352,10 +402,13 @@ class STM:
         # The spilled parts commit atomically with the head: either all of the write set is
         # durable (some of it still queued in the outbox) or none of it.
         ops += [Op.put(k, v) for k, v in part_kvs]
+        # Why: a part is written once, never over one already there (its key is fresh).
+        compares += [Compare.create(k, "==", 0) for k, _ in part_kvs]
         result = await self._etcd.txn(compares, ops)
         if not result.succeeded:
             return False
         self.revision = result.revision
+        self._spilled = frozenset(w.key for chunk in parts for w in chunk)
         if parts and apply:
             try:
                 await apply_outbox(self._etcd, self._outbox_keys(), txid=self.txid)
@@ -368,11 +421,21 @@ class STM:
         """(writes in the commit txn, spilled parts in order)."""
         # The commit txn carries every byte of the write set anyway (parts included), so only
         # its op count limits its own share; bytes limit each part (applied in its own txn).
+        writes = _pinned_first(writes)
         chunks = _chunks(writes, self._max_ops, _UNLIMITED)
         if len(chunks) == 1:
             return chunks[0], []
+        head, parts = self._split(writes, len(chunks) - 1)
+        if any(w.head for chunk in parts for w in chunk):
+            pinned = sum(1 for w in writes if w.head)
+            raise StoreError(
+                f"a write set of {len(writes)} writes pins {pinned} to its transaction, but only "
+                f"{len(head)} fit beside its {len(parts)} outbox parts; split the work into several transitions"
+            )
+        return head, parts
+
+    def _split(self, writes: list[_Write], n_parts: int) -> tuple[list[_Write], list[list[_Write]]]:
         # The commit txn also carries one put per part: shrink its share until it all fits.
-        n_parts = len(chunks) - 1
         while True:
             if n_parts >= self._max_ops:
                 raise StoreError(
