@@ -5,38 +5,17 @@ docs/invariants.md)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
 
 import pytest
-import pytest_asyncio
 
 from motet_server.scheduler.committer import Committer, Transition
 from motet_server.scheduler.flow import Flow
 from motet_server.store.errors import StoreError
 from motet_server.store.etcd import Etcd
-from motet_server.store.etcd_process import EtcdProcess
 from motet_server.store.keys import Keys
 from motet_server.store.stm import STM
 
 pytestmark = pytest.mark.asyncio
-
-ETCD_DEFAULT_MAX_REQUEST_BYTES = 1536 * 1024  # etcd 3.4's default --max-request-bytes
-
-
-@pytest.fixture(scope="module")
-def default_limits_etcd() -> Iterator[EtcdProcess]:
-    """An etcd with its default request limit (Motet's EtcdProcess raises it to 10 MiB)."""
-    with EtcdProcess(extra_args=["--max-request-bytes", str(ETCD_DEFAULT_MAX_REQUEST_BYTES)]) as proc:
-        yield proc
-
-
-@pytest_asyncio.fixture
-async def small_store(default_limits_etcd: EtcdProcess) -> AsyncIterator[Etcd]:
-    client = await Etcd.connect(default_limits_etcd.endpoint)
-    try:
-        yield client
-    finally:
-        await client.close()
 
 
 def _put(key: bytes, size: int) -> Transition[int]:
