@@ -149,3 +149,23 @@ async def test_a_good_report_still_succeeds(scheduler: _Scheduler) -> None:
     kv = await scheduler.store.get(scheduler.keys.task(second_id))
     assert kv is not None
     assert json.loads(records_pb2.TaskRecord.FromString(kv.value).args.data) == [[1, 2]]
+
+
+async def test_reports_committed_together_fail_only_the_bad_one(small_scheduler: _Scheduler) -> None:
+    s = small_scheduler
+    tasks = [sig("produce") for _ in range(5)]
+    ids = [t.signature.options.task_id for t in tasks]
+    claimed = [await s.claimed(t, i) for t, i in zip(tasks, ids, strict=True)]
+    values = [payload(n) for n in range(5)]
+    # Over the payload limit; all five reports arrive at once and may share a batch.
+    values[2] = common_pb2.Payload(encoding="json", data=b'"' + b"x" * (MAX_PAYLOAD_BYTES + 1) + b'"')
+    reports = [
+        transitions.Report(i, session.id, delivery, value=v)
+        for i, (session, delivery), v in zip(ids, claimed, values, strict=True)
+    ]
+    await asyncio.gather(*(s.report(session, r) for (session, _), r in zip(claimed, reports, strict=True)))
+    await _assert_failed(s, ids[2], "motet.exceptions.EncodeError", "too large to store")
+    for n in (0, 1, 3, 4):
+        stored = await s.result(ids[n])
+        assert stored.result.state == common_pb2.TASK_STATE_SUCCESS
+        assert json.loads(stored.result.value.data) == n
