@@ -18,7 +18,7 @@ import pytest_asyncio
 from motet.v1 import common_pb2
 from motet_server.config import MAX_PAYLOAD_BYTES
 from motet_server.scheduler import transitions
-from motet_server.scheduler.committer import Committer
+from motet_server.scheduler.committer import RETRIES, Committer, TooManyConflicts
 from motet_server.scheduler.service import WorkerServicer
 from motet_server.store.etcd import Etcd
 from motet_server.store.keys import Keys
@@ -169,3 +169,24 @@ async def test_reports_committed_together_fail_only_the_bad_one(small_scheduler:
         stored = await s.result(ids[n])
         assert stored.result.state == common_pb2.TASK_STATE_SUCCESS
         assert json.loads(stored.result.value.data) == n
+
+
+async def test_a_report_that_keeps_conflicting_fails_the_task_with_a_clear_error(scheduler: _Scheduler) -> None:
+    first, second = sig("produce"), sig("consume")
+    first_id, second_id = first.signature.options.task_id, second.signature.options.task_id
+    session, delivery = await scheduler.claimed(chain(first, second), first_id)
+    real_run = scheduler.committer.run
+    calls = 0
+
+    async def conflicting_once(fn: Any, prefetch: Any = (), seeds: Any = ()) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:  # what the committer raises after RETRIES conflicts in a row
+            raise TooManyConflicts(f"the transition did not commit after {RETRIES} conflicts in a row")
+        return await real_run(fn, prefetch=prefetch, seeds=seeds)
+
+    scheduler.committer.run = conflicting_once  # type: ignore[method-assign]
+    await scheduler.report(session, transitions.Report(first_id, session.id, delivery, value=payload(1)))
+    await _assert_failed(scheduler, first_id, "motet.exceptions.MotetError", f"after {RETRIES} conflicts")
+    downstream = await scheduler.result(second_id)
+    assert downstream.result.state == common_pb2.TASK_STATE_FAILURE
