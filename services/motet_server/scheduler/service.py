@@ -354,7 +354,7 @@ async def commit_report(
     seeds: Iterable[tuple[bytes, KV | None]] = (),
     closed: Callable[[], bool] = lambda: False,
 ) -> bool:
-    """Commits a worker's report (`transitions.finish`); returns whether something committed.
+    """Commits a worker's report (`transitions.finish`); returns False when it gave up.
 
     Errors are sorted in two: a store that is unreachable is transient (the outcome is
     unknown, and finish is idempotent: a report that did land finds its task gone), so the
