@@ -2,8 +2,10 @@
 
 Each transition keeps its own compares (an STM records one per key read), so batching never
 weakens invariant 1 (docs/invariants.md): if the combined transaction fails because any one
-compare failed, every transition of the batch is re-run alone on a fresh STM, with fresh
-reads, until it commits.
+compare failed, or etcd refused it, every transition of the batch is re-run alone on a fresh
+STM, with fresh reads, until it commits (or, alone, fails with its own error). A transition
+that raises while its batch runs is taken back and re-run alone too, so its batch-mates commit
+without it. A batch is bounded by writes, reads and bytes, under etcd's per-request limits.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
@@ -19,12 +22,13 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from motet_server.rpc import metrics
 from motet_server.scheduler.flow import Flow
+from motet_server.store.errors import StoreUnavailable
 from motet_server.store.etcd import Etcd
 from motet_server.store.keys import Keys
 from motet_server.store.kv import KV
 from motet_server.store.stm import STM
 
-__all__ = ["CommitHooks", "Committer", "Transition"]
+__all__ = ["BATCH_BYTES", "RETRIES", "CommitHooks", "Committer", "TooManyConflicts", "Transition", "jittered"]
 
 T = TypeVar("T")
 Transition = Callable[[Flow, STM], Awaitable[T]]
@@ -37,7 +41,16 @@ _BATCH_WRITES = 96
 _MAX_BATCH = 64
 # etcd also refuses more than 128 compares in one txn; every key a transition reads is one.
 _BATCH_READS = 96
-_RETRIES = 20
+BATCH_BYTES = 1024 * 1024
+"""Bytes of writes a batch stops at. etcd 3.4 refuses a request over its default
+--max-request-bytes (1.5 MiB); the rest is headroom for compares, keys and framing. A single
+transition larger than this still runs, alone (the STM spills it into outbox parts)."""
+RETRIES = 20
+"""Conflicts in a row after which a transition gives up with `TooManyConflicts`."""
+
+
+class TooManyConflicts(RuntimeError):
+    """A transition lost its compares `RETRIES` times in a row (a permanent error for its caller)."""
 
 
 class CommitHooks(Protocol):
@@ -129,54 +142,77 @@ class Committer:
             if len(batch) == 1 and not batch[0].seeds:
                 await self._run_alone(batch[0])
                 continue
-            flow = self.flow()
-            stm = STM(self._etcd, self._keys)
+            await self._run_batch(batch)
+
+    def _requeue(self, items: list[_Pending[Any]]) -> None:
+        """Puts items back at the front of the queue, in order, for the next batch."""
+        self._queue.extendleft(reversed(items))
+        self._wakeup.set()
+
+    async def _run_batch(self, batch: list[_Pending[Any]]) -> None:
+        flow = self.flow()
+        stm = STM(self._etcd, self._keys)
+        for item in batch:
+            for key, kv in item.seeds:
+                stm.seed(key, kv)
+        seeded = {key for item in batch for key, _ in item.seeds}
+        try:
+            await stm.prefetch([k for item in batch for k in item.prefetch if k not in seeded])
+        except Exception as exc:  # noqa: BLE001 - the store is unreachable: tell every caller
             for item in batch:
-                for key, kv in item.seeds:
-                    stm.seed(key, kv)
-            seeded = {key for item in batch for key, _ in item.seeds}
+                item.future.set_exception(exc)
+            return
+        results: list[Any] = []
+        ran: list[_Pending[Any]] = []
+        failed: list[_Pending[Any]] = []  # raised in the batch: each re-runs alone afterwards
+        for n, item in enumerate(batch):
+            if ran and _full(stm, at_least=True):
+                # Full: the rest goes back to the front of the queue for the next batch.
+                self._requeue(batch[n:])
+                break
+            mark = stm.savepoint()
+            created, claimed = len(flow.created), len(flow.claimed)
             try:
-                await stm.prefetch([k for item in batch for k in item.prefetch if k not in seeded])
-            except Exception as exc:  # noqa: BLE001 - the store is unreachable: tell every caller
-                for item in batch:
+                result = await item.fn(flow, stm)
+            except Exception:  # noqa: BLE001 - re-run alone below, which reports the error
+                # Take back whatever it buffered: its batch-mates commit without it.
+                stm.rollback(mark)
+                del flow.created[created:], flow.claimed[claimed:]
+                failed.append(item)
+                continue
+            if ran and _full(stm, at_least=False):
+                # This one made the batch too large for one etcd request: take it back, it
+                # starts the next batch (alone at worst, where the STM's outbox handles size).
+                stm.rollback(mark)
+                del flow.created[created:], flow.claimed[claimed:]
+                self._requeue(batch[n:])
+                break
+            results.append(result)
+            ran.append(item)
+        committed = False
+        if len(ran) > 1 and not stm.fits():
+            # The batch would spill to the outbox: each runs alone (below), so writes pinned to
+            # the commit txn (claims, guards) never crowd each other out of it.
+            pass
+        elif ran:
+            try:
+                committed = await self._commit(stm, flow)
+            except StoreUnavailable as exc:
+                # The outcome is unknown: never retry a txn blindly; every caller decides.
+                for item in ran:
                     item.future.set_exception(exc)
-                continue
-            results: list[Any] = []
-            ran: list[_Pending[Any]] = []
-            ok = True
-            for item in batch:
-                if stm.writes >= _BATCH_WRITES or stm.reads >= _BATCH_READS:
-                    # Full: the rest goes back to the front of the queue for the next batch.
-                    self._queue.extendleft(reversed(batch[len(ran) :]))
-                    self._wakeup.set()
-                    break
-                try:
-                    results.append(await item.fn(flow, stm))
-                except Exception:  # noqa: BLE001 - re-run alone below, which reports the error
-                    ok = False
-                    ran.append(item)
-                    self._queue.extendleft(reversed(batch[len(ran) :]))
-                    self._wakeup.set()
-                    break
-                ran.append(item)
-            if ok and len(ran) > 1 and not stm.fits():
-                # The batch would spill to the outbox: run each alone, so writes pinned to the
-                # commit txn (claims, guards) never crowd each other out of it.
-                ok = False
-            committed = False
-            if ok:
-                try:
-                    committed = await self._commit(stm, flow)
-                except Exception as exc:  # noqa: BLE001 - never retry a txn blindly
-                    for item in ran:
-                        item.future.set_exception(exc)
-                    continue
-            if committed:
-                for item, result in zip(ran, results, strict=True):
-                    item.future.set_result(result)
-                continue
-            for item in ran:
-                await self._run_alone(item)
+                ran = []
+            except Exception:  # noqa: BLE001 - refused (too large, a bad value ...): each alone
+                log.warning("a batch of %d transitions was refused; re-running each alone", len(ran), exc_info=True)
+                committed = False
+        if committed:
+            for item, result in zip(ran, results, strict=True):
+                item.future.set_result(result)
+            ran = []
+        # A conflict, or a refusal one item caused: each re-runs alone with fresh reads, so a
+        # bad item fails alone and its batch-mates commit.
+        for item in [*ran, *failed]:
+            await self._run_alone(item)
 
     async def _commit(self, stm: STM, flow: Flow) -> bool:
         token = self.hooks.before_commit(stm, flow) if self.hooks is not None else None
@@ -192,7 +228,7 @@ class Committer:
     async def _run_alone(self, item: _Pending[Any]) -> None:
         if item.future.done():
             return
-        for attempt in range(_RETRIES):
+        for attempt in range(RETRIES):
             flow = self.flow()
             stm = STM(self._etcd, self._keys)
             try:
@@ -205,6 +241,18 @@ class Committer:
             if committed:
                 item.future.set_result(result)
                 return
-            # Contention on one key (a busy chord counter): back off a little, then re-read.
-            await asyncio.sleep(min(0.001 * (2**attempt), 0.05))
-        item.future.set_exception(RuntimeError("transition did not commit after repeated conflicts"))
+            # Contention on one key (a busy chord counter): back off a little, then re-read. The
+            # jitter keeps transitions that conflicted together from retrying in lockstep.
+            await asyncio.sleep(jittered(min(0.001 * (2**attempt), 0.05)))
+        item.future.set_exception(TooManyConflicts(f"the transition did not commit after {RETRIES} conflicts in a row"))
+
+
+def _full(stm: STM, *, at_least: bool) -> bool:
+    """Whether a batch's STM is at (``at_least``) or over its limits of writes, reads and bytes."""
+    sizes = ((stm.writes, _BATCH_WRITES), (stm.reads, _BATCH_READS), (stm.write_bytes, BATCH_BYTES))
+    return any(n >= limit if at_least else n > limit for n, limit in sizes)
+
+
+def jittered(delay: float) -> float:
+    """``delay`` scaled by a random factor in [0.5, 1.5): callers that failed together retry apart."""
+    return delay * (0.5 + random.random())  # noqa: S311 - spreading retries, not cryptography

@@ -6,15 +6,16 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable, Iterable
 from functools import partial
 
 import grpc
 
-from motet.v1 import canvas_pb2, scheduler_pb2, scheduler_pb2_grpc, worker_pb2, worker_pb2_grpc
-from motet_server.config import DEFAULT_QUEUE, SCHEDULER_DRAIN_GRACE, WORKER_SILENCE_LIMIT
+from motet.v1 import canvas_pb2, common_pb2, scheduler_pb2, scheduler_pb2_grpc, worker_pb2, worker_pb2_grpc
+from motet_server.config import DEFAULT_QUEUE, MAX_PAYLOAD_BYTES, SCHEDULER_DRAIN_GRACE, WORKER_SILENCE_LIMIT
 from motet_server.rpc import errors, metrics
 from motet_server.scheduler import inspection, nodes, transitions
-from motet_server.scheduler.committer import Committer
+from motet_server.scheduler.committer import Committer, TooManyConflicts, jittered
 from motet_server.scheduler.dispatch import Dispatcher, Session
 from motet_server.store.errors import StoreError, StoreUnavailable
 from motet_server.store.etcd import Etcd
@@ -24,7 +25,7 @@ from motet_server.v1 import records_pb2
 
 _WorkerContext = grpc.aio.ServicerContext[worker_pb2.ConnectRequest, worker_pb2.ConnectResponse]
 
-__all__ = ["SchedulerServicer", "WorkerServicer"]
+__all__ = ["REPORT_REFUSED_TYPE", "VALUE_REFUSED_TYPE", "SchedulerServicer", "WorkerServicer", "commit_report"]
 
 log = logging.getLogger(__name__)
 
@@ -350,24 +351,8 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
             slot = rec.continuation.slot
             prefetch += [self._keys.join(slot.join_id), self._keys.join_slot(slot.join_id, slot.index)]
         seeds = [(known[0].key, known[0]), (known[1].key, known[1])] if known else []
-        delay = 0.2
         try:
-            while True:
-                try:
-                    await self._committer.run(
-                        partial(transitions.finish, report=report), prefetch=prefetch, seeds=seeds
-                    )
-                    break
-                except StoreError:
-                    # The store is unreachable: the outcome is unknown, and finish is idempotent
-                    # (a report that did land finds its task gone), so try again while the
-                    # session lives; a closed session's claim lapses and the task is redelivered.
-                    if session.closed:
-                        log.warning("report for %s not committed; its task will be redelivered", report.task_id)
-                        return
-                    seeds = []
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 2.0)
+            await commit_report(self._committer, report, prefetch=prefetch, seeds=seeds, closed=lambda: session.closed)
         finally:
             session.inflight.pop(report.task_id, None)
             session.available += 1
@@ -375,6 +360,126 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
             if rec is not None:
                 session.completed[rec.task] = session.completed.get(rec.task, 0) + 1
         metrics.tasks_completed_total.labels(state=_report_state(report)).inc()
+
+
+REPORT_REFUSED_TYPE = "motet.exceptions.MotetError"
+"""The exception class of a task whose report the scheduler could not apply (not a value error)."""
+VALUE_REFUSED_TYPE = "motet.exceptions.EncodeError"
+"""The exception class of a task whose reported value (or failure) is too large or undecodable."""
+
+
+async def commit_report(
+    committer: Committer,
+    report: transitions.Report,
+    *,
+    prefetch: Iterable[bytes] = (),
+    seeds: Iterable[tuple[bytes, KV | None]] = (),
+    closed: Callable[[], bool] = lambda: False,
+) -> bool:
+    """Commits a worker's report (`transitions.finish`); returns False when it gave up.
+
+    Errors are sorted in two: a store that is unreachable is transient (the outcome is
+    unknown, and finish is idempotent: a report that did land finds its task gone), so the
+    report is tried again, with jittered backoff, while its session lives (a closed session's
+    claim lapses and the task is redelivered). Anything else is permanent — a value over the
+    payload limit, a write set etcd refuses, a value or canvas that cannot be decoded or
+    expanded, `TooManyConflicts` — and is never retried as is: the task fails instead with a
+    TaskFailure naming what was wrong, in a small transaction of its own, so everything
+    downstream fails too and nothing waits forever.
+    """
+    problem = _refused_payload(report)
+    if problem is not None:
+        report = _failed_instead(report, VALUE_REFUSED_TYPE, problem)
+    failing_instead = problem is not None
+    keys, seeds = list(prefetch), list(seeds)
+    delay = 0.2
+    while True:
+        try:
+            await committer.run(partial(transitions.finish, report=report), prefetch=keys, seeds=seeds)
+            return True
+        except StoreUnavailable:
+            if closed():
+                log.warning("report for %s not committed; its task will be redelivered", report.task_id)
+                return False
+            seeds = []
+            await asyncio.sleep(jittered(delay))
+            delay = min(delay * 2, 2.0)
+        except Exception as exc:  # noqa: BLE001 - permanent: fail the task rather than retry it forever
+            if failing_instead:
+                # Even the small failure did not go in: leave the task to redelivery (its claim
+                # lapses with the session) rather than loop.
+                log.error("task %s could not be failed either: %s", report.task_id, exc, exc_info=True)
+                return False
+            failing_instead = True
+            log.warning("report for %s refused (%s); failing the task", report.task_id, exc)
+            exc_type, message = _describe_refusal(report, exc)
+            report = _failed_instead(report, exc_type, message)
+            seeds = []
+
+
+def _refused_payload(report: transitions.Report) -> str | None:
+    """Why the report's value or failure is over the payload limit (checked before committing:
+    the SDK refuses such values, a worker in another language may not), else None."""
+    if report.value is not None and len(report.value.data) > MAX_PAYLOAD_BYTES:
+        return (
+            f"the task's result is too large to store: {len(report.value.data)} bytes "
+            f"(the limit is {MAX_PAYLOAD_BYTES} bytes)"
+        )
+    if report.failure is not None:
+        size = report.failure.ByteSize()
+        if size > MAX_PAYLOAD_BYTES:
+            return (
+                f"the task's failure ({report.failure.exc_type}) is too large to store: {size} bytes "
+                f"(the limit is {MAX_PAYLOAD_BYTES} bytes)"
+            )
+    return None
+
+
+def _describe_refusal(report: transitions.Report, exc: Exception) -> tuple[str, str]:
+    """(exception class, message) for a task whose report could not be applied because of ``exc``."""
+    what = (
+        "result"
+        if report.value is not None
+        else "retry"
+        if report.retry_countdown is not None
+        else "replacement canvas"
+        if report.replacement is not None
+        else "failure"
+    )
+    if isinstance(exc, TooManyConflicts):
+        return REPORT_REFUSED_TYPE, f"the task's {what} could not be stored: {exc}"
+    if isinstance(exc, StoreError):
+        text = str(exc)
+        if "too large" in text or "larger than max" in text:
+            size = _report_bytes(report)
+            return VALUE_REFUSED_TYPE, f"the task's {what} is too large to store: {size} bytes ({text})"
+        return REPORT_REFUSED_TYPE, f"the task's {what} could not be stored: {text}"
+    if isinstance(exc, ValueError) and report.value is not None:
+        return VALUE_REFUSED_TYPE, f"the task's result cannot be decoded: {type(exc).__name__}: {exc}"
+    return REPORT_REFUSED_TYPE, f"the task's {what} could not be applied: {type(exc).__name__}: {exc}"
+
+
+def _report_bytes(report: transitions.Report) -> int:
+    if report.value is not None:
+        return report.value.ByteSize()
+    if report.replacement is not None:
+        return report.replacement.ByteSize()
+    return report.failure.ByteSize() if report.failure is not None else 0
+
+
+def _failed_instead(report: transitions.Report, exc_type: str, message: str) -> transitions.Report:
+    """The same delivery's report, as a failure naming why the original could not be applied."""
+    failure = common_pb2.TaskFailure(
+        exc_type=exc_type, message=message, task_id=report.task_id, kind=common_pb2.FAILURE_KIND_RAISED
+    )
+    return transitions.Report(
+        task_id=report.task_id,
+        session_id=report.session_id,
+        delivery=report.delivery,
+        failure=failure,
+        revoked=report.revoked,
+        ignore_result_tasks=report.ignore_result_tasks,
+    )
 
 
 def _report(session: Session, frame: worker_pb2.ConnectRequest, kind: str) -> transitions.Report:

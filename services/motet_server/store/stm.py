@@ -48,7 +48,7 @@ from motet_server.store.keys import Keys
 from motet_server.store.kv import KV, MAX_TXN_OPS, Compare, Op, prefix_end
 from motet_server.v1 import records_pb2
 
-__all__ = ["MAX_TXN_OPS", "PART_BYTES", "PART_OPS", "STM", "apply_outbox"]
+__all__ = ["MAX_TXN_OPS", "PART_BYTES", "PART_OPS", "STM", "Savepoint", "apply_outbox"]
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,16 @@ class _Write:
     @property
     def size(self) -> int:
         return len(self.key) + len(self.value) + _WRITE_OVERHEAD
+
+
+@dataclass(frozen=True, slots=True)
+class Savepoint:
+    """What `STM.savepoint` remembers: the reads, the fetched cache and the buffered writes."""
+
+    reads: dict[bytes, KV | None]
+    cache: dict[bytes, KV | None]
+    writes: dict[tuple[bool, bytes], _Write]
+    prefixes: int
 
 
 _KIND_TO_PROTO = {
@@ -205,6 +215,27 @@ class STM:
         """After a commit: whether ``key``'s write went to an outbox part (so its mod_revision
         is not `revision` but that of the part's own txn, later)."""
         return key in self._spilled
+
+    @property
+    def write_bytes(self) -> int:
+        """Bytes the buffered writes will take in the commit txn, roughly (keys, values, framing)."""
+        return sum(w.size for w in self._writes.values())
+
+    def savepoint(self) -> Savepoint:
+        """A snapshot of the buffered writes and reads, for `rollback` (group commit uses it to
+        take back the transition that made a batch too large)."""
+        writes = {k: _Write(kind=w.kind, key=w.key, value=w.value, lease=w.lease) for k, w in self._writes.items()}
+        return Savepoint(dict(self._reads), dict(self._cache), writes, self._prefixes)
+
+    def rollback(self, savepoint: Savepoint) -> None:
+        """Forgets every read and write made since `savepoint` was taken (before `commit`)."""
+        if self._done:
+            raise RuntimeError("an STM that committed cannot roll back")
+        self._reads, self._cache = dict(savepoint.reads), dict(savepoint.cache)
+        self._writes = {
+            k: _Write(kind=w.kind, key=w.key, value=w.value, lease=w.lease) for k, w in savepoint.writes.items()
+        }
+        self._prefixes = savepoint.prefixes
 
     @property
     def reads(self) -> int:
