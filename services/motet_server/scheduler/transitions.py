@@ -32,7 +32,8 @@ __all__ = [
 ]
 
 MAX_DELIVERIES = 5
-"""Deliveries of one task (lost workers included) before it fails with WorkerLost."""
+"""Lost deliveries of one task (its worker vanished without an accepted report) before it fails
+with WorkerLost. Deliveries that ended in a retry do not count."""
 
 _STATE = common_pb2.TaskState
 # The exception classes the SDK re-raises for these outcomes; the outcome itself is the
@@ -108,16 +109,22 @@ async def claim(flow: Flow, stm: STM, task_id: str, session_id: int, worker_id: 
     if await stm.get(flow.keys.claim(task_id)) is not None:
         return None  # another session holds it
     rec = records_pb2.TaskRecord.FromString(raw)
-    if rec.deliveries >= MAX_DELIVERIES:
+    lost = _lost(rec)
+    if lost >= MAX_DELIVERIES:
         failure = common_pb2.TaskFailure(
             exc_type=WORKER_LOST_TYPE,
-            message=f"task {task_id} was delivered {rec.deliveries} times and its worker was lost each time",
+            message=f"task {task_id} was delivered {rec.deliveries} times and its worker was lost {lost} times",
             task_id=task_id,
             kind=common_pb2.FAILURE_KIND_WORKER_LOST,
         )
         await _fail(flow, stm, rec, _STATE.TASK_STATE_FAILURE, failure)
         return None
     return write_claim(flow, stm, rec, session_id=session_id, worker_id=worker_id)
+
+
+def _lost(rec: records_pb2.TaskRecord) -> int:
+    """Lost deliveries of ``rec``, counting its last one if no report of it was accepted."""
+    return rec.lost_deliveries + (1 if rec.deliveries > rec.settled_delivery else 0)
 
 
 def write_claim(
@@ -143,8 +150,12 @@ def write_claim(
     """
     claimed = records_pb2.TaskRecord()
     claimed.CopyFrom(rec)
+    # The previous delivery, if no report of it was accepted, was lost with its worker; only
+    # those count toward WorkerLost. The delivery number itself keeps growing, so a late
+    # report of an older delivery never matches the claim.
+    claimed.lost_deliveries = _lost(rec)
+    claimed.settled_delivery = rec.deliveries
     claimed.deliveries += 1
-    # The task record counts deliveries, so a task whose workers keep vanishing ends WorkerLost.
     stm.put(flow.keys.task(rec.id), claimed.SerializeToString())
     claim_rec = records_pb2.ClaimRecord(session_id=session_id, delivery=claimed.deliveries, worker_id=worker_id)
     # Under the session's lease: if the worker is lost the claim vanishes and the task is ready
@@ -280,6 +291,7 @@ async def _fail(flow: Flow, stm: STM, rec: records_pb2.TaskRecord, state: int, f
 
 def _retry(flow: Flow, stm: STM, rec: records_pb2.TaskRecord, report: Report) -> None:
     rec.retries += 1
+    rec.settled_delivery = report.delivery  # reported: this delivery was not lost
     rec.options.retries = rec.retries
     rec.not_before = flow.now + max(report.retry_countdown or 0.0, 0.0)
     if report.retry_max is not None:
