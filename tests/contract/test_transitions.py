@@ -1,8 +1,10 @@
-"""Guards of the claim transition against a real etcd (invariant 4, docs/invariants.md): only
-lost deliveries count toward WorkerLost."""
+"""Guards of the claim transition against a real etcd (invariants 1, 4 and 6,
+docs/invariants.md): only lost deliveries count toward WorkerLost, and a claim re-reads the
+task's time window and revocation inside its own transaction."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from functools import partial
@@ -12,9 +14,11 @@ import pytest
 from motet.v1 import common_pb2
 from motet_server.scheduler import transitions
 from motet_server.scheduler.committer import Committer
+from motet_server.scheduler.flow import Flow
 from motet_server.store.etcd import Etcd
 from motet_server.store.keys import Keys
 from motet_server.store.result_lease import ResultLease
+from motet_server.store.stm import STM
 from motet_server.v1 import records_pb2
 from tests.support.canvases import payload, sig
 
@@ -87,3 +91,72 @@ async def test_lost_deliveries_between_retries_still_end_in_worker_lost(store: E
         result = records_pb2.ResultRecord.FromString((await store.get(keys.result(task_id))).value).result
         assert result.state == common_pb2.TASK_STATE_FAILURE
         assert result.failure.kind == common_pb2.FAILURE_KIND_WORKER_LOST
+
+
+# ---------------------------------------------------------------------------- claim re-checks
+
+
+async def test_claim_refuses_a_task_whose_start_time_is_ahead(store: Etcd, keys: Keys) -> None:
+    async with _committer(store, keys) as committer:
+        task = sig("add", 1, 1, countdown=60)
+        task_id = task.signature.options.task_id
+        await committer.run(partial(transitions.submit, canvas=task))
+        assert await _claim(committer, task_id, await store.lease_grant(60)) is None
+        assert await store.get(keys.claim(task_id)) is None
+        assert await store.get(keys.task(task_id)) is not None  # still waiting for its time
+
+
+async def test_claim_revokes_an_expired_task(store: Etcd, keys: Keys) -> None:
+    async with _committer(store, keys) as committer:
+        task = sig("add", 1, 1, expires=0.05)
+        task_id = task.signature.options.task_id
+        await committer.run(partial(transitions.submit, canvas=task))
+        await asyncio.sleep(0.1)
+        assert await _claim(committer, task_id, await store.lease_grant(60)) is None
+        assert await store.get(keys.claim(task_id)) is None
+        assert await store.get(keys.task(task_id)) is None
+        result = records_pb2.ResultRecord.FromString((await store.get(keys.result(task_id))).value).result
+        assert result.state == common_pb2.TASK_STATE_REVOKED
+        assert result.failure.message == "expired"
+
+
+async def test_claim_revokes_a_task_with_a_revoked_marker(store: Etcd, keys: Keys) -> None:
+    async with _committer(store, keys) as committer:
+        task = sig("add", 1, 1)
+        task_id = task.signature.options.task_id
+        await committer.run(partial(transitions.submit, canvas=task))
+        await store.put(keys.revoked(task_id), records_pb2.RevokeRecord().SerializeToString())
+        assert await _claim(committer, task_id, await store.lease_grant(60)) is None
+        assert await store.get(keys.claim(task_id)) is None
+        assert await _result(store, keys, task_id) == common_pb2.TASK_STATE_REVOKED
+
+
+async def test_a_revocation_between_claim_read_and_commit_fails_the_claim(store: Etcd, keys: Keys) -> None:
+    async with _committer(store, keys) as committer:
+        task = sig("add", 1, 1)
+        task_id = task.signature.options.task_id
+        await committer.run(partial(transitions.submit, canvas=task))
+    session = await store.lease_grant(60)
+    stm = STM(store, keys)
+    assert await transitions.claim(Flow(keys=keys), stm, task_id, session, "w") is not None
+    await store.put(keys.revoked(task_id), records_pb2.RevokeRecord().SerializeToString())
+    assert not await stm.commit()  # the marker's absence was part of the claim's compares
+    assert await store.get(keys.claim(task_id)) is None
+
+
+async def test_write_claim_refuses_a_revoked_or_delayed_task(store: Etcd, keys: Keys) -> None:
+    session = await store.lease_grant(60)
+    revoked = sig("add", 1, 1)
+    delayed = sig("add", 2, 2, countdown=60)
+    await store.put(keys.revoked(revoked.signature.options.task_id), records_pb2.RevokeRecord().SerializeToString())
+    for canvas in (revoked, delayed):
+        # The dispatcher's in-transaction hand-off of a task the same write set creates.
+        flow = Flow(keys=keys)
+        stm = STM(store, keys)
+        await transitions.submit(flow, stm, canvas)
+        (rec,) = flow.created
+        assert await transitions.write_claim(flow, stm, rec, session_id=session, worker_id="w") is None
+        assert await stm.commit()
+        task_id = canvas.signature.options.task_id
+        assert await store.get(keys.claim(task_id)) is None
+        assert await store.get(keys.task(task_id)) is not None  # left for the dispatcher to revoke / delay

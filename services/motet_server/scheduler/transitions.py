@@ -109,6 +109,13 @@ async def claim(flow: Flow, stm: STM, task_id: str, session_id: int, worker_id: 
     if await stm.get(flow.keys.claim(task_id)) is not None:
         return None  # another session holds it
     rec = records_pb2.TaskRecord.FromString(raw)
+    unready = await _unready(flow, stm, rec)
+    if unready == _NOT_YET:
+        return None  # the dispatcher files it under its start time again
+    if unready:
+        # Expired or revoked: it ends REVOKED, as the revoke transition ends it.
+        await _fail(flow, stm, rec, _STATE.TASK_STATE_REVOKED, _revoked_failure(task_id, unready))
+        return None
     lost = _lost(rec)
     if lost >= MAX_DELIVERIES:
         failure = common_pb2.TaskFailure(
@@ -119,7 +126,26 @@ async def claim(flow: Flow, stm: STM, task_id: str, session_id: int, worker_id: 
         )
         await _fail(flow, stm, rec, _STATE.TASK_STATE_FAILURE, failure)
         return None
-    return write_claim(flow, stm, rec, session_id=session_id, worker_id=worker_id)
+    return await write_claim(flow, stm, rec, session_id=session_id, worker_id=worker_id)
+
+
+_NOT_YET = "not yet"
+
+
+async def _unready(flow: Flow, stm: STM, rec: records_pb2.TaskRecord) -> str:
+    """Why ``rec`` may not be handed out now: "not yet" (its start time is ahead), "expired",
+    "revoked" (a `revoked/<id>` marker exists), or "" when it may.
+
+    The marker is read through the STM, so its absence is one of the transition's compares:
+    a revocation that lands before the commit fails it (invariant 1).
+    """
+    if rec.not_before > flow.now:
+        return _NOT_YET
+    if rec.expires_at and flow.now > rec.expires_at:
+        return "expired"
+    if await stm.get(flow.keys.revoked(rec.id)) is not None:
+        return "revoked"
+    return ""
 
 
 def _lost(rec: records_pb2.TaskRecord) -> int:
@@ -127,16 +153,23 @@ def _lost(rec: records_pb2.TaskRecord) -> int:
     return rec.lost_deliveries + (1 if rec.deliveries > rec.settled_delivery else 0)
 
 
-def write_claim(
+def _revoked_failure(task_id: str, reason: str) -> common_pb2.TaskFailure:
+    return common_pb2.TaskFailure(
+        exc_type=REVOKED_TYPE, message=reason, task_id=task_id, kind=common_pb2.FAILURE_KIND_REVOKED
+    )
+
+
+async def write_claim(
     flow: Flow, stm: STM, rec: records_pb2.TaskRecord, *, session_id: int, worker_id: str
-) -> records_pb2.TaskRecord:
+) -> records_pb2.TaskRecord | None:
     """Buffers the writes that hand ``rec`` to a worker session; the only code that creates a
     claim record (`start` only marks an existing one started).
 
     `claim` calls it once its reads show the task ready; the dispatcher calls it for a task
     the same write set creates (so a chain step is one transaction). The caller has made sure
     the task is stored and unclaimed, through this STM's compares or because this STM creates
-    it. Records the pair in ``flow.claimed``.
+    it. A task whose start time is ahead, that has expired or is revoked is refused (None),
+    the revocation marker read through this STM. Records the pair in ``flow.claimed``.
 
     Args:
         flow: The transition's flow.
@@ -146,8 +179,10 @@ def write_claim(
         worker_id: The worker's name, for inspection.
 
     Returns:
-        The claimed task record (one more delivery).
+        The claimed task record (one more delivery), or None if it may not be handed out now.
     """
+    if await _unready(flow, stm, rec):
+        return None
     claimed = records_pb2.TaskRecord()
     claimed.CopyFrom(rec)
     # The previous delivery, if no report of it was accepted, was lost with its worker; only
@@ -240,10 +275,7 @@ async def revoke(flow: Flow, stm: STM, task_id: str, reason: str = "revoked") ->
     if claim_raw is not None:
         return records_pb2.ClaimRecord.FromString(claim_raw).session_id
     rec = records_pb2.TaskRecord.FromString(raw)
-    failure = common_pb2.TaskFailure(
-        exc_type=REVOKED_TYPE, message=reason, task_id=task_id, kind=common_pb2.FAILURE_KIND_REVOKED
-    )
-    await _fail(flow, stm, rec, _STATE.TASK_STATE_REVOKED, failure)
+    await _fail(flow, stm, rec, _STATE.TASK_STATE_REVOKED, _revoked_failure(task_id, reason))
     return None
 
 
