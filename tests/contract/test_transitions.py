@@ -1,6 +1,7 @@
-"""Guards of the claim transition against a real etcd (invariants 1, 4 and 6,
-docs/invariants.md): only lost deliveries count toward WorkerLost, and a claim re-reads the
-task's time window and revocation inside its own transaction."""
+"""Guards of the claim and submit transitions against a real etcd (invariants 1, 4 and 6,
+docs/invariants.md): only lost deliveries count toward WorkerLost, a claim re-reads the task's
+time window and revocation inside its own transaction, and a submission never overwrites a
+stored task or result."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from motet_server.store.keys import Keys
 from motet_server.store.result_lease import ResultLease
 from motet_server.store.stm import STM
 from motet_server.v1 import records_pb2
-from tests.support.canvases import payload, sig
+from tests.support.canvases import chain, payload, sig
 
 pytestmark = pytest.mark.asyncio
 
@@ -160,3 +161,53 @@ async def test_write_claim_refuses_a_revoked_or_delayed_task(store: Etcd, keys: 
         task_id = canvas.signature.options.task_id
         assert await store.get(keys.claim(task_id)) is None
         assert await store.get(keys.task(task_id)) is not None  # left for the dispatcher to revoke / delay
+
+
+# ---------------------------------------------------------------------------- task ids in use
+
+
+async def test_a_submission_reusing_a_live_task_id_is_refused(store: Etcd, keys: Keys) -> None:
+    async with _committer(store, keys) as committer:
+        live = sig("add", 1, 1)
+        task_id = live.signature.options.task_id
+        first = await committer.run(partial(transitions.submit, canvas=live))
+        assert first.created
+        before = (await store.get(keys.task(task_id))).value
+        # A different canvas (new root) whose second step reuses the live task's id.
+        clash = chain(sig("add", 2, 2), sig("mul", 3, task_id=task_id))
+        done = await committer.run(partial(transitions.submit, canvas=clash))
+        assert not done.created and task_id in done.conflict
+        assert (await store.get(keys.task(task_id))).value == before  # not overwritten
+        assert await store.get(keys.task(clash.chain.tasks[0].signature.options.task_id)) is None
+        # The same submission repeated is still accepted, as before (idempotent on its root id).
+        again = await committer.run(partial(transitions.submit, canvas=live))
+        assert not again.created and not again.conflict
+
+
+async def test_a_submission_reusing_a_finished_task_id_is_refused(store: Etcd, keys: Keys) -> None:
+    async with _committer(store, keys) as committer:
+        first = sig("add", 1, 1)
+        task_id = first.signature.options.task_id
+        await committer.run(partial(transitions.submit, canvas=first))
+        session = await store.lease_grant(60)
+        rec = await _claim(committer, task_id, session)
+        assert rec is not None
+        report = transitions.Report(task_id=task_id, session_id=session, delivery=rec.deliveries, value=payload(2))
+        assert await committer.run(partial(transitions.finish, report=report))
+        # Its submit record gone (expired, say), a new canvas with the same id must not overwrite the result.
+        await store.delete(keys.submit(task_id))
+        done = await committer.run(partial(transitions.submit, canvas=sig("add", 5, 5, task_id=task_id)))
+        assert not done.created and task_id in done.conflict
+        assert await store.get(keys.task(task_id)) is None
+        assert await _result(store, keys, task_id) == common_pb2.TASK_STATE_SUCCESS
+
+
+async def test_a_task_id_created_between_read_and_commit_fails_the_submission(store: Etcd, keys: Keys) -> None:
+    canvas = sig("add", 1, 1)
+    task_id = canvas.signature.options.task_id
+    stm = STM(store, keys)
+    assert (await transitions.submit(Flow(keys=keys), stm, canvas)).created
+    await store.put(keys.task(task_id), records_pb2.TaskRecord(id=task_id, task="other").SerializeToString())
+    assert not await stm.commit()  # the absence of task/<id> was compared
+    rec = records_pb2.TaskRecord.FromString((await store.get(keys.task(task_id))).value)
+    assert rec.task == "other"

@@ -50,6 +50,15 @@ class Submitted:
     root_id: str
     result_id: str
     created: bool
+    conflict: str = ""
+    """Why nothing was written because a task id is in use ("" otherwise); names the id."""
+    conflict_id: str = ""
+    """The task id in use ("" when none is)."""
+
+
+_GUARDED_IDS = 32
+"""Task ids of one submission checked for absence inside its transaction (two compares each:
+task and result). etcd allows ~128 compares per txn; ids beyond these are not checked."""
 
 
 async def submit(flow: Flow, stm: STM, canvas: canvas_pb2.Canvas, parent_id: str = "") -> Submitted:
@@ -65,12 +74,31 @@ async def submit(flow: Flow, stm: STM, canvas: canvas_pb2.Canvas, parent_id: str
     # "Never created" guard: the same root id submitted twice runs once.
     if await stm.get(key) is not None:
         return Submitted(root_id=root_id, result_id=result_id, created=False)
+    in_use = await _id_in_use(flow, stm, canvas)
+    if in_use is not None:
+        task_id, why = in_use
+        return Submitted(root_id=root_id, result_id=result_id, created=False, conflict=why, conflict_id=task_id)
     workflow_root = root_id
     if parent_id:
         workflow_root = await _add_child(flow, stm, parent_id, nodes.result_ref(canvas)) or root_id
     await flow.write(stm, expand.expand(canvas, expand.Context(parent_id=parent_id, root_id=workflow_root)))
     stm.put(key, records_pb2.SubmitRecord(result_id=result_id).SerializeToString(), lease=flow.result_lease)
     return Submitted(root_id=root_id, result_id=result_id, created=True)
+
+
+async def _id_in_use(flow: Flow, stm: STM, canvas: canvas_pb2.Canvas) -> tuple[str, str] | None:
+    """A task id of the canvas that is in use and why, or None when they are all free.
+
+    Client-chosen ids must not name a stored task or result: creating the task would overwrite
+    it. Each read records a `create_revision == 0` compare, so a record created meanwhile
+    fails the commit (invariant 1) and the re-run sees it.
+    """
+    for task_id in list(dict.fromkeys(nodes.all_task_ids(canvas)))[:_GUARDED_IDS]:
+        if await stm.get(flow.keys.task(task_id)) is not None:
+            return task_id, f"task id {task_id} is in use by a stored task"
+        if await stm.get(flow.keys.result(task_id)) is not None:
+            return task_id, f"task id {task_id} is in use by a stored result"
+    return None
 
 
 async def _add_child(flow: Flow, stm: STM, parent_id: str, child: results_pb2.ResultRef) -> str:
