@@ -84,6 +84,26 @@ def test_active_reserved_and_revoking_a_reserved_task(cluster: object) -> None:
     assert stats["total"] == {sleep_task.name: 3} and stats["uptime"] >= 0
 
 
+def test_revoking_a_reserved_task_of_the_processes_pool_drops_it(cluster: object) -> None:
+    # The processes pool must discard a task it holds but has not started, as the threads pool
+    # does: it ends REVOKED without running (it used to run, its result SUCCESS).
+    cluster.add_worker(queues="proc-revoke", pool="processes", concurrency="1", prefetch="3")
+    name = _serving("proc-revoke")
+    running = sleep_task.apply_async((2.0,), queue="proc-revoke")
+    held = sleep_task.apply_async((0.1,), queue="proc-revoke")
+    inspect = app.control.inspect([name])
+
+    def reserved() -> bool:
+        return held.id in [t["id"] for t in inspect.reserved()[name]]
+
+    assert _eventually(reserved), "the worker never held the second task"
+    app.control.revoke(held.id, terminate=False)
+    with pytest.raises(TaskRevokedError, match="revoked"):
+        held.get(timeout=T)
+    assert held.state == "REVOKED"
+    assert running.get(timeout=T) == 2.0
+
+
 def test_revoke_takes_one_id_or_several(cluster: object) -> None:
     first = add.apply_async((1, 1), countdown=5)
     second = add.apply_async((2, 2), countdown=5)

@@ -171,3 +171,23 @@ def test_a_polyglot_client_gets_nested_groups_spliced_by_the_scheduler(cluster: 
     canvas = chord([sig(identity.name, 0), inner, sig(identity.name, 3)], sig(identity.name))
     reply = _scheduler(cluster).SubmitCanvas(scheduler_pb2.SubmitCanvasRequest(canvas=canvas))
     assert AsyncResult(reply.result_id).get(timeout=30) == [0, 1, 2, 3]
+
+
+def test_a_task_id_in_use_by_another_canvas_is_already_exists_naming_it(cluster: object) -> None:
+    from examples.guide.tasks import add
+    from motet import AsyncResult
+    from tests.support.canvases import chain, sig
+
+    first = add.s(1, 1)
+    taken = first.freeze().id
+    assert _scheduler(cluster).SubmitCanvas(scheduler_pb2.SubmitCanvasRequest(canvas=first.to_proto())).created
+    assert AsyncResult(taken).get(timeout=30) == 2
+    # Another canvas (a new root id) whose second step reuses the finished task's id.
+    clash = chain(sig(add.name, 2, 2), sig(add.name, 3, task_id=taken))
+    with pytest.raises(grpc.RpcError) as info:
+        _scheduler(cluster).SubmitCanvas(scheduler_pb2.SubmitCanvasRequest(canvas=clash))
+    assert info.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    assert taken in info.value.details()
+    (error,) = _details(info.value)[0]
+    assert (error.reason, error.metadata["task_id"]) == ("TASK_ID_IN_USE", taken)
+    assert AsyncResult(taken).get(timeout=30) == 2  # the stored result was not overwritten

@@ -15,6 +15,7 @@ prefix. The SDK maps the code and the reason back to its exceptions.
 | unavailable           | UNAVAILABLE          | STORE_UNAVAILABLE    |
 | failed_precondition   | FAILED_PRECONDITION  | FAILED_PRECONDITION  |
 | not_in_chord          | FAILED_PRECONDITION  | NOT_IN_CHORD         |
+| task_id_in_use        | ALREADY_EXISTS       | TASK_ID_IN_USE       |
 | internal              | INTERNAL             | INTERNAL             |
 """
 
@@ -62,6 +63,7 @@ KINDS: dict[str, tuple[grpc.StatusCode, int, int]] = {
         code_pb2.FAILED_PRECONDITION,
         _R.ERROR_REASON_NOT_IN_CHORD,
     ),
+    "task_id_in_use": (grpc.StatusCode.ALREADY_EXISTS, code_pb2.ALREADY_EXISTS, _R.ERROR_REASON_TASK_ID_IN_USE),
     "internal": (grpc.StatusCode.INTERNAL, code_pb2.INTERNAL, _R.ERROR_REASON_INTERNAL),
 }
 """kind -> (gRPC status code, google.rpc code, motet.v1.ErrorReason)."""

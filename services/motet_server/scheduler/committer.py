@@ -56,8 +56,8 @@ class TooManyConflicts(RuntimeError):
 class CommitHooks(Protocol):
     """What the dispatcher does around each commit."""
 
-    def before_commit(self, stm: STM, flow: Flow) -> Any:
-        """May add writes (claims of tasks the write set creates); returns a token."""
+    async def before_commit(self, stm: STM, flow: Flow) -> Any:
+        """May add writes (claims of tasks the write set creates) and reads; returns a token."""
 
     def after_commit(self, stm: STM, flow: Flow, token: Any, committed: bool) -> None:
         """Acts on the outcome (send assignments, or give reserved credit back)."""
@@ -215,7 +215,7 @@ class Committer:
             await self._run_alone(item)
 
     async def _commit(self, stm: STM, flow: Flow) -> bool:
-        token = self.hooks.before_commit(stm, flow) if self.hooks is not None else None
+        token = await self.hooks.before_commit(stm, flow) if self.hooks is not None else None
         committed = False
         try:
             committed = await stm.commit()

@@ -26,13 +26,17 @@ from motet_server.scheduler.committer import Committer
 from motet_server.scheduler.flow import Flow, request_context
 from motet_server.store.etcd import Etcd
 from motet_server.store.keys import Keys
-from motet_server.store.kv import KV, WatchEvent
+from motet_server.store.kv import KV, MAX_TXN_OPS, WatchEvent
 from motet_server.store.stm import STM
 from motet_server.v1 import records_pb2
 
 __all__ = ["Dispatcher", "Session"]
 
 log = logging.getLogger(__name__)
+
+
+_MAX_READS = MAX_TXN_OPS - 8
+"""Compares a write set may carry before the hand-off stops adding revocation-marker reads."""
 
 
 @dataclass(eq=False)
@@ -167,30 +171,44 @@ class Dispatcher:
 
     # ------------------------------------------------------------------ hand-off
 
-    def before_commit(self, stm: STM, flow: Flow) -> list[tuple[Session, records_pb2.TaskRecord]]:
+    async def before_commit(self, stm: STM, flow: Flow) -> list[tuple[Session, records_pb2.TaskRecord]]:
         """Claims tasks this write set creates for workers with spare credit, in the same txn.
 
         A chain step then costs one transaction (complete + create + claim the next step) and
         no watch hop; the claim is written by `transitions.write_claim`, as a claim made by
-        `_claim` is. Only while the whole write set still commits in one txn: a spilled write
-        set may leave the task's join or earlier records to an outbox part, and a worker must
-        not run a task before what it completes into is stored.
+        `_claim` is, and it reads the task's revocation marker through this STM (one round
+        trip for all candidates), so a revocation the cache has not seen yet fails the commit.
+        Only while the whole write set still commits in one txn: a spilled write set may leave
+        the task's join or earlier records to an outbox part, and a worker must not run a task
+        before what it completes into is stored.
         """
         handoffs: list[tuple[Session, records_pb2.TaskRecord]] = []
         now = time.time()
+        candidates: list[tuple[Session, records_pb2.TaskRecord]] = []
+        credit = {s.id: s.available for s in self.sessions.values()}
         for rec in flow.created:
-            if not any(s.available > 0 for s in self.sessions.values()):
-                break
-            if not stm.fits(extra_puts=1):  # the claim is one more put (the task's coalesces)
+            if not any(n > 0 for n in credit.values()) or stm.reads + len(candidates) >= _MAX_READS:
+                break  # no credit left, or the txn could not carry another marker compare
+            if not stm.fits(extra_puts=len(candidates) + 1):  # each claim is one more put
                 break
             if rec.deliveries or rec.not_before > now or rec.expires_at or rec.id in self.revoked:
                 continue
-            session = self._session_for(rec)
+            session = self._session_for(rec, credit)
             if session is None:
                 continue
-            session.available -= 1
+            credit[session.id] -= 1
+            candidates.append((session, rec))
+        if not candidates:
+            return handoffs
+        await stm.prefetch([self._keys.revoked(rec.id) for _, rec in candidates])
+        for session, rec in candidates:
+            if session.available <= 0:
+                continue
             # This write set creates the task, so it is stored and unclaimed when it commits.
-            claimed = transitions.write_claim(flow, stm, rec, session_id=session.id, worker_id=session.worker_id)
+            claimed = await transitions.write_claim(flow, stm, rec, session_id=session.id, worker_id=session.worker_id)
+            if claimed is None:
+                continue  # revoked or not due: the dispatcher's own path ends or delays it
+            session.available -= 1
             handoffs.append((session, claimed))
         return handoffs
 
@@ -245,12 +263,13 @@ class Dispatcher:
         if created:
             self.kick()
 
-    def _session_for(self, rec: records_pb2.TaskRecord) -> Session | None:
+    def _session_for(self, rec: records_pb2.TaskRecord, credit: dict[int, int]) -> Session | None:
         queue, name = _route(rec)
         best = None
         for session in self.sessions.values():
-            if session.available > 0 and not session.closed and queue in session.queues and name in session.names:
-                if best is None or session.available > best.available:
+            spare = credit.get(session.id, 0)
+            if spare > 0 and not session.closed and queue in session.queues and name in session.names:
+                if best is None or spare > credit.get(best.id, 0):
                     best = session
         return best
 
@@ -397,7 +416,7 @@ class Dispatcher:
         task.add_done_callback(self._background.discard)
 
     async def _claim(self, session: Session, task_id: str) -> None:
-        keys = [self._keys.task(task_id), self._keys.claim(task_id)]
+        keys = [self._keys.task(task_id), self._keys.claim(task_id), self._keys.revoked(task_id)]
         rec = None
         try:
             rec = await self._committer.run(

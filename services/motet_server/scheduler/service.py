@@ -70,6 +70,13 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
         except StoreError as exc:
             # The store refused the write set: too large for one submission, not a passing fault.
             await errors.abort(context, "canvas_too_large", f"the canvas is too large to submit at once: {exc}")
+        if done.conflict:
+            await errors.abort(
+                context,
+                "task_id_in_use",
+                f"the canvas cannot be submitted: {done.conflict}",
+                metadata={"task_id": done.conflict_id},
+            )
         metrics.tasks_submitted_total.inc(sum(1 for _ in nodes.all_task_ids(canvas)))
         return scheduler_pb2.SubmitCanvasResponse(root_id=done.root_id, result_id=done.result_id, created=done.created)
 

@@ -32,7 +32,8 @@ __all__ = [
 ]
 
 MAX_DELIVERIES = 5
-"""Deliveries of one task (lost workers included) before it fails with WorkerLost."""
+"""Lost deliveries of one task (its worker vanished without an accepted report) before it fails
+with WorkerLost. Deliveries that ended in a retry do not count."""
 
 _STATE = common_pb2.TaskState
 # The exception classes the SDK re-raises for these outcomes; the outcome itself is the
@@ -49,6 +50,15 @@ class Submitted:
     root_id: str
     result_id: str
     created: bool
+    conflict: str = ""
+    """Why nothing was written because a task id is in use ("" otherwise); names the id."""
+    conflict_id: str = ""
+    """The task id in use ("" when none is)."""
+
+
+_GUARDED_IDS = 32
+"""Task ids of one submission checked for absence inside its transaction (two compares each:
+task and result). etcd allows ~128 compares per txn; ids beyond these are not checked."""
 
 
 async def submit(flow: Flow, stm: STM, canvas: canvas_pb2.Canvas, parent_id: str = "") -> Submitted:
@@ -64,6 +74,10 @@ async def submit(flow: Flow, stm: STM, canvas: canvas_pb2.Canvas, parent_id: str
     # "Never created" guard: the same root id submitted twice runs once.
     if await stm.get(key) is not None:
         return Submitted(root_id=root_id, result_id=result_id, created=False)
+    in_use = await _id_in_use(flow, stm, canvas)
+    if in_use is not None:
+        task_id, why = in_use
+        return Submitted(root_id=root_id, result_id=result_id, created=False, conflict=why, conflict_id=task_id)
     workflow_root = root_id
     if parent_id:
         workflow_root = await _add_child(flow, stm, parent_id, nodes.result_ref(canvas)) or root_id
@@ -73,6 +87,21 @@ async def submit(flow: Flow, stm: STM, canvas: canvas_pb2.Canvas, parent_id: str
     # instead of writing the plan again over members that already ran (invariant 2).
     stm.put(key, records_pb2.SubmitRecord(result_id=result_id).SerializeToString(), lease=flow.result_lease, head=True)
     return Submitted(root_id=root_id, result_id=result_id, created=True)
+
+
+async def _id_in_use(flow: Flow, stm: STM, canvas: canvas_pb2.Canvas) -> tuple[str, str] | None:
+    """A task id of the canvas that is in use and why, or None when they are all free.
+
+    Client-chosen ids must not name a stored task or result: creating the task would overwrite
+    it. Each read records a `create_revision == 0` compare, so a record created meanwhile
+    fails the commit (invariant 1) and the re-run sees it.
+    """
+    for task_id in list(dict.fromkeys(nodes.all_task_ids(canvas)))[:_GUARDED_IDS]:
+        if await stm.get(flow.keys.task(task_id)) is not None:
+            return task_id, f"task id {task_id} is in use by a stored task"
+        if await stm.get(flow.keys.result(task_id)) is not None:
+            return task_id, f"task id {task_id} is in use by a stored result"
+    return None
 
 
 async def _add_child(flow: Flow, stm: STM, parent_id: str, child: results_pb2.ResultRef) -> str:
@@ -111,28 +140,67 @@ async def claim(flow: Flow, stm: STM, task_id: str, session_id: int, worker_id: 
     if await stm.get(flow.keys.claim(task_id)) is not None:
         return None  # another session holds it
     rec = records_pb2.TaskRecord.FromString(raw)
-    if rec.deliveries >= MAX_DELIVERIES:
+    unready = await _unready(flow, stm, rec)
+    if unready == _NOT_YET:
+        return None  # the dispatcher files it under its start time again
+    if unready:
+        # Expired or revoked: it ends REVOKED, as the revoke transition ends it.
+        await _fail(flow, stm, rec, _STATE.TASK_STATE_REVOKED, _revoked_failure(task_id, unready))
+        return None
+    lost = _lost(rec)
+    if lost >= MAX_DELIVERIES:
         failure = common_pb2.TaskFailure(
             exc_type=WORKER_LOST_TYPE,
-            message=f"task {task_id} was delivered {rec.deliveries} times and its worker was lost each time",
+            message=f"task {task_id} was delivered {rec.deliveries} times and its worker was lost {lost} times",
             task_id=task_id,
             kind=common_pb2.FAILURE_KIND_WORKER_LOST,
         )
         await _fail(flow, stm, rec, _STATE.TASK_STATE_FAILURE, failure)
         return None
-    return write_claim(flow, stm, rec, session_id=session_id, worker_id=worker_id)
+    return await write_claim(flow, stm, rec, session_id=session_id, worker_id=worker_id)
 
 
-def write_claim(
+_NOT_YET = "not yet"
+
+
+async def _unready(flow: Flow, stm: STM, rec: records_pb2.TaskRecord) -> str:
+    """Why ``rec`` may not be handed out now: "not yet" (its start time is ahead), "expired",
+    "revoked" (a `revoked/<id>` marker exists), or "" when it may.
+
+    The marker is read through the STM, so its absence is one of the transition's compares:
+    a revocation that lands before the commit fails it (invariant 1).
+    """
+    if rec.not_before > flow.now:
+        return _NOT_YET
+    if rec.expires_at and flow.now > rec.expires_at:
+        return "expired"
+    if await stm.get(flow.keys.revoked(rec.id)) is not None:
+        return "revoked"
+    return ""
+
+
+def _lost(rec: records_pb2.TaskRecord) -> int:
+    """Lost deliveries of ``rec``, counting its last one if no report of it was accepted."""
+    return rec.lost_deliveries + (1 if rec.deliveries > rec.settled_delivery else 0)
+
+
+def _revoked_failure(task_id: str, reason: str) -> common_pb2.TaskFailure:
+    return common_pb2.TaskFailure(
+        exc_type=REVOKED_TYPE, message=reason, task_id=task_id, kind=common_pb2.FAILURE_KIND_REVOKED
+    )
+
+
+async def write_claim(
     flow: Flow, stm: STM, rec: records_pb2.TaskRecord, *, session_id: int, worker_id: str
-) -> records_pb2.TaskRecord:
+) -> records_pb2.TaskRecord | None:
     """Buffers the writes that hand ``rec`` to a worker session; the only code that creates a
     claim record (`start` only marks an existing one started).
 
     `claim` calls it once its reads show the task ready; the dispatcher calls it for a task
     the same write set creates (so a chain step is one transaction). The caller has made sure
     the task is stored and unclaimed, through this STM's compares or because this STM creates
-    it. Records the pair in ``flow.claimed``.
+    it. A task whose start time is ahead, that has expired or is revoked is refused (None),
+    the revocation marker read through this STM. Records the pair in ``flow.claimed``.
 
     Args:
         flow: The transition's flow.
@@ -142,10 +210,17 @@ def write_claim(
         worker_id: The worker's name, for inspection.
 
     Returns:
-        The claimed task record (one more delivery).
+        The claimed task record (one more delivery), or None if it may not be handed out now.
     """
+    if await _unready(flow, stm, rec):
+        return None
     claimed = records_pb2.TaskRecord()
     claimed.CopyFrom(rec)
+    # The previous delivery, if no report of it was accepted, was lost with its worker; only
+    # those count toward WorkerLost. The delivery number itself keeps growing, so a late
+    # report of an older delivery never matches the claim.
+    claimed.lost_deliveries = _lost(rec)
+    claimed.settled_delivery = rec.deliveries
     claimed.deliveries += 1
     # The task record counts deliveries, so a task whose workers keep vanishing ends WorkerLost.
     # Both puts are pinned to the commit txn: a task and its claim are never split by an outbox
@@ -234,10 +309,7 @@ async def revoke(flow: Flow, stm: STM, task_id: str, reason: str = "revoked") ->
     if claim_raw is not None:
         return records_pb2.ClaimRecord.FromString(claim_raw).session_id
     rec = records_pb2.TaskRecord.FromString(raw)
-    failure = common_pb2.TaskFailure(
-        exc_type=REVOKED_TYPE, message=reason, task_id=task_id, kind=common_pb2.FAILURE_KIND_REVOKED
-    )
-    await _fail(flow, stm, rec, _STATE.TASK_STATE_REVOKED, failure)
+    await _fail(flow, stm, rec, _STATE.TASK_STATE_REVOKED, _revoked_failure(task_id, reason))
     return None
 
 
@@ -285,6 +357,7 @@ async def _fail(flow: Flow, stm: STM, rec: records_pb2.TaskRecord, state: int, f
 
 def _retry(flow: Flow, stm: STM, rec: records_pb2.TaskRecord, report: Report) -> None:
     rec.retries += 1
+    rec.settled_delivery = report.delivery  # reported: this delivery was not lost
     rec.options.retries = rec.retries
     rec.not_before = flow.now + max(report.retry_countdown or 0.0, 0.0)
     if report.retry_max is not None:

@@ -57,11 +57,16 @@ class Gate:
 
 def _execute_gated(app: App, a: worker_pb2.Assignment, running: Running, gate: Gate) -> worker_pb2.ConnectRequest:
     if not gate.begin(a.task_id):
-        failure = failure_from_exception(TaskRevokedError("revoked"), task_id=a.task_id)
-        return worker_pb2.ConnectRequest(
-            failed=worker_pb2.TaskFailed(task_id=a.task_id, delivery=a.delivery, failure=failure)
-        )
+        return _dropped(a)
     return execute(app, a, running)
+
+
+def _dropped(a: worker_pb2.Assignment) -> worker_pb2.ConnectRequest:
+    """The report of a task revoked before it began: REVOKED, it never ran."""
+    failure = failure_from_exception(TaskRevokedError("revoked"), task_id=a.task_id)
+    return worker_pb2.ConnectRequest(
+        failed=worker_pb2.TaskFailed(task_id=a.task_id, delivery=a.delivery, failure=failure)
+    )
 
 
 _child_app: App | None = None
@@ -88,6 +93,9 @@ class Pool:
         self.app = app
         self.running = running
         self.gate = Gate()
+        # The processes pool hands a child at most `concurrency` tasks at once, so a task held
+        # in the prefetch waits here, in this process, where a revocation can still drop it.
+        self._slots = asyncio.Semaphore(concurrency)
         self.executor: Executor
         if kind == "threads":
             self.executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="motet-task")
@@ -104,28 +112,26 @@ class Pool:
         loop = asyncio.get_running_loop()
         if self.kind == "threads":
             return loop.run_in_executor(self.executor, _execute_gated, self.app, assignment, self.running, self.gate)
-        raw = loop.run_in_executor(self.executor, _execute_in_child, assignment.SerializeToString())
-        out: asyncio.Future[worker_pb2.ConnectRequest] = loop.create_future()
+        return asyncio.ensure_future(self._run_in_child(assignment))
 
-        def done(f: asyncio.Future[bytes]) -> None:
-            if f.cancelled():
-                out.cancel()
-            elif (error := f.exception()) is not None:
-                out.set_exception(error)
-            else:
-                out.set_result(worker_pb2.ConnectRequest.FromString(f.result()))
-
-        raw.add_done_callback(done)
-        return out
+    async def _run_in_child(self, a: worker_pb2.Assignment) -> worker_pb2.ConnectRequest:
+        async with self._slots:
+            if not self.gate.begin(a.task_id):
+                return _dropped(a)  # revoked while it waited for a child
+            loop = asyncio.get_running_loop()
+            raw = await loop.run_in_executor(self.executor, _execute_in_child, a.SerializeToString())
+            return worker_pb2.ConnectRequest.FromString(raw)
 
     def drop(self, task_id: str) -> bool:
         """Drops a submitted task that has not begun, so it reports REVOKED instead of running.
 
+        A task has begun once a thread picked it up, or once it was sent to a child process
+        (the processes pool sends one only when a child is free).
+
         Returns:
-            False if it has begun, or with the processes pool (whose children start tasks on
-            their own): the task then runs.
+            False if it has begun: the task then runs.
         """
-        return self.kind == "threads" and self.gate.drop(task_id)
+        return self.gate.drop(task_id)
 
     def forget(self, task_id: str) -> None:
         """A task was reported: the pool keeps nothing about it."""
