@@ -176,8 +176,8 @@ class Dispatcher:
 
         A chain step then costs one transaction (complete + create + claim the next step) and
         no watch hop; the claim is written by `transitions.write_claim`, as a claim made by
-        `_claim` is, and it reads the task's revocation marker through this STM (one round
-        trip for all candidates), so a revocation the cache has not seen yet fails the commit.
+        `_claim` is, and it reads the task's revocation marker through this STM (seeded from the
+        cache: no round trip), so a revocation the cache has not seen yet fails the commit.
         Only while the whole write set still commits in one txn: a spilled write set may leave
         the task's join or earlier records to an outbox part, and a worker must not run a task
         before what it completes into is stored.
@@ -200,7 +200,11 @@ class Dispatcher:
             candidates.append((session, rec))
         if not candidates:
             return handoffs
-        await stm.prefetch([self._keys.revoked(rec.id) for _, rec in candidates])
+        for _, rec in candidates:
+            # The cache says no revocation marker exists (else the task was skipped above):
+            # trust it instead of a round trip. The read still records its "never created"
+            # compare, so a revocation the cache has not seen yet fails this commit.
+            stm.seed(self._keys.revoked(rec.id), None)
         for session, rec in candidates:
             if session.available <= 0:
                 continue

@@ -25,8 +25,8 @@ any replica's reconciler runs to finish parts a crash left behind. The spilled r
 visible a moment later, so a write that others must see together with the commit (an
 idempotency guard, a task record together with its claim) is put with ``head=True``: pinned
 writes go first and always commit in the transaction itself (`commit` refuses a write set whose
-pinned writes do not fit). Each part is put guarded by ``create_revision == 0`` on its key, so a
-part is never written twice. `STM.fits` tells whether the write set commits without spilling,
+pinned writes do not fit). A part's key carries a fresh uuid4 txid, so it is never written over;
+a repeated write set is stopped by its pinned guard. `STM.fits` tells whether the write set commits without spilling,
 and `STM.spilled` which keys a committed write set left to its outbox parts (their revision is
 not the commit's). All parts travel in the commit txn, so the
 whole write set must fit etcd's --max-request-bytes (Motet's EtcdProcess sets 10 MiB).
@@ -414,11 +414,6 @@ class STM:
         head, parts = self._plan(writes)
         ops = _ops(head)
         part_kvs: list[tuple[bytes, bytes]] = []
-        if len(compares) + len(parts) > self._max_ops:
-            raise StoreError(
-                f"a transaction read {len(compares)} keys and spills {len(parts)} outbox parts, but etcd "
-                f"allows {self._max_ops} compares per txn; commit fewer transitions together"
-            )
         if parts:
             keys = self._outbox_keys()
             self.txid = uuid.uuid4().hex
@@ -433,8 +428,9 @@ class STM:
         # The spilled parts commit atomically with the head: either all of the write set is
         # durable (some of it still queued in the outbox) or none of it.
         ops += [Op.put(k, v) for k, v in part_kvs]
-        # Why: a part is written once, never over one already there (its key is fresh).
-        compares += [Compare.create(k, "==", 0) for k, _ in part_kvs]
+        # No compare per part: its key carries a fresh uuid4 txid, so it cannot exist yet, and a
+        # repeated write set is stopped by the guard pinned in the head (e.g. submit/<root>).
+        # A compare each would also cap a spill at etcd's 128 compares (a 10,000-task group).
         result = await self._etcd.txn(compares, ops)
         if not result.succeeded:
             return False
