@@ -170,6 +170,13 @@ async def start_server(
             ("grpc.max_send_message_length", max_message_bytes),
             # One listener per port: a second process must not silently share it.
             ("grpc.so_reuseport", 0),
+            # Ping idle peers (a worker's stream, a waiting client): a connection whose peer
+            # lost power is closed after ~30 s instead of living on in TCP.
+            ("grpc.keepalive_time_ms", 20_000),
+            ("grpc.keepalive_timeout_ms", 10_000),
+            # Accept the clients' own keepalive pings (every 10 s, see rpc/channels.py).
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.min_recv_ping_interval_without_data_ms", 5_000),
         ],
     )
     names = [s.name for s in specs]
