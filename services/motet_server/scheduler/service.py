@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from functools import partial
+from typing import Any
 
 import grpc
 
@@ -33,6 +34,25 @@ SESSION_TTL = 10
 """Seconds a worker session's lease outlives a scheduler that stopped renewing it."""
 
 
+async def _valid_canvas(
+    message: canvas_pb2.Canvas, context: grpc.aio.ServicerContext[Any, Any], what: str
+) -> canvas_pb2.Canvas:
+    """A copy of `message`, validated (polyglot input is untrusted) and with every id assigned.
+
+    Ends the call with INVALID_ARGUMENT (field violations), or RESOURCE_EXHAUSTED for a payload
+    over the limit, naming `what` ("the canvas", "the member").
+    """
+    canvas = canvas_pb2.Canvas()
+    canvas.CopyFrom(message)
+    violations = nodes.validate(canvas)
+    if violations:
+        too_big = [v for v in violations if "exceeds" in v[1]]
+        kind = "payload_too_large" if too_big else "invalid_canvas"
+        await errors.abort(context, kind, f"{what} cannot run: " + violations[0][1], violations=violations)
+    nodes.ensure_ids(canvas)
+    return canvas
+
+
 class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
     """Accepts canvases and revocations."""
 
@@ -47,14 +67,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
         request: scheduler_pb2.SubmitCanvasRequest,
         context: grpc.aio.ServicerContext[scheduler_pb2.SubmitCanvasRequest, scheduler_pb2.SubmitCanvasResponse],
     ) -> scheduler_pb2.SubmitCanvasResponse:
-        canvas = canvas_pb2.Canvas()
-        canvas.CopyFrom(request.canvas)
-        violations = nodes.validate(canvas)
-        if violations:
-            too_big = [v for v in violations if "exceeds" in v[1]]
-            kind = "payload_too_large" if too_big else "invalid_canvas"
-            await errors.abort(context, kind, "the canvas cannot run: " + violations[0][1], violations=violations)
-        nodes.ensure_ids(canvas)
+        canvas = await _valid_canvas(request.canvas, context, "the canvas")
         try:
             # A new root id is the common case: assume its submit key is absent (the compare
             # checks it; a repeated submission fails it and re-runs with a real read).
@@ -152,14 +165,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
     ) -> scheduler_pb2.AddToChordResponse:
         if not request.task_id:
             await errors.abort(context, "invalid_request", "name the running task", violations=[("task_id", "empty")])
-        canvas = canvas_pb2.Canvas()
-        canvas.CopyFrom(request.canvas)
-        violations = nodes.validate(canvas)
-        if violations:
-            too_big = [v for v in violations if "exceeds" in v[1]]
-            kind = "payload_too_large" if too_big else "invalid_canvas"
-            await errors.abort(context, kind, "the member cannot run: " + violations[0][1], violations=violations)
-        nodes.ensure_ids(canvas)
+        canvas = await _valid_canvas(request.canvas, context, "the member")
         try:
             added = await self._committer.run(
                 partial(transitions.add_to_chord, task_id=request.task_id, canvas=canvas),
