@@ -25,7 +25,7 @@ from tests.robustness.cluster import RobustCluster
 pytestmark = [pytest.mark.robustness, pytest.mark.slow, pytest.mark.timeout(280)]
 
 SEED = int(os.environ.get("MOTET_ROBUST_SEED", "20261201"))
-SECONDS = float(os.environ.get("MOTET_ROBUST_SECONDS", "50"))
+SECONDS = float(os.environ.get("MOTET_ROBUST_SECONDS", "60"))
 DRAIN_SECONDS = 90.0
 MAX_DELIVERIES = 5  # scheduler/transitions.py: a task is handed out at most this often
 WIDE_CHORD = 300  # members: its submission spills past one etcd txn (120 ops) into the outbox
@@ -39,7 +39,7 @@ FAULT_KINDS = [
     "etcd_leader_kill",
     "results_restart",
 ]
-EXTRA_FAULTS = [*FAULT_KINDS, "worker_latency"]
+EXTRA_FAULTS = [*FAULT_KINDS, "worker_latency", "worker_drop", "etcd_follower_kill"]
 
 
 @dataclass
@@ -175,9 +175,10 @@ def _workload(rng: random.Random, stop_at: float, planned: list[Planned], errors
 # -- faults --------------------------------------------------------------------------------
 
 
-def _inject(cluster: RobustCluster, rng: random.Random, kind: str) -> str:
+def _inject(cluster: RobustCluster, rng: random.Random, kind: str, faults: list[Fault]) -> str:
     if kind == "worker_sigkill":
-        w = rng.choice(cluster.workers[:2])  # w0 (threads) or w1 (processes)
+        # w0 (threads) and w1 (processes) in turn
+        w = cluster.workers[sum(f.kind == "worker_sigkill" for f in faults) % 2]
         w.kill()
         w.stop()  # closes its log handle
         time.sleep(0.5)
@@ -194,6 +195,10 @@ def _inject(cluster: RobustCluster, rng: random.Random, kind: str) -> str:
         cluster.proxy.set_mode("pass")
         cluster.proxy.drop()  # the worker sees its stream cut and reconnects
         return "w2"
+    if kind == "worker_drop":
+        assert cluster.proxy is not None
+        cluster.proxy.drop()
+        return "w2"
     if kind == "scheduler_sigkill":
         i = rng.randrange(2)
         s = cluster.schedulers[i]
@@ -208,14 +213,17 @@ def _inject(cluster: RobustCluster, rng: random.Random, kind: str) -> str:
             s.start()
             time.sleep(1.0)
         return "scheduler-0,scheduler-1"
-    if kind == "etcd_leader_kill":
+    if kind in ("etcd_leader_kill", "etcd_follower_kill"):
         leader = cluster.etcd_leader()
-        i = leader if leader is not None else rng.randrange(3)
+        if kind == "etcd_leader_kill":
+            i = leader if leader is not None else rng.randrange(3)
+        else:
+            i = rng.choice([j for j in range(3) if j != leader])
         e = cluster.etcds[i]
         e.kill()
         time.sleep(2.0)
         e.start()
-        return f"{e.name}{' (leader)' if leader is not None else ''}"
+        return f"{e.name}{' (leader)' if i == leader else ''}"
     if kind == "results_restart":
         assert cluster.results is not None
         cluster.results.stop()
@@ -225,15 +233,15 @@ def _inject(cluster: RobustCluster, rng: random.Random, kind: str) -> str:
 
 
 def _faults(cluster: RobustCluster, rng: random.Random, stop_at: float, faults: list[Fault], errors: list[str]) -> None:
-    order = list(FAULT_KINDS)
+    order = [*FAULT_KINDS, "worker_sigkill"]  # the second kill hits the other pool kind
     rng.shuffle(order)
-    gap = SECONDS / (len(order) + 2)
+    gap = SECONDS / (len(order) + 3)
     time.sleep(gap / 2)
     while time.monotonic() < stop_at or order:
         kind = order.pop(0) if order else rng.choice(EXTRA_FAULTS)
         fault = Fault(kind, "", time.time())
         try:
-            fault.target = _inject(cluster, rng, kind)
+            fault.target = _inject(cluster, rng, kind, faults)
         except Exception as exc:  # noqa: BLE001 - the harness failing is reported, not a Motet violation
             errors.append(f"fault {kind} could not be injected: {exc!r}")
         fault.end = time.time()
