@@ -26,6 +26,8 @@ pytestmark = [pytest.mark.robustness, pytest.mark.slow, pytest.mark.timeout(280)
 
 SEED = int(os.environ.get("MOTET_ROBUST_SEED", "20261201"))
 SECONDS = float(os.environ.get("MOTET_ROBUST_SECONDS", "60"))
+BLACKHOLE_SECONDS = float(os.environ.get("MOTET_ROBUST_BLACKHOLE", "6"))
+STRICT_READS = os.environ.get("MOTET_ROBUST_STRICT_READS") == "1"
 DRAIN_SECONDS = 90.0
 MAX_DELIVERIES = 5  # scheduler/transitions.py: a task is handed out at most this often
 WIDE_CHORD = 300  # members: its submission spills past one etcd txn (120 ops) into the outbox
@@ -109,7 +111,7 @@ def _build(rng: random.Random, index: int, kind: str) -> tuple[Planned, Callable
 
 
 def _ids(result: Any) -> list[str]:
-    """Every task id a result object knows: the chain's parents, a group's members."""
+    """Every task id a result object knows from freeze: the chain's parents, a group's members."""
     out: list[str] = []
     todo = [result]
     while todo:
@@ -121,18 +123,20 @@ def _ids(result: Any) -> list[str]:
             todo.extend(members)
         elif getattr(r, "id", None):
             out.append(r.id)
-        todo.append(getattr(r, "parent", None))
+        # Only what freeze knew: `AsyncResult.parent` would ask the results service.
+        todo.append(getattr(r, "_known_parent", None))
     return out
 
 
-def _retrying(call: Callable[[], Any], seconds: float = 40.0) -> Any:
+def _retrying(call: Callable[[], Any], seconds: float = 40.0, retry: type[Exception] | None = None) -> Any:
     from motet.exceptions import MotetError
 
+    retried: type[Exception] = retry or MotetError
     deadline = time.monotonic() + seconds
     while True:
         try:
             return call()
-        except MotetError:
+        except retried:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
@@ -172,6 +176,28 @@ def _workload(rng: random.Random, stop_at: float, planned: list[Planned], errors
         p.task_ids = _ids(p.result)
 
 
+def _reader(rng: random.Random, stop_at: float, planned: list[Planned], read_errors: list[str]) -> None:
+    """Reads the state of random submitted tasks while faults happen (a client polling).
+
+    An UNAVAILABLE answer is retried (the client's own retries, then ours for 10 s); any other
+    error is recorded. See README.md, "Known defects": these are reported, and are violations
+    only with MOTET_ROBUST_STRICT_READS=1.
+    """
+    from motet import AsyncResult
+    from motet.exceptions import MotetError, ServiceUnavailable
+
+    while time.monotonic() < stop_at:
+        time.sleep(0.1)
+        ids = [i for p in planned[-50:] if p.submitted for i in p.task_ids]
+        if not ids:
+            continue
+        task_id = rng.choice(ids)
+        try:
+            _retrying(lambda t=task_id: AsyncResult(t).state, seconds=10.0, retry=ServiceUnavailable)
+        except MotetError as exc:
+            read_errors.append(f"{time.strftime('%H:%M:%S')} reading {task_id}: {exc}")
+
+
 # -- faults --------------------------------------------------------------------------------
 
 
@@ -188,7 +214,7 @@ def _inject(cluster: RobustCluster, rng: random.Random, kind: str, faults: list[
         assert cluster.proxy is not None
         if kind == "worker_blackhole":
             cluster.proxy.set_mode("blackhole")
-            time.sleep(6.0)
+            time.sleep(BLACKHOLE_SECONDS)
         else:
             cluster.proxy.set_mode("latency", latency=0.1)
             time.sleep(4.0)
@@ -235,7 +261,7 @@ def _inject(cluster: RobustCluster, rng: random.Random, kind: str, faults: list[
 def _faults(cluster: RobustCluster, rng: random.Random, stop_at: float, faults: list[Fault], errors: list[str]) -> None:
     order = [*FAULT_KINDS, "worker_sigkill"]  # the second kill hits the other pool kind
     rng.shuffle(order)
-    gap = SECONDS / (len(order) + 3)
+    gap = float(os.environ.get("MOTET_ROBUST_FAULT_GAP", "0")) or SECONDS / (len(order) + 3)
     time.sleep(gap / 2)
     while time.monotonic() < stop_at or order:
         kind = order.pop(0) if order else rng.choice(EXTRA_FAULTS)
@@ -373,7 +399,9 @@ def test_random_canvases_under_faults(
         planned: list[Planned] = []
         faults: list[Fault] = []
         harness: list[str] = []
+        read_errors: list[str] = []
         threads = [
+            threading.Thread(target=_reader, args=(random.Random(SEED + 2), stop_at, planned, read_errors)),
             threading.Thread(target=_workload, args=(random.Random(SEED), stop_at, planned, harness)),
             threading.Thread(target=_faults, args=(robust_cluster, random.Random(SEED + 1), stop_at, faults, harness)),
         ]
@@ -382,6 +410,9 @@ def test_random_canvases_under_faults(
         for t in threads:
             t.join()
         violations, stats = _check(planned, faults, robust_cluster.record_dir)
+        stats["reads_failed_during_faults"] = len(read_errors)
+        if STRICT_READS:
+            violations += [f"read during a fault failed: {e}" for e in read_errors]
         stats["seconds"] = round(time.monotonic() - started)
     finally:
         if saved_app is not None:
@@ -389,7 +420,10 @@ def test_random_canvases_under_faults(
     with capsys.disabled():
         print(f"\nrobustness seed={SEED} " + " ".join(f"{k}={v}" for k, v in stats.items()))
         for f in faults:
-            print(f"  fault {f.kind} on {f.target} for {f.end - f.start:.1f} s")
+            at = time.strftime("%H:%M:%S", time.localtime(f.start))
+            print(f"  fault {f.kind} on {f.target} at {at} for {f.end - f.start:.1f} s")
+        for e in read_errors:
+            print(f"  read failed (known defect, README.md): {e}")
         for v in harness + violations:
             print(f"  ! {v}")
     assert not harness, "the harness failed:\n" + "\n".join(harness)
