@@ -40,6 +40,7 @@ FAULT_KINDS = [
     "scheduler_sigterm",
     "etcd_leader_kill",
     "results_restart",
+    "scheduler_sigkill_mid_wide_submit",
 ]
 EXTRA_FAULTS = [*FAULT_KINDS, "worker_latency", "worker_drop", "etcd_follower_kill"]
 
@@ -201,7 +202,28 @@ def _reader(rng: random.Random, stop_at: float, planned: list[Planned], read_err
 # -- faults --------------------------------------------------------------------------------
 
 
-def _inject(cluster: RobustCluster, rng: random.Random, kind: str, faults: list[Fault]) -> str:
+def _inject(cluster: RobustCluster, rng: random.Random, kind: str, faults: list[Fault], planned: list[Planned]) -> str:
+    if kind == "scheduler_sigkill_mid_wide_submit":
+        # A 300-member chord is submitted to replica 0, which is killed while it writes the
+        # submission's outbox parts (invariant 2: the reconciler of either replica finishes them).
+        p, submit = _build(rng, 9000 + len(faults), "wide_chord")
+        planned.append(p)
+
+        def _submit() -> None:
+            p.result = _retrying(submit)
+            p.task_ids = _ids(p.result)
+            p.submitted = True
+
+        t = threading.Thread(target=_submit)
+        t.start()
+        time.sleep(rng.uniform(0.02, 0.2))
+        s = cluster.schedulers[0]
+        s.kill()
+        s.stop()
+        time.sleep(0.5)
+        s.start()
+        t.join(60)
+        return s.name
     if kind == "worker_sigkill":
         # w0 (threads) and w1 (processes) in turn
         w = cluster.workers[sum(f.kind == "worker_sigkill" for f in faults) % 2]
@@ -258,7 +280,14 @@ def _inject(cluster: RobustCluster, rng: random.Random, kind: str, faults: list[
     raise AssertionError(kind)
 
 
-def _faults(cluster: RobustCluster, rng: random.Random, stop_at: float, faults: list[Fault], errors: list[str]) -> None:
+def _faults(
+    cluster: RobustCluster,
+    rng: random.Random,
+    stop_at: float,
+    faults: list[Fault],
+    planned: list[Planned],
+    errors: list[str],
+) -> None:
     order = [*FAULT_KINDS, "worker_sigkill"]  # the second kill hits the other pool kind
     rng.shuffle(order)
     gap = float(os.environ.get("MOTET_ROBUST_FAULT_GAP", "0")) or SECONDS / (len(order) + 3)
@@ -267,7 +296,7 @@ def _faults(cluster: RobustCluster, rng: random.Random, stop_at: float, faults: 
         kind = order.pop(0) if order else rng.choice(EXTRA_FAULTS)
         fault = Fault(kind, "", time.time())
         try:
-            fault.target = _inject(cluster, rng, kind, faults)
+            fault.target = _inject(cluster, rng, kind, faults, planned)
         except Exception as exc:  # noqa: BLE001 - the harness failing is reported, not a Motet violation
             errors.append(f"fault {kind} could not be injected: {exc!r}")
         fault.end = time.time()
@@ -403,7 +432,9 @@ def test_random_canvases_under_faults(
         threads = [
             threading.Thread(target=_reader, args=(random.Random(SEED + 2), stop_at, planned, read_errors)),
             threading.Thread(target=_workload, args=(random.Random(SEED), stop_at, planned, harness)),
-            threading.Thread(target=_faults, args=(robust_cluster, random.Random(SEED + 1), stop_at, faults, harness)),
+            threading.Thread(
+                target=_faults, args=(robust_cluster, random.Random(SEED + 1), stop_at, faults, planned, harness)
+            ),
         ]
         for t in threads:
             t.start()
