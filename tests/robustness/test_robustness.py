@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.robustness, pytest.mark.slow, pytest.mark.timeout(280)
 SEED = int(os.environ.get("MOTET_ROBUST_SEED", "20261201"))
 SECONDS = float(os.environ.get("MOTET_ROBUST_SECONDS", "60"))
 BLACKHOLE_SECONDS = float(os.environ.get("MOTET_ROBUST_BLACKHOLE", "6"))
-STRICT_READS = os.environ.get("MOTET_ROBUST_STRICT_READS") == "1"
+STRICT_READS = os.environ.get("MOTET_ROBUST_STRICT_READS", "1") == "1"
 DRAIN_SECONDS = 90.0
 MAX_DELIVERIES = 5  # scheduler/transitions.py: a task is handed out at most this often
 WIDE_CHORD = 300  # members: its submission spills past one etcd txn (120 ops) into the outbox
@@ -181,8 +181,8 @@ def _reader(rng: random.Random, stop_at: float, planned: list[Planned], read_err
     """Reads the state of random submitted tasks while faults happen (a client polling).
 
     An UNAVAILABLE answer is retried (the client's own retries, then ours for 10 s); any other
-    error is recorded. See README.md, "Known defects": these are reported, and are violations
-    only with MOTET_ROBUST_STRICT_READS=1.
+    error is recorded, and is a violation (README.md, "Defects found"), unless
+    MOTET_ROBUST_STRICT_READS=0.
     """
     from motet import AsyncResult
     from motet.exceptions import MotetError, ServiceUnavailable

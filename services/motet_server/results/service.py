@@ -12,6 +12,7 @@ import grpc
 
 from motet.v1 import common_pb2, results_pb2, results_pb2_grpc
 from motet_server.rpc import errors, metrics
+from motet_server.store.errors import StoreUnavailable
 from motet_server.store.etcd import Etcd
 from motet_server.store.keys import Keys
 from motet_server.store.kv import WatchEvent
@@ -89,6 +90,7 @@ class ResultsServicer(results_pb2_grpc.ResultsServiceServicer):
                     out[task_id] = records_pb2.ResultRecord.FromString(kv.value).result
         return out
 
+    @errors.unavailable_when_the_store_is
     async def GetResult(  # noqa: N802 - gRPC method name
         self,
         request: results_pb2.GetResultRequest,
@@ -136,7 +138,12 @@ class ResultsServicer(results_pb2_grpc.ResultsServiceServicer):
         metrics.wait_streams.inc()
         try:
             pending = set(ids)
-            for result in (await self._read(ids)).values():
+            try:
+                found = await self._read(ids)
+            except StoreUnavailable as exc:
+                # UNAVAILABLE, not UNKNOWN: the client reopens the wait (results are durable).
+                await errors.abort(context, "unavailable", f"the store is unavailable: {exc}")
+            for result in found.values():
                 queue.put_nowait(result)
             while pending:
                 result = await queue.get()
@@ -152,6 +159,7 @@ class ResultsServicer(results_pb2_grpc.ResultsServiceServicer):
                     if not waiters:
                         del self._waiters[task_id]
 
+    @errors.unavailable_when_the_store_is
     async def SaveGroup(  # noqa: N802 - gRPC method name
         self,
         request: results_pb2.SaveGroupRequest,
@@ -165,6 +173,7 @@ class ResultsServicer(results_pb2_grpc.ResultsServiceServicer):
         await self._etcd.put(self._keys.group(request.group.group_id), record.SerializeToString(), lease=self._lease())
         return results_pb2.SaveGroupResponse()
 
+    @errors.unavailable_when_the_store_is
     async def RestoreGroup(  # noqa: N802 - gRPC method name
         self,
         request: results_pb2.RestoreGroupRequest,
@@ -177,6 +186,7 @@ class ResultsServicer(results_pb2_grpc.ResultsServiceServicer):
             )
         return results_pb2.RestoreGroupResponse(group=records_pb2.GroupRecord.FromString(kv.value).group)
 
+    @errors.unavailable_when_the_store_is
     async def ForgetResult(  # noqa: N802 - gRPC method name
         self,
         request: results_pb2.ForgetResultRequest,

@@ -21,8 +21,9 @@ prefix. The SDK maps the code and the reason back to its exceptions.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, NoReturn
+import functools
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, NoReturn, TypeVar
 
 import grpc
 from google.protobuf import any_pb2
@@ -30,8 +31,9 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from motet.v1 import error_reason_pb2
+from motet_server.store.errors import StoreUnavailable
 
-__all__ = ["DOMAIN", "KINDS", "abort", "reason_name", "status_for"]
+__all__ = ["DOMAIN", "KINDS", "abort", "reason_name", "status_for", "unavailable_when_the_store_is"]
 
 DOMAIN = "motet.dev"
 """ErrorInfo.domain of every Motet error."""
@@ -125,3 +127,21 @@ async def abort(
     status = status_for(kind, message, violations=violations, metadata=metadata)
     # What abort_with_status does: the code and message, details in the trailing metadata.
     await context.abort(status.code, status.details, trailing_metadata=status.trailing_metadata)
+
+
+_Handler = TypeVar("_Handler", bound=Callable[..., Awaitable[Any]])
+
+
+def unavailable_when_the_store_is(handler: _Handler) -> _Handler:
+    """Decorates a unary servicer method: an unreachable store (etcd down, or its leader
+    changing) ends the call UNAVAILABLE / STORE_UNAVAILABLE, which clients retry, instead of
+    UNKNOWN. The method's (request, context) are its last two arguments."""
+
+    @functools.wraps(handler)
+    async def wrapper(*args: Any) -> Any:
+        try:
+            return await handler(*args)
+        except StoreUnavailable as exc:
+            await abort(args[-1], "unavailable", f"the store is unavailable: {exc}")
+
+    return wrapper  # type: ignore[return-value]  # same signature as the handler it wraps
