@@ -25,7 +25,7 @@ MODULES = [
     "tests.conformance.programs_options",
 ]
 
-DEFAULT_TIMEOUT = 10.0  # seconds a program's get() waits by default
+DEFAULT_TIMEOUT = 30.0  # seconds a program's get() waits by default: a loaded CI machine is slow, a hang has its own
 
 
 @dataclass(frozen=True)

@@ -93,7 +93,7 @@ class Ctx:
         except FileNotFoundError:
             return []
 
-    def records(self, what: str, n: int = 1, timeout: float = 4.0, grace: float = 0.4) -> list[Any]:
+    def records(self, what: str, n: int = 1, timeout: float = 10.0, grace: float = 0.4) -> list[Any]:
         """The records under `what`: waits for at least `n` (at most `timeout` s), then `grace`
         s more for extra ones, and returns them normalised (ids as labels)."""
         deadline = time.monotonic() + timeout
@@ -103,7 +103,7 @@ class Ctx:
             time.sleep(grace)
         return self.norm(self._read(what))
 
-    def count(self, what: str, n: int = 1, timeout: float = 4.0, grace: float = 0.4) -> int:
+    def count(self, what: str, n: int = 1, timeout: float = 10.0, grace: float = 0.4) -> int:
         """How many records `what` has (waiting as `records` does)."""
         return len(self.records(what, n, timeout, grace))
 
