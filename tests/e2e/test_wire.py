@@ -115,15 +115,29 @@ def _scrape(endpoint: str) -> dict[str, float]:
 
 
 def test_prometheus_metrics_are_served(cluster: object) -> None:
-    from examples.guide.tasks import add
+    from examples.guide.tasks import add, tsum
 
     if not getattr(cluster, "scheduler_metrics", ""):
         pytest.skip("an existing cluster (MOTET_TEST_CLUSTER) does not say where its metrics are")
+    from motet import chord
+
+    before = _scrape(cluster.scheduler_metrics)
     add.delay(1, 2).get(timeout=30)
+    # A chord wide enough that its submission spills past one etcd txn into outbox parts.
+    assert chord(add.s(i, i) for i in range(300))(tsum.s()).get(timeout=60) == 300 * 299
     scheduler = _scrape(cluster.scheduler_metrics)
     assert scheduler["motet_tasks_submitted_total"] >= 1
     assert scheduler["motet_workers_connected"] >= 1
     assert any(name.startswith("motet_etcd_txn_total") for name in scheduler)
+    # Each metric moves when its event happens.
+    for name in (
+        "motet_chord_joins_total",
+        "motet_outbox_parts_applied_total",
+        "motet_task_duration_seconds_count",
+        "motet_etcd_txn_ops_count",
+        "motet_etcd_txn_seconds_count",
+    ):
+        assert scheduler[name] > before.get(name, 0.0), name
     results = _scrape(cluster.results_metrics)
     assert "motet_wait_streams" in results
 

@@ -170,21 +170,20 @@ class Committer:
                 # Full: the rest goes back to the front of the queue for the next batch.
                 self._requeue(batch[n:])
                 break
-            mark = stm.savepoint()
-            created, claimed = len(flow.created), len(flow.claimed)
+            mark, collected = stm.savepoint(), flow.mark()
             try:
                 result = await item.fn(flow, stm)
             except Exception:  # noqa: BLE001 - re-run alone below, which reports the error
                 # Take back whatever it buffered: its batch-mates commit without it.
                 stm.rollback(mark)
-                del flow.created[created:], flow.claimed[claimed:]
+                flow.undo(collected)
                 failed.append(item)
                 continue
             if ran and _full(stm, at_least=False):
                 # This one made the batch too large for one etcd request: take it back, it
                 # starts the next batch (alone at worst, where the STM's outbox handles size).
                 stm.rollback(mark)
-                del flow.created[created:], flow.claimed[claimed:]
+                flow.undo(collected)
                 self._requeue(batch[n:])
                 break
             results.append(result)
@@ -223,6 +222,8 @@ class Committer:
             if self.hooks is not None:
                 self.hooks.after_commit(stm, flow, token, committed)
         metrics.etcd_txn_total.labels(outcome="committed" if committed else "conflict").inc()
+        if committed:
+            metrics.chord_joins_total.inc(len(flow.joins_fired))
         return committed
 
     async def _run_alone(self, item: _Pending[Any]) -> None:

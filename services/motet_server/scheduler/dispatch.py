@@ -49,7 +49,8 @@ class Session:
     names: frozenset[str]
     ignore_result_tasks: frozenset[str] = frozenset()
     available: int = 0
-    inflight: dict[str, int] = field(default_factory=dict)
+    inflight: dict[str, float] = field(default_factory=dict)
+    """Tasks handed to the worker and not reported yet -> when they were sent (monotonic s)."""
     out: asyncio.Queue[worker_pb2.ConnectResponse | None] = field(default_factory=asyncio.Queue)
     closed: bool = False
     hello: worker_pb2.WorkerHello = field(default_factory=worker_pb2.WorkerHello)
@@ -229,7 +230,7 @@ class Dispatcher:
             handed.add(rec.id)
             self.tasks[rec.id] = rec
             self.claimed.add(rec.id)
-            session.inflight[rec.id] = rec.deliveries
+            session.inflight[rec.id] = time.monotonic()
             session.send(worker_pb2.ConnectResponse(assignment=assignment(rec)))
         # Every key of a committed txn has mod_revision == the txn's revision: remember the
         # claimed records, so their completion compares against them without reading them. A
@@ -437,7 +438,7 @@ class Dispatcher:
             self.kick()
             return
         self.claimed.add(task_id)
-        session.inflight[task_id] = rec.deliveries
+        session.inflight[task_id] = time.monotonic()
         session.send(worker_pb2.ConnectResponse(assignment=assignment(rec)))
 
     async def revoke(self, task_id: str, reason: str = "revoked") -> int | None:

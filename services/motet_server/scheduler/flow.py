@@ -52,6 +52,17 @@ class Flow:
     """Task records this attempt created (the dispatcher may hand them off in the same txn)."""
     claimed: list[tuple[records_pb2.TaskRecord, records_pb2.ClaimRecord]] = field(default_factory=list)
     """Tasks this attempt claimed for a worker session, with their claims."""
+    joins_fired: list[str] = field(default_factory=list)
+    """Joins this attempt completed (their body / links started): counted once it commits."""
+
+    def mark(self) -> tuple[int, int, int]:
+        """Where the collected lists stand, to take one transition's additions back (`undo`)."""
+        return len(self.created), len(self.claimed), len(self.joins_fired)
+
+    def undo(self, mark: tuple[int, int, int]) -> None:
+        """Forgets what was collected since `mark` (its transition was taken out of the batch)."""
+        created, claimed, fired = mark
+        del self.created[created:], self.claimed[claimed:], self.joins_fired[fired:]
 
     # ------------------------------------------------------------------ plans
 
@@ -154,6 +165,7 @@ class Flow:
                 children=children,
             )
         # Links and the body (or the join's continuation) commit with the last member's value.
+        self.joins_fired.append(join.id)
         await self.write(stm, expand.after_join(join, values, origin.task_id, join.root_id or origin.root_id))
 
     async def _slot_values(self, stm: STM, join: records_pb2.JoinRecord) -> list[object]:

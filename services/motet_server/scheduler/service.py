@@ -367,7 +367,9 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
         try:
             await commit_report(self._committer, report, prefetch=prefetch, seeds=seeds, closed=lambda: session.closed)
         finally:
-            session.inflight.pop(report.task_id, None)
+            sent = session.inflight.pop(report.task_id, None)
+            if sent is not None:
+                metrics.task_duration_seconds.observe(time.monotonic() - sent)
             session.available += 1
             self._dispatcher.kick()
             if rec is not None:

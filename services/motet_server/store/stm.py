@@ -35,6 +35,7 @@ whole write set must fit etcd's --max-request-bytes (Motet's EtcdProcess sets 10
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
@@ -42,6 +43,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from motet_server.config import DEFAULT_NAMESPACE
+from motet_server.rpc import metrics
 from motet_server.store.errors import StoreError
 from motet_server.store.etcd import Etcd
 from motet_server.store.keys import Keys
@@ -431,9 +433,12 @@ class STM:
         # No compare per part: its key carries a fresh uuid4 txid, so it cannot exist yet, and a
         # repeated write set is stopped by the guard pinned in the head (e.g. submit/<root>).
         # A compare each would also cap a spill at etcd's 128 compares (a 10,000-task group).
+        sent = time.perf_counter()
         result = await self._etcd.txn(compares, ops)
+        metrics.etcd_txn_seconds.observe(time.perf_counter() - sent)
         if not result.succeeded:
             return False
+        metrics.etcd_txn_ops.observe(len(ops))
         self.revision = result.revision
         self._spilled = frozenset(w.key for chunk in parts for w in chunk)
         if parts and apply:
@@ -520,6 +525,7 @@ async def apply_outbox(etcd: Etcd, keys: Keys, *, txid: str | None = None) -> in
                 result = await etcd.txn(guards, [*_ops(writes), Op.delete(kv.key)])
             if result.succeeded:
                 applied += 1
+                metrics.outbox_parts_applied_total.inc()
                 continue
             # A racing caller applied it (then move on), or the previous part is still pending,
             # which only a racing caller mid-way can cause: leave the rest to it / the next pass.
