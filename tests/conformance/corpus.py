@@ -1,5 +1,5 @@
 """The corpus registry: `@program(...)` registers a canvas program; `Differs` declares a
-deliberate difference (DESIGN.md, "Where Motet deliberately differs from Celery").
+deliberate difference (docs/celery-differences.md, "The ten deliberate differences").
 
 Program modules (``programs_*.py``) import only this module: they run in both the Celery venv
 and the project's venv, so they must not import Celery, Motet or pytest.
@@ -33,11 +33,11 @@ class Differs:
     """A deliberate difference: the observation keys where Motet is meant to differ.
 
     `celery` holds what real Celery 5.7 answers for those keys (asserted on every run, so the
-    declaration cannot go stale); `motet` what DESIGN.md / docs/celery-differences.md say Motet
+    declaration cannot go stale); `motet` what docs/celery-differences.md say Motet
     answers. Every other key must still be equal on both systems.
     """
 
-    design: int  # the number in DESIGN.md's list
+    design: int  # the number in docs/celery-differences.md's list
     why: str
     celery: dict[str, Any]
     motet: dict[str, Any]

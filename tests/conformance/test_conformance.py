@@ -1,5 +1,5 @@
 """One test per corpus program: Motet's observation must equal real Celery 5.7's, except on the
-keys a program declares as a deliberate difference (DESIGN.md), where each system must give
+keys a program declares as a deliberate difference (docs/celery-differences.md), where each system must give
 its declared answer."""
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def test_program(name: str, celery_side: CeleryRunner, motet_side: Any) -> None:
         OUTCOMES[name] = "error"
         raise
     celery, motet = celery_entry["obs"], motet_entry["obs"]
-    header = f"{name} (CELERY-SEMANTICS §{prog.section}, {prog.module.rsplit('.', 1)[-1]})"
+    header = f"{name} (§{prog.section}, {prog.module.rsplit('.', 1)[-1]})"
     for side, entry in (("Celery", celery_entry), ("Motet", motet_entry)):
         if "traceback" in entry:
             print(f"--- {side} program traceback:\n{entry['traceback']}")
@@ -73,7 +73,7 @@ def test_program(name: str, celery_side: CeleryRunner, motet_side: Any) -> None:
         )
     if motet_declared != d.motet:
         problems.append(
-            f"Motet does not give the observation DESIGN #{d.design} declares ({d.why}):\n"
+            f"Motet does not give the observation deliberate difference #{d.design} declares ({d.why}):\n"
             + _diff(d.motet, motet_declared).replace("--- celery", "--- declared")
         )
     if celery_rest != motet_rest:
