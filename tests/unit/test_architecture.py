@@ -31,7 +31,7 @@ def _is_type_checking(test: ast.expr) -> bool:
 class _Imports(ast.NodeVisitor):
     """Collects (imported module, inside a function?) for the runtime imports of one module."""
 
-    def __init__(self, package: str, modules: set[str] | None = None) -> None:
+    def __init__(self, package: str, modules: set[str]) -> None:
         self.package = package
         self.modules = modules  # the modules of the tree, to tell `from pkg import module` apart
         self.found: list[tuple[str, bool]] = []
@@ -66,14 +66,15 @@ class _Imports(ast.NodeVisitor):
             # `from motet.canvas import kinds` depends on the module motet.canvas.kinds (the package
             # __init__ runs first, but that is the package importing its own modules).
             sub = f"{module}.{alias.name}"
-            if self.modules is not None and sub in self.modules:
+            if sub in self.modules:
                 self.found.append((sub, late))
             else:
                 self.found.append((module, late))
 
 
-def _graph(source_root: Path, top: str) -> dict[str, list[tuple[str, bool]]]:
-    """Module -> its runtime imports of other modules of `top` (generated code left out)."""
+def _runtime_imports(source_root: Path, top: str) -> dict[str, list[tuple[str, bool]]]:
+    """Module -> (imported module, inside a function?) for every runtime import (generated code
+    left out); `from pkg import mod` names the module when `mod` is one of `top`'s."""
     files = {
         _module_name(p, source_root): p
         for p in (source_root / top).rglob("*.py")
@@ -81,32 +82,23 @@ def _graph(source_root: Path, top: str) -> dict[str, list[tuple[str, bool]]]:
     }
     out: dict[str, list[tuple[str, bool]]] = {}
     for name, path in files.items():
-        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-        visitor = _Imports(package, set(files))
+        visitor = _Imports(name if path.name == "__init__.py" else name.rpartition(".")[0], set(files))
         visitor.visit(ast.parse(path.read_text()))
-        out[name] = [(m, late) for m, late in visitor.found if m in files and m != name]
+        out[name] = [(m, late) for m, late in visitor.found if m != name]
     return out
 
 
-SDK = _graph(ROOT / "sdk", "motet")
-SERVICES = _graph(ROOT / "services", "motet_server")
+def _within(imports: dict[str, list[tuple[str, bool]]]) -> dict[str, list[tuple[str, bool]]]:
+    """The graph of imports between the tree's own modules."""
+    return {m: [(t, late) for t, late in found if t in imports] for m, found in imports.items()}
 
 
-def _all_imports(source_root: Path, top: str) -> dict[str, set[str]]:
-    """Module -> every module name it imports at run time (any package), for boundary rules."""
-    out: dict[str, set[str]] = {}
-    for path in (source_root / top).rglob("*.py"):
-        if path.name.endswith(("_pb2.py", "_pb2_grpc.py")):
-            continue
-        name = _module_name(path, source_root)
-        visitor = _Imports(name if path.name == "__init__.py" else name.rpartition(".")[0])
-        visitor.visit(ast.parse(path.read_text()))
-        out[name] = {m for m, _ in visitor.found}
-    return out
-
-
-SDK_ANY = _all_imports(ROOT / "sdk", "motet")
-SERVICES_ANY = _all_imports(ROOT / "services", "motet_server")
+_SDK_IMPORTS = _runtime_imports(ROOT / "sdk", "motet")
+_SERVICES_IMPORTS = _runtime_imports(ROOT / "services", "motet_server")
+SDK, SERVICES = _within(_SDK_IMPORTS), _within(_SERVICES_IMPORTS)
+# Module -> every module name it imports at run time (any package), for the boundary rules.
+SDK_ANY = {m: {t for t, _ in found} for m, found in _SDK_IMPORTS.items()}
+SERVICES_ANY = {m: {t for t, _ in found} for m, found in _SERVICES_IMPORTS.items()}
 
 
 def _cycles(graph: dict[str, list[tuple[str, bool]]]) -> list[list[str]]:
