@@ -216,3 +216,26 @@ async def test_a_part_whose_lease_expired_still_applies_without_that_put(store: 
     assert await store.count_prefix(keys.task_prefix()) == 300
     assert await store.get(keys.claim("late")) is None
     assert await store.count_prefix(keys.outbox_prefix()) == 0
+
+
+async def test_a_rollback_undoes_what_came_after_the_savepoint_and_keeps_pins(store: Etcd, keys: Keys) -> None:
+    pinned, other, read_later = keys.task("pinned"), keys.task("other"), keys.task("read-later")
+    await store.put(read_later, b"v1")
+    stm = STM(store, keys, max_ops=4)  # small txns: the write set below spills into outbox parts
+    for i in range(6):
+        stm.put(keys.task(f"filler-{i}"), b"x")
+    stm.put(pinned, b"first", head=True)  # last in order: only its pin keeps it in the commit txn
+    mark = stm.savepoint()
+    # A transition taken back out of the batch: it read a key, overwrote the pinned one,
+    # wrote another and deleted a prefix.
+    await stm.get(read_later)
+    stm.put(pinned, b"second")
+    stm.put(other, b"y")
+    stm.delete_prefix(keys.task("filler-"))
+    stm.rollback(mark)
+    await store.put(read_later, b"v2")  # changes what the undone read saw: no compare remains
+    assert await stm.commit()
+    assert (await store.get(pinned)).value == b"first"
+    assert await store.get(other) is None
+    assert [(await store.get(keys.task(f"filler-{i}"))).value for i in range(6)] == [b"x"] * 6
+    assert not stm.spilled(pinned)  # still pinned to the commit txn after the rollback

@@ -40,7 +40,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from motet_server.config import DEFAULT_NAMESPACE
 from motet_server.rpc import metrics
@@ -81,12 +81,13 @@ class _Write:
 
 @dataclass(frozen=True, slots=True)
 class Savepoint:
-    """What `STM.savepoint` remembers: the reads, the fetched cache and the buffered writes."""
+    """What `STM.savepoint` remembers: how long the undo journal was, and the prefix count."""
 
-    reads: dict[bytes, KV | None]
-    cache: dict[bytes, KV | None]
-    writes: dict[tuple[bool, bytes], _Write]
+    journal: int
     prefixes: int
+
+
+_MISSING = object()  # in the undo journal: the key was not in the table before
 
 
 _KIND_TO_PROTO = {
@@ -190,6 +191,10 @@ class STM:
         self._cache: dict[bytes, KV | None] = {}  # fetched (prefetch / get_prefix), not yet read
         self._writes: dict[tuple[bool, bytes], _Write] = {}  # (is_prefix, key) -> write, in order
         self._prefixes = 0  # buffered delete_prefix writes (skip prefix scans when none)
+        # (table, key, value before): kept only once a savepoint is taken, so `rollback` undoes
+        # exactly what changed since, without copying the tables per savepoint (group commit
+        # takes one per transition of a batch).
+        self._journal: list[tuple[dict[Any, Any], Any, Any]] | None = None
         self._done = False
         self.revision = 0
         """The commit revision after a successful `commit`."""
@@ -226,23 +231,37 @@ class STM:
     def savepoint(self) -> Savepoint:
         """A snapshot of the buffered writes and reads, for `rollback` (group commit uses it to
         take back the transition that made a batch too large)."""
-        writes = {k: _Write(kind=w.kind, key=w.key, value=w.value, lease=w.lease) for k, w in self._writes.items()}
-        return Savepoint(dict(self._reads), dict(self._cache), writes, self._prefixes)
+        if self._journal is None:
+            self._journal = []
+        return Savepoint(len(self._journal), self._prefixes)
 
     def rollback(self, savepoint: Savepoint) -> None:
         """Forgets every read and write made since `savepoint` was taken (before `commit`)."""
         if self._done:
             raise RuntimeError("an STM that committed cannot roll back")
-        self._reads, self._cache = dict(savepoint.reads), dict(savepoint.cache)
-        self._writes = {
-            k: _Write(kind=w.kind, key=w.key, value=w.value, lease=w.lease) for k, w in savepoint.writes.items()
-        }
+        journal = self._journal if self._journal is not None else []
+        while len(journal) > savepoint.journal:
+            table, key, before = journal.pop()
+            if before is _MISSING:
+                table.pop(key, None)
+            else:
+                table[key] = before
         self._prefixes = savepoint.prefixes
 
     @property
     def reads(self) -> int:
         """How many keys were read (= compares the commit will carry)."""
         return len(self._reads)
+
+    def _set(self, table: dict[Any, Any], key: Any, value: Any) -> None:
+        if self._journal is not None:
+            self._journal.append((table, key, table.get(key, _MISSING)))
+        table[key] = value
+
+    def _pop(self, table: dict[Any, Any], key: Any) -> Any:
+        if self._journal is not None and key in table:
+            self._journal.append((table, key, table[key]))
+        return table.pop(key, None)
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -253,7 +272,7 @@ class STM:
         never write on stale data.
         """
         if key not in self._reads:
-            self._cache[key] = kv
+            self._set(self._cache, key, kv)
 
     async def prefetch(self, keys: Iterable[bytes]) -> None:
         """Fetches many keys in one round trip; later `get` calls are served from it."""
@@ -262,7 +281,7 @@ class STM:
             return
         found = await self._etcd.get_many(missing)
         for k in missing:
-            self._cache[k] = found.get(k)
+            self._set(self._cache, k, found.get(k))
 
     def _buffered(self, key: bytes) -> tuple[bool, _Write | None]:
         """(decided by the buffer, the write deciding it: a put, or None for deleted)."""
@@ -277,10 +296,10 @@ class STM:
         if key in self._reads:
             return self._reads[key]
         if key in self._cache:
-            kv = self._cache.pop(key)
+            kv: KV | None = self._pop(self._cache, key)
         else:
             kv = await self._etcd.get(key)
-        self._reads[key] = kv
+        self._set(self._reads, key, kv)
         return kv
 
     async def get_kv(self, key: bytes) -> KV | None:
@@ -343,34 +362,30 @@ class STM:
                 writes others must see atomically with the commit's compares. A pin sticks to
                 the key for this STM.
         """
-        w = self._writes.get((False, key))
-        if w is not None:
-            w.kind, w.value, w.lease = "put", value, lease
-            w.head = w.head or head
-        else:
-            self._writes[(False, key)] = _Write(kind="put", key=key, value=value, lease=lease, head=head)
+        # A new _Write replaces a buffered one (its place in the order stays): entries are never
+        # changed in place, so the undo journal can keep the old one as it was.
+        old = self._writes.get((False, key))
+        pinned = head or (old is not None and old.head)
+        self._set(self._writes, (False, key), _Write(kind="put", key=key, value=value, lease=lease, head=pinned))
 
     def delete(self, key: bytes) -> None:
         """Buffers deleting ``key`` (drops a buffered put of it)."""
         if self._prefixes and any(p and key.startswith(k) for (p, k) in self._writes):
             # An earlier buffered delete_prefix already deletes it (a later put was the only
             # thing that could bring it back, and this drops that put).
-            self._writes.pop((False, key), None)
+            self._pop(self._writes, (False, key))
             return
-        w = self._writes.get((False, key))
-        if w is not None:
-            w.kind, w.value, w.lease = "delete", b"", 0
-        else:
-            self._writes[(False, key)] = _Write(kind="delete", key=key)
+        old = self._writes.get((False, key))
+        self._set(self._writes, (False, key), _Write(kind="delete", key=key, head=old is not None and old.head))
 
     def delete_prefix(self, prefix: bytes) -> None:
         """Buffers deleting every key under ``prefix`` (drops buffered writes under it)."""
         for entry in [e for e in self._writes if e[1].startswith(prefix)]:
-            del self._writes[entry]
+            self._pop(self._writes, entry)
         self._prefixes = sum(1 for p, _ in self._writes if p)
         if any(p and prefix.startswith(k) for (p, k) in self._writes):
             return  # a broader buffered delete_prefix already covers it
-        self._writes[(True, prefix)] = _Write(kind="delete_prefix", key=prefix)
+        self._set(self._writes, (True, prefix), _Write(kind="delete_prefix", key=prefix))
         self._prefixes += 1
 
     # -- commit --------------------------------------------------------------------------------
