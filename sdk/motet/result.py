@@ -53,10 +53,14 @@ READY_STATES = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
 """States after which a task's result does not change."""
 
 
-_SYNC_IN_TASK = (
-    "Never call result.get() within a task! (Celery's rule: it can deadlock the worker); "
-    "pass disable_sync_subtasks=False if you must"
-)
+def _refuse_waiting_in_a_task(refuse: bool) -> None:
+    """Celery's rule: a task a worker runs must not wait for a result (it can deadlock the
+    worker's slots) unless it says `disable_sync_subtasks=False`."""
+    if refuse and current_worker_request() is not None:
+        raise RuntimeError(
+            "Never call result.get() within a task! (Celery's rule: it can deadlock the worker); "
+            "pass disable_sync_subtasks=False if you must"
+        )
 
 
 def state_name(result: results_pb2.TaskResult) -> str:
@@ -279,8 +283,7 @@ class AsyncResult(ResultBase):
         """
         if self.ignored:
             return None
-        if disable_sync_subtasks and current_worker_request() is not None:
-            raise RuntimeError(_SYNC_IN_TASK)
+        _refuse_waiting_in_a_task(disable_sync_subtasks)
         meta = self._ready_meta()
         if meta is None:
             for result in self.app.client.wait([self.id], timeout):
@@ -572,8 +575,7 @@ class ResultSet(ResultBase):
         return out
 
     def _wait_all(self, timeout: float | None, propagate: bool, in_order: bool, disable_sync: bool) -> list[Any]:
-        if disable_sync and current_worker_request() is not None:
-            raise RuntimeError(_SYNC_IN_TASK)
+        _refuse_waiting_in_a_task(disable_sync)
         leaves = [r for r in self._leaves() if not r.ignored]  # an ignored result never arrives
         pending = [r.id for r in leaves if r._ready_meta() is None]
         if pending:
