@@ -17,7 +17,7 @@ from motet_server.store.etcd import Etcd
 from motet_server.store.keys import Keys
 from motet_server.store.result_lease import ResultLease
 from motet_server.v1 import records_pb2
-from tests.support.canvases import chord, payload, sig
+from tests.support.canvases import chord, group, payload, sig
 
 pytestmark = pytest.mark.asyncio
 
@@ -241,4 +241,27 @@ async def test_only_a_running_chord_header_member_can_add_to_its_chord(store: Et
     assert "not a member of a chord" in refused.refused
     gone = await committer.run(partial(transitions.add_to_chord, task_id="no-such-task", canvas=sig("x")))
     assert "not running" in gone.refused
+    await committer.stop()
+
+
+async def test_a_failed_group_fails_its_link_instead_of_leaving_it_pending(store: Etcd, keys: Keys) -> None:
+    # group.link(cb) runs once after the whole group; if the group fails it never runs, and its
+    # result must fail with the group's error, as a task's callbacks do.
+    members = [sig("add", 1, 1), sig("boom")]
+    callback = sig("tsum")
+    canvas = group(*members)
+    canvas.group.options.link.append(callback)
+    (committer,) = await _committers(store, keys, 1)
+    await committer.run(partial(transitions.submit, canvas=canvas))
+    session = await store.lease_grant(60)
+    ids = [m.signature.options.task_id for m in members]
+    deliveries = await _claim_all(committer, ids, session)
+    failure = common_pb2.TaskFailure(exc_type="builtins.ValueError", message="bad", task_id=ids[1])
+    report = transitions.Report(task_id=ids[1], session_id=session, delivery=deliveries[ids[1]], failure=failure)
+    assert await committer.run(partial(transitions.finish, report=report))
+    raw = await store.get(keys.result(callback.signature.options.task_id))
+    assert raw is not None, "the group's link was left PENDING"
+    linked = records_pb2.ResultRecord.FromString(raw.value).result
+    assert (linked.state, linked.failure.task_id) == (common_pb2.TASK_STATE_FAILURE, ids[1])
+    assert await _tasks_named(store, keys, "tsum") == []
     await committer.stop()

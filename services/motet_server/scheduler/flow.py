@@ -11,6 +11,7 @@ docs/invariants.md). Nothing here sends a message or touches process state.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from google.protobuf import timestamp_pb2
@@ -189,8 +190,15 @@ class Flow:
         failure: common_pb2.TaskFailure,
         cont: records_pb2.Continuation,
         origin: Origin,
+        *,
+        callbacks: Sequence[canvas_pb2.Canvas] = (),
     ) -> None:
-        """Marks everything after a failed (or revoked) task as failed too, so nothing hangs."""
+        """Marks everything after a failed (or revoked) task or join as failed too, so nothing
+        hangs: the rest of its chain, what its join waits for, and its callbacks, which will
+        never run."""
+        for callback in callbacks:
+            for task_id in nodes.all_task_ids(callback):
+                self.put_result(stm, task_id, state, failure=failure, root_id=origin.root_id)
         for node in cont.remaining:
             for task_id in nodes.all_task_ids(node):
                 self.put_result(stm, task_id, state, failure=failure, root_id=origin.root_id)
@@ -226,7 +234,8 @@ class Flow:
             failed = _join_request(join, origin)
             for errback in join.link_error:
                 await self.write(stm, expand.errback(errback, err, failed, origin.root_id))
-        await self.fail_downstream(stm, state, err, join.continuation, origin)
+        # A group's links (group.link) never run either: they fail with the group.
+        await self.fail_downstream(stm, state, err, join.continuation, origin, callbacks=join.link)
 
     # ------------------------------------------------------------------ results
 

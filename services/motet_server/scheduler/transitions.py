@@ -348,11 +348,7 @@ async def _fail(flow: Flow, stm: STM, rec: records_pb2.TaskRecord, state: int, f
         failed = failed_request(rec)
         for errback in rec.options.link_error:
             await flow.write(stm, expand.errback(errback, failure, failed, rec.root_id))
-    # Callbacks will never run: their results fail too rather than stay PENDING forever.
-    for callback in rec.options.link:
-        for task_id in nodes.all_task_ids(callback):
-            flow.put_result(stm, task_id, state, failure=failure, root_id=rec.root_id)
-    await flow.fail_downstream(stm, state, failure, rec.continuation, origin)
+    await flow.fail_downstream(stm, state, failure, rec.continuation, origin, callbacks=rec.options.link)
 
 
 def _retry(flow: Flow, stm: STM, rec: records_pb2.TaskRecord, report: Report) -> None:
