@@ -24,6 +24,7 @@ from motet_server.rpc import metrics
 from motet_server.scheduler import transitions
 from motet_server.scheduler.committer import Committer
 from motet_server.scheduler.flow import Flow, request_context
+from motet_server.store.errors import StoreError, WatchCompacted
 from motet_server.store.etcd import Etcd
 from motet_server.store.keys import Keys
 from motet_server.store.kv import KV, MAX_TXN_OPS, WatchEvent
@@ -37,6 +38,12 @@ log = logging.getLogger(__name__)
 
 _MAX_READS = MAX_TXN_OPS - 8
 """Compares a write set may carry before the hand-off stops adding revocation-marker reads."""
+ORPHAN_CHECK_DELAY = 0.5
+"""Seconds after seeing a claim of a local session that no assignment went out for, before it is
+looked at again (and, if still held and unsent, sent): long enough for a claim whose commit
+this process is still finishing to be sent by its own path."""
+RECONCILE_EVERY = 5.0
+"""Seconds between sweeps comparing the claims local sessions hold with what they were sent."""
 
 
 @dataclass(eq=False)
@@ -83,10 +90,15 @@ class Dispatcher:
         self._keys = keys
         self._committer = committer
         self.tasks: dict[str, records_pb2.TaskRecord] = {}
-        self.claimed: set[str] = set()
+        self.claims: dict[str, int] = {}
+        """Claimed task id -> the session (lease id) holding it, as the claim watch says."""
+        self.by_root: dict[str, set[str]] = {}
+        """Root id -> ids of the cached tasks of that workflow (what revoking a root cancels)."""
         self.revoked: dict[str, records_pb2.RevokeRecord] = {}
         self.sessions: dict[int, Session] = {}
         self._claiming: set[str] = set()
+        self._handing: set[str] = set()
+        """Tasks claimed inside a write set being committed (sent, or not, by after_commit)."""
         self._queued: set[str] = set()
         self._ready: dict[tuple[str, str], list[_Entry]] = {}
         self._delayed: list[_Entry] = []
@@ -100,15 +112,30 @@ class Dispatcher:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        """Loads the current state and follows it with watches from the same revision."""
-        loaded_rev = 0
-        for prefix, handler in self._feeds():
-            kvs, rev = await self._etcd.get_prefix(prefix)
-            loaded_rev = max(loaded_rev, rev)
+        """Loads the current state and follows it with watches from the same revision.
+
+        Every prefix is read (in pages) at one revision, the revision of the first read, so
+        the cache is one snapshot and each watch starts right after it. A compaction passing
+        that revision mid-read restarts the read.
+        """
+        for attempt in range(5):
+            loaded: list[tuple[list[KV], Callable[[list[WatchEvent]], None]]] = []
+            revision = 0
+            try:
+                for prefix, handler in self._feeds():
+                    kvs, revision = await self._etcd.get_prefix(prefix, revision=revision)
+                    loaded.append((kvs, handler))
+                break
+            except StoreError as exc:
+                if "compacted" not in str(exc) or attempt == 4:
+                    raise
+                log.info("the store was compacted during the initial read; reading again")
+        for kvs, handler in loaded:
             handler([WatchEvent(kind="put", kv=kv) for kv in kvs])
         for prefix, handler in self._feeds():
-            self._loops.append(asyncio.create_task(self._follow(prefix, loaded_rev + 1, handler)))
+            self._loops.append(asyncio.create_task(self._follow(prefix, revision + 1, handler)))
         self._loops.append(asyncio.create_task(self._dispatch_loop()))
+        self._loops.append(asyncio.create_task(self._reconcile_loop()))
         self.kick()
 
     async def stop(self) -> None:
@@ -134,23 +161,40 @@ class Dispatcher:
                     start = max(e.kv.mod_revision for e in events) + 1
             except asyncio.CancelledError:
                 raise
+            except WatchCompacted:
+                # The history the watch needs is gone: what changed meanwhile is only known by
+                # reading the prefix again (never silently carry on with a stale cache).
+                log.warning("watch on %r fell behind a compaction; reloading", prefix)
+                start = await self._reload_until_read(prefix)
             except Exception:  # noqa: BLE001 - the store blinked: reload and follow again
                 log.warning("watch on %r broke; reloading", prefix, exc_info=True)
                 await asyncio.sleep(0.5)
-                with contextlib.suppress(Exception):
-                    kvs, rev = await self._etcd.get_prefix(prefix)
-                    self._reload(prefix, kvs)
-                    start = rev + 1
+                start = await self._reload_until_read(prefix)
+
+    async def _reload_until_read(self, prefix: bytes) -> int:
+        """Reads ``prefix`` afresh into the cache (retrying while the store is away); returns
+        the revision to watch from."""
+        while True:
+            try:
+                kvs, rev = await self._etcd.get_prefix(prefix)
+            except StoreError:
+                log.warning("reading %r failed; trying again", prefix, exc_info=True)
+                await asyncio.sleep(0.5)
+                continue
+            self._reload(prefix, kvs)
+            return rev + 1
 
     def _reload(self, prefix: bytes, kvs: list[KV]) -> None:
         if prefix == self._keys.task_prefix():
             self.tasks.clear()
+            self.by_root.clear()
             self._queued.clear()
             self._ready.clear()
             self._delayed.clear()
             self._on_tasks([WatchEvent(kind="put", kv=kv) for kv in kvs])
         elif prefix == self._keys.claim_prefix():
-            self.claimed = {self._keys.id_from(kv.key, prefix) for kv in kvs}
+            self.claims.clear()
+            self._on_claims([WatchEvent(kind="put", kv=kv) for kv in kvs])
             for task_id in list(self.tasks):
                 self._schedule(task_id)
         else:
@@ -164,11 +208,44 @@ class Dispatcher:
         for event in events:
             task_id = self._keys.id_from(event.kv.key, prefix)
             if event.kind == "delete":
-                self.tasks.pop(task_id, None)
+                self._forget(task_id)
                 continue
-            self.tasks[task_id] = records_pb2.TaskRecord.FromString(event.kv.value)
+            self._remember(records_pb2.TaskRecord.FromString(event.kv.value))
             self._schedule(task_id)
         self.kick()
+
+    def _remember(self, rec: records_pb2.TaskRecord) -> None:
+        """Caches a task record without its payloads (arguments, errback inputs): routing,
+        scheduling, revocation and reports read only the rest, and a claim reads the whole
+        record from the store. Keeps the cache small with many tasks waiting."""
+        if rec.HasField("args") or rec.HasField("kwargs") or rec.HasField("errback_failure"):
+            slim = records_pb2.TaskRecord()
+            slim.CopyFrom(rec)
+            for name in ("args", "kwargs", "errback_failure", "errback_request"):
+                slim.ClearField(name)
+            rec = slim
+        old = self.tasks.get(rec.id)
+        if old is not None and old.root_id != rec.root_id:
+            self._unindex(old)
+        self.tasks[rec.id] = rec
+        self.by_root.setdefault(rec.root_id or rec.id, set()).add(rec.id)
+
+    def _forget(self, task_id: str) -> None:
+        rec = self.tasks.pop(task_id, None)
+        if rec is not None:
+            self._unindex(rec)
+
+    def _unindex(self, rec: records_pb2.TaskRecord) -> None:
+        root = rec.root_id or rec.id
+        ids = self.by_root.get(root)
+        if ids is not None:
+            ids.discard(rec.id)
+            if not ids:
+                del self.by_root[root]
+
+    def workflow(self, root_id: str) -> list[str]:
+        """Ids of the cached tasks of the workflow whose root is ``root_id`` (the root too)."""
+        return sorted(self.by_root.get(root_id, ()))
 
     # ------------------------------------------------------------------ hand-off
 
@@ -206,21 +283,37 @@ class Dispatcher:
             # trust it instead of a round trip. The read still records its "never created"
             # compare, so a revocation the cache has not seen yet fails this commit.
             stm.seed(self._keys.revoked(rec.id), None)
-        for session, rec in candidates:
-            if session.available <= 0:
-                continue
-            # This write set creates the task, so it is stored and unclaimed when it commits.
-            claimed = await transitions.write_claim(flow, stm, rec, session_id=session.id, worker_id=session.worker_id)
-            if claimed is None:
-                continue  # revoked or not due: the dispatcher's own path ends or delays it
-            session.available -= 1
-            handoffs.append((session, claimed))
+            # Until after_commit: a claim watch event of this commit is not an orphan.
+            self._handing.add(rec.id)
+        try:
+            for session, rec in candidates:
+                if session.available <= 0:
+                    continue
+                # This write set creates the task, so it is stored and unclaimed when it commits.
+                claimed = await transitions.write_claim(
+                    flow, stm, rec, session_id=session.id, worker_id=session.worker_id
+                )
+                if claimed is None:
+                    continue  # revoked or not due: the dispatcher's own path ends or delays it
+                session.available -= 1
+                handoffs.append((session, claimed))
+        except BaseException:
+            for _, rec in candidates:
+                self._handing.discard(rec.id)
+            raise
         return handoffs
 
     def after_commit(
         self, stm: STM, flow: Flow, handoffs: list[tuple[Session, records_pb2.TaskRecord]], committed: bool
     ) -> None:
-        """Sends the hand-offs of a committed write set, or gives their credit back."""
+        """Sends the hand-offs of a committed write set, or gives their credit back.
+
+        Not committed includes an unknown outcome (the txn may have landed): a claim that did
+        land is then seen on the claim watch, held by a local session with nothing sent, and
+        sent by `_check_claim`.
+        """
+        for rec in flow.created:
+            self._handing.discard(rec.id)
         if not committed:
             for session, _ in handoffs:
                 session.available += 1
@@ -228,8 +321,8 @@ class Dispatcher:
         handed = set()
         for session, rec in handoffs:
             handed.add(rec.id)
-            self.tasks[rec.id] = rec
-            self.claimed.add(rec.id)
+            self._remember(rec)
+            self.claims[rec.id] = session.id
             session.inflight[rec.id] = time.monotonic()
             session.send(worker_pb2.ConnectResponse(assignment=assignment(rec)))
         # Every key of a committed txn has mod_revision == the txn's revision: remember the
@@ -262,7 +355,7 @@ class Dispatcher:
         created = False
         for rec in flow.created:
             if rec.id not in handed and not stm.spilled(self._keys.task(rec.id)):
-                self.tasks[rec.id] = rec
+                self._remember(rec)
                 self._schedule(rec.id)
                 created = True
         if created:
@@ -284,9 +377,15 @@ class Dispatcher:
         for event in events:
             task_id = self._keys.id_from(event.kv.key, prefix)
             if event.kind == "put":
-                self.claimed.add(task_id)
+                session_id = records_pb2.ClaimRecord.FromString(event.kv.value).session_id
+                self.claims[task_id] = session_id
+                session = self.sessions.get(session_id)
+                if session is not None and task_id not in session.inflight:
+                    # Held by a worker of this process that was sent nothing (yet): a claim
+                    # whose commit outcome was unknown to its caller. Look again shortly.
+                    loop.call_later(ORPHAN_CHECK_DELAY, self._check_claim, task_id)
             else:
-                self.claimed.discard(task_id)
+                self.claims.pop(task_id, None)
                 # A claim that vanished while its task still exists is a lost worker (or a
                 # retry): the task is ready again. The task's own delete, when it completed,
                 # arrives on the other watch; give it a moment before rescheduling.
@@ -301,20 +400,71 @@ class Dispatcher:
                 continue
             record = records_pb2.RevokeRecord.FromString(event.kv.value)
             self.revoked[task_id] = record
-            if task_id in self.claimed and self.on_revoke_running is not None:
+            if task_id in self.claims and self.on_revoke_running is not None:
                 self.on_revoke_running(task_id, record)
             elif task_id in self.tasks:
                 self._schedule(task_id)
         self.kick()
 
     def _reschedule(self, task_id: str) -> None:
-        if task_id in self.tasks and task_id not in self.claimed:
+        if task_id in self.tasks and task_id not in self.claims:
             self._schedule(task_id)
             self.kick()
 
+    # ------------------------------------------------------------------ reconciling claims
+
+    def _check_claim(self, task_id: str) -> None:
+        """Sends a claimed task to its local session if the claim is held and nothing was sent."""
+        session = self.sessions.get(self.claims.get(task_id, 0))
+        if (
+            session is None
+            or session.closed
+            or task_id in session.inflight
+            or task_id in self._claiming
+            or task_id in self._handing
+        ):
+            return
+        self._spawn(self._adopt(session, task_id))
+
+    async def _adopt(self, session: Session, task_id: str) -> None:
+        try:
+            found = await self._etcd.get_many([self._keys.task(task_id), self._keys.claim(task_id)])
+        except StoreError:
+            # Unreachable: the sweep looks again (and the claim lapses with the session anyway).
+            log.warning("could not read the claim of %s; looking again later", task_id, exc_info=True)
+            return
+        task_kv, claim_kv = found.get(self._keys.task(task_id)), found.get(self._keys.claim(task_id))
+        if task_kv is None or claim_kv is None:
+            return  # finished or released meanwhile
+        rec = records_pb2.TaskRecord.FromString(task_kv.value)
+        claim = records_pb2.ClaimRecord.FromString(claim_kv.value)
+        if claim.session_id != session.id or claim.delivery != rec.deliveries:
+            return
+        if session.closed or task_id in session.inflight or task_id in self._claiming or task_id in self._handing:
+            return  # sent by its own path after all
+        log.warning(
+            "task %s was claimed for worker %s by a commit whose outcome was unknown; sending it now",
+            task_id,
+            session.worker_id,
+        )
+        session.available -= 1
+        session.inflight[task_id] = time.monotonic()
+        session.send(worker_pb2.ConnectResponse(assignment=assignment(rec)))
+
+    async def _reconcile_loop(self) -> None:
+        """Every `RECONCILE_EVERY` s, compares the claims each local session holds with the
+        assignments it was sent (a claim event seen while its session was not registered yet,
+        or a reload, is caught here)."""
+        while True:
+            await asyncio.sleep(RECONCILE_EVERY)
+            for task_id, session_id in list(self.claims.items()):
+                session = self.sessions.get(session_id)
+                if session is not None and task_id not in session.inflight:
+                    self._check_claim(task_id)
+
     def _schedule(self, task_id: str) -> None:
         rec = self.tasks.get(task_id)
-        if rec is None or task_id in self.claimed or task_id in self._queued:
+        if rec is None or task_id in self.claims or task_id in self._queued:
             return
         if task_id in self.revoked:
             # Revoked before it was created (a later chain step): it ends REVOKED, never runs.
@@ -408,7 +558,7 @@ class Dispatcher:
             entry = heapq.heappop(self._ready[best[1]])
             self._queued.discard(entry.task_id)
             rec = self.tasks.get(entry.task_id)
-            if rec is None or entry.task_id in self.claimed or entry.task_id in self._claiming:
+            if rec is None or entry.task_id in self.claims or entry.task_id in self._claiming:
                 continue
             if rec.not_before != entry.not_before:
                 self._schedule(entry.task_id)  # retried meanwhile: re-file under its new time
@@ -437,7 +587,7 @@ class Dispatcher:
             self._reschedule(task_id)
             self.kick()
             return
-        self.claimed.add(task_id)
+        self.claims[task_id] = session.id
         session.inflight[task_id] = time.monotonic()
         session.send(worker_pb2.ConnectResponse(assignment=assignment(rec)))
 

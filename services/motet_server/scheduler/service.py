@@ -21,7 +21,7 @@ from motet_server.scheduler.dispatch import Dispatcher, Session
 from motet_server.store.errors import StoreError, StoreUnavailable
 from motet_server.store.etcd import Etcd
 from motet_server.store.keys import Keys
-from motet_server.store.kv import KV
+from motet_server.store.kv import KV, MAX_TXN_OPS, Op
 from motet_server.v1 import records_pb2
 
 _WorkerContext = grpc.aio.ServicerContext[worker_pb2.ConnectRequest, worker_pb2.ConnectResponse]
@@ -103,19 +103,26 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
             await errors.abort(
                 context, "invalid_request", "give at least one task id", violations=[("task_ids", "empty")]
             )
-        # Revoking a root id cancels the whole canvas: every stored task of that workflow.
-        for task_id in list(ids):
-            ids += [t for t, rec in list(self._dispatcher.tasks.items()) if rec.root_id == task_id and t != task_id]
+        # Revoking a root id cancels the whole canvas: every stored task of that workflow (an
+        # index lookup, not a scan of the cache: this loop shares the lease-renewing event loop).
+        ids = list(dict.fromkeys(ids + [t for root in ids for t in self._dispatcher.workflow(root)]))
+        stored = {t for t in ids if t in self._dispatcher.tasks}  # before revoking drops them
         record = records_pb2.RevokeRecord(terminate=request.terminate).SerializeToString()
         lease = self._committer.flow().result_lease
-        for task_id in ids:
-            # The marker stops a task that does not exist yet (a later chain step) when it is created.
-            await self._etcd.put(self._keys.revoked(task_id), record, lease=lease)
+        try:
+            # The marker stops a task that does not exist yet (a later chain step) when it is
+            # created; written in transactions of up to MAX_TXN_OPS puts, not one request each.
+            for i in range(0, len(ids), MAX_TXN_OPS):
+                puts = [Op.put(self._keys.revoked(t), record, lease=lease) for t in ids[i : i + MAX_TXN_OPS]]
+                await self._etcd.txn((), puts)
+            # Concurrently, so the committer folds them into few transactions.
+            holders = await asyncio.gather(*(self._dispatcher.revoke(t) for t in ids))
+        except StoreUnavailable as exc:
+            await errors.abort(context, "unavailable", f"the store is unavailable: {exc}")
         revoked = 0
-        for task_id in ids:
-            session_id = await self._dispatcher.revoke(task_id)
+        for task_id, session_id in zip(ids, holders, strict=True):
             if session_id is None:
-                revoked += 1 if task_id in self._dispatcher.tasks else 0
+                revoked += 1 if task_id in stored else 0
                 continue
             revoked += 1
             session = self._dispatcher.sessions.get(session_id)
@@ -137,15 +144,13 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
             claims, _ = await self._etcd.get_prefix(self._keys.claim_prefix())
         except StoreUnavailable as exc:
             await errors.abort(context, "unavailable", f"the store is unavailable: {exc}")
-        tasks = self._dispatcher.tasks  # every replica's cache holds every task record
-        missing = [
-            self._keys.task(self._keys.id_from(kv.key, self._keys.claim_prefix()))
-            for kv in claims
-            if self._keys.id_from(kv.key, self._keys.claim_prefix()) not in tasks
-        ]
-        if missing:
-            found = await self._etcd.get_many(missing)
-            tasks = {**tasks, **{rec.id: rec for rec in map(_task_record, found.values())}}
+        # The claimed tasks' whole records (the dispatcher's cache keeps no arguments).
+        held = [self._keys.task(self._keys.id_from(kv.key, self._keys.claim_prefix())) for kv in claims]
+        try:
+            found = await self._etcd.get_many(held)
+        except StoreUnavailable as exc:
+            await errors.abort(context, "unavailable", f"the store is unavailable: {exc}")
+        tasks = {rec.id: rec for rec in map(_task_record, found.values())}
         local = self._dispatcher.sessions
         workers = inspection.worker_infos(
             sessions,

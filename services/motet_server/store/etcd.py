@@ -26,10 +26,13 @@ from motet_server.rpc.channels import open_channel
 from motet_server.store.errors import StoreError, StoreUnavailable, WatchCompacted
 from motet_server.store.kv import KV, MAX_TXN_OPS, Compare, Op, TxnResult, WatchEvent, prefix_end
 
-__all__ = ["Etcd"]
+__all__ = ["PAGE_KEYS", "Etcd"]
 
 _HEALTH_TIMEOUT = 1.0
 """A health probe must answer fast: it decides NOT_SERVING while etcd is unreachable."""
+
+PAGE_KEYS = 1000
+"""Keys per range request of `Etcd.get_prefix` (smaller when a page exceeds a message)."""
 
 _CHANNEL_OPTIONS = [
     # Give up on an unanswered keepalive ping after 5 s rather than gRPC's default 20 s, so a
@@ -231,18 +234,39 @@ class Etcd:
     async def get_prefix(self, prefix: bytes, *, limit: int = 0, revision: int = 0) -> tuple[list[KV], int]:
         """Every key starting with ``prefix``, sorted by key, and the revision of the read.
 
+        Read in pages of at most `PAGE_KEYS` keys, every page at the revision of the first, so
+        the answer is one consistent snapshot however large the prefix (one unpaginated range
+        would fail beyond the channel's 64 MiB receive limit). A page etcd cannot send in one
+        message is asked for again at half the size.
+
         Args:
             prefix: The key prefix.
             limit: At most this many keys (0: all).
             revision: Read the store as of this revision (0: now). A compacted revision
-                raises `StoreError`.
+                raises `StoreError` (also when compaction passes the read's revision between
+                two pages: read again).
 
         Returns:
             ``(kvs, revision)``: watch from ``revision + 1`` to see every later change.
         """
-        req = rpc_pb2.RangeRequest(key=prefix, range_end=prefix_end(prefix), limit=limit, revision=revision)
-        resp = await self._unary(self._kv.Range, req, "get_prefix")
-        return [_kv(p) for p in resp.kvs], (revision or resp.header.revision)
+        end = prefix_end(prefix)
+        out: list[KV] = []
+        key, page = prefix, PAGE_KEYS
+        while True:
+            want = min(page, limit - len(out)) if limit else page
+            req = rpc_pb2.RangeRequest(key=key, range_end=end, limit=want, revision=revision)
+            try:
+                resp = await self._unary(self._kv.Range, req, "get_prefix")
+            except StoreError as exc:
+                if page > 1 and "larger than max" in str(exc):
+                    page //= 2
+                    continue
+                raise
+            revision = revision or int(resp.header.revision)
+            out += [_kv(p) for p in resp.kvs]
+            if not resp.more or not resp.kvs or (limit and len(out) >= limit):
+                return out, revision
+            key = resp.kvs[-1].key + b"\0"  # the next key after the last one read
 
     async def count_prefix(self, prefix: bytes) -> int:
         """How many keys start with ``prefix``."""
