@@ -12,7 +12,7 @@ import grpc
 
 from motet.v1 import common_pb2, results_pb2, results_pb2_grpc
 from motet_server.rpc import errors, metrics
-from motet_server.store.errors import StoreUnavailable
+from motet_server.store.errors import StoreError, StoreUnavailable, WatchCompacted
 from motet_server.store.etcd import Etcd
 from motet_server.store.keys import Keys
 from motet_server.store.kv import WatchEvent
@@ -50,6 +50,13 @@ class ResultsServicer(results_pb2_grpc.ResultsServiceServicer):
                 await self._watch
 
     async def _follow(self, start: int) -> None:
+        """Pushes every result put from revision ``start`` on to its waiters.
+
+        A broken watch resumes from the revision after the last one seen, so a result written
+        while it reconnects still arrives. Only when that history is compacted away does it
+        jump to the present, and then it first re-reads every current waiter's result (until
+        the read succeeds): nothing written in the gap is skipped.
+        """
         prefix = self._keys.result_prefix()
         while True:
             try:
@@ -58,13 +65,24 @@ class ResultsServicer(results_pb2_grpc.ResultsServiceServicer):
                     start = max(e.kv.mod_revision for e in events) + 1
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - reopen, then re-read what waiters are missing
-                log.warning("results watch broke; reopening", exc_info=True)
+            except WatchCompacted:
+                log.warning("results watch fell behind a compaction; re-reading what waiters wait for")
+                start = await self._catch_up()
+            except Exception:  # noqa: BLE001 - the store blinked: resume from the last revision seen
+                log.warning("results watch broke; resuming from revision %d", start, exc_info=True)
                 await asyncio.sleep(0.2)
-                with contextlib.suppress(Exception):
-                    start = await self._etcd.revision() + 1
-                    for task_id, result in (await self._read(list(self._waiters))).items():
-                        self._push(task_id, result)
+
+    async def _catch_up(self) -> int:
+        """Reads the results of every current waiter; returns the revision to watch from."""
+        while True:
+            try:
+                start = await self._etcd.revision() + 1
+                for task_id, result in (await self._read(list(self._waiters))).items():
+                    self._push(task_id, result)
+                return start
+            except StoreError:
+                log.warning("re-reading waited-for results failed; trying again", exc_info=True)
+                await asyncio.sleep(0.2)
 
     def _publish(self, events: list[WatchEvent]) -> None:
         prefix = self._keys.result_prefix()
