@@ -6,9 +6,11 @@ loopback with free ports, its data and log in one private directory, stopped by 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import sys
 import threading
 import urllib.request
@@ -49,6 +51,8 @@ class RobustCluster:
         self.results_endpoint = ""
         self.workers: list[ServiceProcess] = []
         self.proxy: FaultProxy | None = None
+        self.etcd_proxies: list[FaultProxy] = []
+        """One per etcd member, between scheduler replica 0 (the busier one) and the cluster."""
 
     @property
     def etcd(self) -> str:
@@ -81,13 +85,16 @@ class RobustCluster:
             t.join()
         if errors:
             raise errors[0]
+        # Replica 0 (submissions, w0, w2) reaches etcd through a fault proxy per member.
+        self.etcd_proxies = [FaultProxy(e.endpoint).start() for e in self.etcds]
+        via_proxies = ",".join(p.endpoint for p in self.etcd_proxies)
         for i in range(2):
             endpoint = f"127.0.0.1:{free_port()}"
             self.scheduler_endpoints.append(endpoint)
             self.schedulers.append(
                 ServiceProcess(
                     f"scheduler-{i}",
-                    self._python("scheduler", "--listen", endpoint, "--etcd", self.etcd),
+                    self._python("scheduler", "--listen", endpoint, "--etcd", self.etcd if i else via_proxies),
                     self.dir / f"scheduler-{i}.log",
                     self.env,
                     "motet scheduler listening",
@@ -143,7 +150,12 @@ class RobustCluster:
         for proc in [self.results, *reversed(self.schedulers)]:
             if proc is not None:
                 proc.stop()
+        for proxy in self.etcd_proxies:
+            proxy.stop()
         for e in self.etcds:
+            if e.pid is not None:  # a member frozen by a fault must wake to stop
+                with contextlib.suppress(OSError):
+                    os.kill(e.pid, signal.SIGCONT)
             e.stop()
         if os.environ.get("MOTET_KEEP_LOGS") is None:
             shutil.rmtree(self.dir, ignore_errors=True)

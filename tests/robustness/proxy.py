@@ -1,8 +1,10 @@
 """A loopback TCP proxy that injects network faults between a client and one endpoint.
 
 Modes: ``pass`` (forward), ``latency`` (forward after a delay per chunk), ``blackhole``
-(accept and read bytes, deliver none, in either direction). `drop` closes every open
-connection now. It runs an asyncio loop in a daemon thread of the test process.
+(accept and read bytes, deliver none, in either direction), ``mute`` (deliver the client's
+bytes to the target, none of the answers: a request that is applied while its caller times
+out, an unknown outcome). `drop` closes every open connection now. It runs an asyncio loop in a
+daemon thread of the test process.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ class FaultProxy:
         return self
 
     def set_mode(self, mode: str, latency: float = 0.0) -> None:
-        assert mode in ("pass", "latency", "blackhole")
+        assert mode in ("pass", "latency", "blackhole", "mute")
         self.latency = latency
         self.mode = mode
 
@@ -62,18 +64,22 @@ class FaultProxy:
             writer.transport.abort()
             return
         self._writers |= {writer, up_writer}
-        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer), return_exceptions=True)
+        await asyncio.gather(
+            self._pipe(reader, up_writer, upstream=True),
+            self._pipe(up_reader, writer, upstream=False),
+            return_exceptions=True,
+        )
         for w in (writer, up_writer):
             self._writers.discard(w)
             with contextlib.suppress(Exception):
                 w.transport.abort()
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, upstream: bool) -> None:
         while True:
             data = await reader.read(65536)
             if not data:
                 break
-            if self.mode == "blackhole":
+            if self.mode == "blackhole" or (self.mode == "mute" and not upstream):
                 continue  # swallowed: the peer sees an open, silent connection
             if self.mode == "latency" and self.latency:
                 await asyncio.sleep(self.latency)

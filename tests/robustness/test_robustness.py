@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 import threading
 import time
 from collections import Counter, defaultdict
@@ -27,6 +28,7 @@ pytestmark = [pytest.mark.robustness, pytest.mark.slow, pytest.mark.timeout(280)
 SEED = int(os.environ.get("MOTET_ROBUST_SEED", "20261201"))
 SECONDS = float(os.environ.get("MOTET_ROBUST_SECONDS", "60"))
 BLACKHOLE_SECONDS = float(os.environ.get("MOTET_ROBUST_BLACKHOLE", "6"))
+UNKNOWN_OUTCOME_SECONDS = 5.5  # longer than the etcd client's 5 s deadline: requests time out
 STRICT_READS = os.environ.get("MOTET_ROBUST_STRICT_READS", "1") == "1"
 DRAIN_SECONDS = 90.0
 MAX_DELIVERIES = 5  # scheduler/transitions.py: a task is handed out at most this often
@@ -41,6 +43,8 @@ FAULT_KINDS = [
     "etcd_leader_kill",
     "results_restart",
     "scheduler_sigkill_mid_wide_submit",
+    "etcd_unknown_outcome",
+    "etcd_member_frozen",
 ]
 EXTRA_FAULTS = [*FAULT_KINDS, "worker_latency", "worker_drop", "etcd_follower_kill"]
 
@@ -272,6 +276,34 @@ def _inject(cluster: RobustCluster, rng: random.Random, kind: str, faults: list[
         time.sleep(2.0)
         e.start()
         return f"{e.name}{' (leader)' if i == leader else ''}"
+    if kind == "etcd_unknown_outcome":
+        # Replica 0's requests reach etcd and are applied, their answers never come back: its
+        # submissions, claims, hand-offs and reports time out with their outcome unknown (the
+        # etcd client's deadline is 5 s). Then the connections are cut and it reconnects.
+        # Once past the deadline, then in short bursts cut by a connection drop (each cuts the
+        # txn in flight then: replica 0 commits through one loop, so one txn at a time).
+        for hold in [UNKNOWN_OUTCOME_SECONDS] + [rng.uniform(0.05, 0.4) for _ in range(8)]:
+            for proxy in cluster.etcd_proxies:
+                proxy.set_mode("mute")
+            time.sleep(hold)
+            for proxy in cluster.etcd_proxies:
+                proxy.set_mode("pass")
+                proxy.drop()
+            time.sleep(0.5)
+        return "scheduler-0 -> etcd"
+    if kind == "etcd_member_frozen":
+        # SIGSTOP: the member neither sends nor answers (to peers and clients), as if its
+        # network were cut; then it resumes, behind, and catches up (or steps down as leader).
+        leader = cluster.etcd_leader()
+        i = rng.randrange(3)
+        e = cluster.etcds[i]
+        assert e.pid is not None
+        os.kill(e.pid, signal.SIGSTOP)
+        try:
+            time.sleep(3.0)
+        finally:
+            os.kill(e.pid, signal.SIGCONT)
+        return f"{e.name}{' (leader)' if i == leader else ''}"
     if kind == "results_restart":
         assert cluster.results is not None
         cluster.results.stop()
@@ -442,6 +474,11 @@ def test_random_canvases_under_faults(
             t.join()
         violations, stats = _check(planned, faults, robust_cluster.record_dir)
         stats["reads_failed_during_faults"] = len(read_errors)
+        # Claims that landed while their scheduler heard UNAVAILABLE, then sent by the reconcile.
+        stats["unknown_outcome_claims_sent"] = sum(
+            path.read_text(errors="replace").count("by a commit whose outcome was unknown")
+            for path in robust_cluster.dir.glob("scheduler-*.log")
+        )
         if STRICT_READS:
             violations += [f"read during a fault failed: {e}" for e in read_errors]
         stats["seconds"] = round(time.monotonic() - started)
