@@ -2,18 +2,38 @@
 
 from __future__ import annotations
 
+import random
 import socket
+import threading
 
 __all__ = ["free_port"]
 
+_RANGE = (15000, 32767)
+"""Where ports are picked: below Linux's ephemeral range (32768-60999), which outgoing
+connections draw from. A port bound to 0 comes from that range, so a connection opened by any
+process between the pick and the bind could take it (seen: "Address already in use" when a
+loaded test run started a service); here only another listener can, and the bind check sees it."""
+_handed: set[int] = set()
+_lock = threading.Lock()
+_random = random.SystemRandom()
+
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that was free a moment ago on ``host``.
+    """A TCP port that was free a moment ago on ``host``, never the same twice in one process.
 
-    The OS picks it (bind to port 0); another process could take it before the caller binds
-    it, so prefer binding port 0 directly where the server supports it (gRPC, Prometheus).
+    Another process could still bind it before the caller does; prefer binding port 0 directly
+    where the server supports it.
     """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
+    with _lock:
+        for _ in range(1000):
+            port = _random.randint(*_RANGE)
+            if port in _handed:
+                continue
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                try:
+                    s.bind((host, port))
+                except OSError:
+                    continue
+            _handed.add(port)
+            return port
+    raise OSError(f"no free TCP port found on {host} in {_RANGE[0]}-{_RANGE[1]}")
