@@ -44,6 +44,7 @@ __all__ = [
     "NotInChord",
     "NotRegistered",
     "RemoteError",
+    "RemoteTraceback",
     "Replace",
     "Retry",
     "ServiceUnavailable",
@@ -157,6 +158,24 @@ class RemoteError(MotetError):
         self.remote_message = message
         self.remote_traceback = traceback
         self.task_id = task_id
+
+
+class RemoteTraceback(MotetError):  # noqa: N818 - named after multiprocessing's RemoteTraceback
+    """The traceback of a task's exception where it was raised, in the worker.
+
+    Set as the ``__cause__`` of the exception `get()` raises (as multiprocessing does), so an
+    uncaught one prints the task's own frames first, then "The above exception was the direct
+    cause of the following exception", then the caller's.
+    """
+
+    def __init__(self, traceback: str, task_id: str = "") -> None:
+        super().__init__(traceback)
+        self.traceback = traceback
+        self.task_id = task_id
+
+    def __str__(self) -> str:
+        where = f" in task {self.task_id}" if self.task_id else ""
+        return f'raised{where} (remote traceback):\n"""\n{self.traceback.rstrip()}\n"""'
 
 
 class Retry(MotetError):

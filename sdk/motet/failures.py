@@ -10,14 +10,41 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import sys
 import traceback as tb_module
+from collections.abc import Iterable
 from typing import Any
 
-from motet.exceptions import RemoteError, TaskRevokedError
+from motet.exceptions import RemoteError, RemoteTraceback, TaskRevokedError
 from motet.v1 import common_pb2
 
-__all__ = ["exception_from_failure", "failure_from_exception", "qualified_name"]
+__all__ = ["exception_from_failure", "failure_from_exception", "qualified_name", "user_traceback"]
+
+_SDK_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def user_traceback(exc: BaseException, skip: Iterable[str] = ()) -> str:
+    """The formatted traceback of ``exc`` without the frames of Motet's own code.
+
+    Frames in files under the SDK package or under any of the ``skip`` directories (the
+    worker passes its own package) are left out, in chained exceptions too, so what a task
+    reports starts at the user's task function.
+    """
+    prefixes = tuple(os.path.join(os.path.abspath(d), "") for d in (_SDK_DIR, *skip))
+    top = tb_module.TracebackException.from_exception(exc)
+    seen: set[int] = set()
+    todo: list[tb_module.TracebackException | None] = [top]
+    while todo:
+        te = todo.pop()
+        if te is None or id(te) in seen:
+            continue
+        seen.add(id(te))
+        te.stack = tb_module.StackSummary.from_list(
+            [f for f in te.stack if not os.path.abspath(f.filename).startswith(prefixes)]
+        )
+        todo += [te.__cause__, te.__context__]
+    return "".join(top.format())
 
 
 def qualified_name(cls: type) -> str:
@@ -118,4 +145,7 @@ def exception_from_failure(failure: common_pb2.TaskFailure) -> BaseException:
         exc.remote_traceback = failure.traceback  # type: ignore[attr-defined]  # likewise
     except AttributeError:
         pass  # classes with __slots__ cannot take attributes
+    if failure.traceback and exc.__cause__ is None:
+        # Printed first when uncaught: where the task raised it, then where get() was called.
+        exc.__cause__ = RemoteTraceback(failure.traceback, failure.task_id)
     return exc

@@ -249,3 +249,13 @@ def note_run(tag: str, seconds: float) -> str:
     _record("runs", tag)
     time.sleep(seconds)
     return tag
+
+
+def _deep_helper(n: int) -> int:
+    raise ValueError(f"bad input {n}")
+
+
+@app.task
+def fails_deep(n: int) -> int:
+    """Raises from a helper: the remote traceback shows both frames, and none of Motet's."""
+    return _deep_helper(n)

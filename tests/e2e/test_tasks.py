@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
 import time
+import traceback
+from typing import Any
 
 import pytest
 
 from examples.guide.tasks import add, mul, sleep_task
 from motet import GroupResult, chain, group
-from motet.exceptions import TaskRevokedError
-from tests.e2e.tasks import always_retry, autoretry_task, replace_with_chain, request_info, retry_task, soft_limited
+from motet.exceptions import RemoteTraceback, TaskRevokedError
+from tests.e2e.tasks import (
+    always_retry,
+    autoretry_task,
+    fails_deep,
+    replace_with_chain,
+    request_info,
+    retry_task,
+    soft_limited,
+)
 
 T = 30
 
@@ -162,3 +173,24 @@ def test_track_started_shows_started_while_running(cluster: object) -> None:
         time.sleep(0.05)
     assert "STARTED" in seen
     assert res.get(timeout=T) == 1.5
+
+
+@pytest.mark.parametrize("pool", ["threads", "processes"])
+def test_a_task_exception_carries_the_remote_traceback_without_motets_frames(cluster: Any, pool: str) -> None:
+    queue = f"tb-{pool}"
+    worker = cluster.add_worker(pool=pool, queues=queue)
+    try:
+        res = fails_deep.apply_async((7,), queue=queue)
+        with pytest.raises(ValueError, match="bad input 7") as info:
+            res.get(timeout=60)
+    finally:
+        worker.stop()
+    cause = info.value.__cause__
+    assert isinstance(cause, RemoteTraceback), "get() raised the task's error without its remote traceback"
+    text = cause.traceback
+    assert text.startswith("Traceback (most recent call last)")
+    assert "in fails_deep" in text and "in _deep_helper" in text
+    assert 'raise ValueError(f"bad input {n}")' in text
+    assert "motet_server" not in text and f"{os.sep}motet{os.sep}" not in text, text
+    printed = "".join(traceback.format_exception(info.value))
+    assert "The above exception was the direct cause of the following exception" in printed

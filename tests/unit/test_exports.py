@@ -51,6 +51,7 @@ def test_exception_tree_is_pinned() -> None:
             "NotInChord",
             "NotRegistered",
             "RemoteError",
+            "RemoteTraceback",
             "Replace",
             "Retry",
             "ServiceUnavailable",

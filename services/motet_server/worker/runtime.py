@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import ctypes
+import os
 import random
 import threading
-import traceback
 from typing import Any
 
 from motet import App, payload
 from motet.canvas import Signature
 from motet.exceptions import Ignore, NotRegistered, Replace, Retry, TaskRevokedError
-from motet.failures import exception_from_failure, failure_from_exception
+from motet.failures import exception_from_failure, failure_from_exception, user_traceback
 from motet.task import Request, Task
 from motet.v1 import common_pb2, worker_pb2
+
+_WORKER_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+"""The services package (motet_server): its frames are left out of reported tracebacks."""
 
 __all__ = ["Running", "execute", "interrupt", "retry_countdown"]
 
@@ -159,8 +162,7 @@ def _failed_request(a: worker_pb2.Assignment) -> Request:
 
 
 def _failed(a: worker_pb2.Assignment, exc: BaseException) -> worker_pb2.ConnectRequest:
-    tb = "".join(traceback.format_exception(exc))
-    failure = failure_from_exception(exc, task_id=a.task_id, tb=tb)
+    failure = failure_from_exception(exc, task_id=a.task_id, tb=user_traceback(exc, skip=[_WORKER_PACKAGE]))
     return worker_pb2.ConnectRequest(
         failed=worker_pb2.TaskFailed(task_id=a.task_id, delivery=a.delivery, failure=failure)
     )
