@@ -29,8 +29,8 @@ from motet.exceptions import (
     ServiceUnavailable,
     TimeoutError,
 )
-from motet.settings import ClientSettings
-from motet.v1 import canvas_pb2, results_pb2, results_pb2_grpc, scheduler_pb2, scheduler_pb2_grpc
+from motet.settings import DEFAULT_QUEUE, ClientSettings
+from motet.v1 import canvas_pb2, common_pb2, results_pb2, results_pb2_grpc, scheduler_pb2, scheduler_pb2_grpc
 
 __all__ = ["Client", "error_from_rpc"]
 
@@ -38,6 +38,8 @@ _UNARY_TIMEOUT = 30.0  # seconds; a unary call that takes longer means a sick se
 _SUBMIT_TIMEOUT = 60.0  # a wide canvas is written in several batched transactions
 _UNAVAILABLE_RETRIES = 3  # calls are idempotent on their ids; a restarting service gets ~1.5 s
 _WAIT_RETRIES = 5
+_DIAGNOSED = 3  # pending ids a timed-out wait looks at to say why
+_PROBE_TIMEOUT = 1.0  # seconds; the diagnosis of a timeout must not add much to it
 
 
 class Client:
@@ -130,10 +132,13 @@ class Client:
         """Yields each task's result once it is ready, over one WaitResult stream for all of them.
 
         Results are durable, so a stream broken (or ended early) by a restarting results service
-        is opened again for the ids still missing (a few tries, within `timeout`).
+        is opened again for the ids still missing (a few tries). `timeout` is a deadline: the
+        pauses between tries never run past it.
 
         Raises:
-            motet.exceptions.TimeoutError: when `timeout` seconds pass first.
+            motet.exceptions.TimeoutError: when `timeout` seconds pass first. Its message says
+                why, when the services can tell: no connected worker serves the task's name on
+                its queue, or the results service could not be reached.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         missing = dict.fromkeys(ids)
@@ -141,7 +146,7 @@ class Client:
         while missing:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
-                raise TimeoutError(f"the operation timed out after {timeout} s waiting for {len(missing)} result(s)")
+                raise self._timed_out(timeout, list(missing))
             try:
                 stream = self._results.WaitResult(
                     results_pb2.WaitResultRequest(task_ids=list(missing)), timeout=left, metadata=self._metadata
@@ -154,16 +159,66 @@ class Client:
             except grpc.RpcError as err:
                 code = err.code()
                 if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-                    raise TimeoutError(
-                        f"the operation timed out after {timeout} s waiting for {len(missing)} result(s)"
-                    ) from None
+                    raise self._timed_out(timeout, list(missing)) from None
                 if code != grpc.StatusCode.UNAVAILABLE or retries >= _WAIT_RETRIES:
                     raise error_from_rpc(err, self.settings.results, "waiting for results") from None
+                if not missing:
+                    return
+                pause = 0.3 * (retries + 1)
+                if deadline is not None and deadline - time.monotonic() <= pause:
+                    time.sleep(max(deadline - time.monotonic(), 0.0))
+                    raise TimeoutError(
+                        f"the operation timed out after {timeout} s waiting for {len(missing)} result(s): "
+                        f"the results service at {self.settings.results} is unavailable"
+                    ) from None
             if missing:
                 retries += 1
                 if retries > _WAIT_RETRIES:
                     raise MotetError(f"the results service ended the wait with {len(missing)} result(s) missing")
-                time.sleep(0.3 * retries)
+                pause = 0.3 * retries
+                if deadline is not None:
+                    pause = min(pause, max(deadline - time.monotonic(), 0.0))
+                time.sleep(pause)
+
+    def _timed_out(self, timeout: float | None, missing: list[str]) -> TimeoutError:
+        why = self.why_waiting(missing[:_DIAGNOSED])
+        return TimeoutError(
+            f"the operation timed out after {timeout} s waiting for {len(missing)} result(s)"
+            + (f": {why}" if why else "")
+        )
+
+    def why_waiting(self, ids: list[str]) -> str:
+        """Why the first of ``ids`` that waits for a worker may never run, or "" when a worker
+        serves it (or the services cannot tell within a second).
+
+        Asks the results service for each task's name and queue, and the scheduler for the
+        connected workers (every replica's): "no worker serves proj.nope on queue celery".
+        """
+        try:
+            workers = None
+            for task_id in ids:
+                reply = self._results.GetResult(
+                    results_pb2.GetResultRequest(task_id=task_id), timeout=_PROBE_TIMEOUT, metadata=self._metadata
+                )
+                result = reply.result
+                if result.state != common_pb2.TASK_STATE_PENDING or not result.task:
+                    continue
+                if workers is None:
+                    workers = self._scheduler.InspectWorkers(
+                        scheduler_pb2.InspectWorkersRequest(), timeout=_PROBE_TIMEOUT, metadata=self._metadata
+                    ).workers
+                queue = result.queue or DEFAULT_QUEUE
+                if not any(result.task in w.task_names and queue in w.queues for w in workers):
+                    served = sorted({q for w in workers for q in w.queues if result.task in w.task_names})
+                    elsewhere = f" (workers serve it on {', '.join(served)})" if served else ""
+                    return (
+                        f"no connected worker serves {result.task} on queue {queue}{elsewhere}; "
+                        f"task {task_id} is waiting for one"
+                    )
+                return ""
+        except grpc.RpcError:
+            return ""
+        return ""
 
     def save_group(self, group: results_pb2.GroupRef) -> None:
         """Saves a group's members under its id."""

@@ -164,6 +164,44 @@ def test_no_service_at_the_endpoint_is_a_clear_error_not_a_hang() -> None:
         motet.state._current = previous
 
 
+def test_a_wait_timeout_is_a_deadline_even_with_the_results_service_down() -> None:
+    import time
+
+    import motet.state
+    from motet import App
+    from motet.exceptions import TimeoutError as MotetTimeout
+    from motet_server.ports import free_port
+
+    previous = motet.state._current
+    try:
+        app = App("nowhere", scheduler=f"127.0.0.1:{free_port()}", results=f"127.0.0.1:{free_port()}")
+        started = time.monotonic()
+        # The wait retries an unreachable results service, but never past its timeout (it
+        # took 4.5 s for timeout=1 when the pauses between tries ignored the deadline).
+        with pytest.raises(MotetTimeout, match="results service at .* is unavailable"):
+            app.AsyncResult("some-id").get(timeout=1)
+        assert time.monotonic() - started < 2.5
+    finally:
+        motet.state._current = previous
+
+
+def test_a_wait_for_a_task_no_worker_serves_says_so(cluster: object) -> None:
+    from motet import current_app
+    from motet.exceptions import TimeoutError as MotetTimeout
+    from tests.e2e.tasks import add
+
+    nobody = current_app().send_task("proj.nope", (1,))
+    with pytest.raises(MotetTimeout, match="no connected worker serves proj.nope on queue celery"):
+        nobody.get(timeout=1)
+    elsewhere = add.apply_async((1, 1), queue="nobody-listens")
+    with pytest.raises(
+        MotetTimeout, match=r"no connected worker serves .*add on queue nobody-listens \(workers serve it on celery"
+    ):
+        elsewhere.get(timeout=1)
+    nobody.revoke()
+    elsewhere.revoke()
+
+
 def test_a_canvas_too_large_to_expand_is_resource_exhausted(cluster: object) -> None:
     members = [canvas_pb2.Canvas(signature=canvas_pb2.Signature(task="x")) for _ in range(15_000)]
     huge = canvas_pb2.Canvas(group=canvas_pb2.Group(tasks=members))

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 import grpc
 
 from motet.v1 import common_pb2, results_pb2, results_pb2_grpc
+from motet_server.config import DEFAULT_QUEUE
 from motet_server.rpc import errors, metrics
 from motet_server.store.errors import StoreError, StoreUnavailable, WatchCompacted
 from motet_server.store.etcd import Etcd
@@ -131,6 +132,7 @@ class ResultsServicer(results_pb2_grpc.ResultsServiceServicer):
             result.root_id = rec.root_id
             result.group_id = rec.options.group_id
             result.retries = rec.retries
+            result.queue = rec.options.queue or DEFAULT_QUEUE
             claim_kv = found.get(self._keys.claim(request.task_id))
             # ignore_result: nothing is recorded for the task, so it reads PENDING throughout.
             if claim_kv is not None and not rec.options.ignore_result:
