@@ -63,7 +63,7 @@ DEFAULT_ETCD = f"{LOOPBACK}:2379"
 DEFAULT_NAMESPACE = "default"
 """The keyspace namespace (etcd key prefix) used unless told otherwise."""
 
-DEFAULT_LOG_LEVEL = "WARNING"
+DEFAULT_LOG_LEVEL = "INFO"
 """The log level of a process started by the `motet` command."""
 
 # -- what workers serve ----------------------------------------------------------------------

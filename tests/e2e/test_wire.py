@@ -186,6 +186,8 @@ def test_a_wait_timeout_is_a_deadline_even_with_the_results_service_down() -> No
 
 
 def test_a_wait_for_a_task_no_worker_serves_says_so(cluster: object) -> None:
+    import time
+
     from motet import current_app
     from motet.exceptions import TimeoutError as MotetTimeout
     from tests.e2e.tasks import add
@@ -198,6 +200,13 @@ def test_a_wait_for_a_task_no_worker_serves_says_so(cluster: object) -> None:
         MotetTimeout, match=r"no connected worker serves .*add on queue nobody-listens \(workers serve it on celery"
     ):
         elsewhere.get(timeout=1)
+    # The scheduler says so too, once, in its log (it checks every 5 s).
+    log = cluster.log_path("scheduler")  # type: ignore[attr-defined]
+    wanted = "no connected worker serves task proj.nope on queue celery"
+    deadline = time.monotonic() + 20
+    while wanted not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert log.read_text().count(wanted) == 1, f"the scheduler did not log {wanted!r} once"
     nobody.revoke()
     elsewhere.revoke()
 

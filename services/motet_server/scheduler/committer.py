@@ -224,6 +224,8 @@ class Committer:
         metrics.etcd_txn_total.labels(outcome="committed" if committed else "conflict").inc()
         if committed:
             metrics.chord_joins_total.inc(len(flow.joins_fired))
+            for join_id in flow.joins_fired:
+                log.debug("join %s completed: its body or next step is created", join_id)
         return committed
 
     async def _run_alone(self, item: _Pending[Any]) -> None:

@@ -108,6 +108,9 @@ class Dispatcher:
         self.known: dict[str, tuple[KV, KV]] = {}
         """Task and claim snapshots from this process's own claim commits, by task id."""
         self.on_revoke_running: Callable[[str, records_pb2.RevokeRecord], None] | None = None
+        self.unserved = 0
+        """Ready tasks whose name and queue no connected worker serves (checked every 5 s)."""
+        self._unserved_routes: set[tuple[str, str]] = set()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -461,6 +464,41 @@ class Dispatcher:
                 session = self.sessions.get(session_id)
                 if session is not None and task_id not in session.inflight:
                     self._check_claim(task_id)
+            try:
+                await self._check_unserved()
+            except StoreError:
+                log.debug("could not read the workers' sessions", exc_info=True)
+
+    async def _check_unserved(self) -> None:
+        """Logs (once, until it changes) each task name and queue that ready tasks wait in while
+        no connected worker of any replica serves it, and counts those tasks in `unserved`."""
+        waiting: dict[tuple[str, str], int] = {}
+        for route, heap in self._ready.items():
+            if any(route[0] in s.queues and route[1] in s.names for s in self.sessions.values() if not s.closed):
+                continue
+            n = sum(1 for e in heap if e.task_id in self.tasks and e.task_id not in self.claims)
+            if n:
+                waiting[route] = n
+        if waiting:
+            # Workers of other replicas: their session records (one range read, only then).
+            kvs, _ = await self._etcd.get_prefix(self._keys.session_prefix())
+            hellos = [records_pb2.SessionRecord.FromString(kv.value).hello for kv in kvs]
+            waiting = {
+                (queue, name): n
+                for (queue, name), n in waiting.items()
+                if not any(queue in (h.queues or [DEFAULT_QUEUE]) and name in h.task_names for h in hellos)
+            }
+        for queue, name in sorted(waiting.keys() - self._unserved_routes):
+            log.warning(
+                "no connected worker serves task %s on queue %s; %d task(s) wait for one",
+                name,
+                queue,
+                waiting[(queue, name)],
+            )
+        for queue, name in sorted(self._unserved_routes - waiting.keys()):
+            log.info("tasks %s on queue %s no longer wait for a worker", name, queue)
+        self._unserved_routes = set(waiting)
+        self.unserved = sum(waiting.values())
 
     def _schedule(self, task_id: str) -> None:
         rec = self.tasks.get(task_id)

@@ -90,7 +90,11 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
                 f"the canvas cannot be submitted: {done.conflict}",
                 metadata={"task_id": done.conflict_id},
             )
-        metrics.tasks_submitted_total.inc(sum(1 for _ in nodes.all_task_ids(canvas)))
+        n = sum(1 for _ in nodes.all_task_ids(canvas))
+        metrics.tasks_submitted_total.inc(n if done.created else 0)
+        log.debug(
+            "canvas %s submitted: %d task(s)%s", done.root_id, n, "" if done.created else " (a repeat: nothing new)"
+        )
         return scheduler_pb2.SubmitCanvasResponse(root_id=done.root_id, result_id=done.result_id, created=done.created)
 
     async def RevokeTask(  # noqa: N802 - gRPC method name

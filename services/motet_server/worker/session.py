@@ -163,13 +163,25 @@ class Worker:
         grace period); what is still running then is handed back when the stream closes."""
         outgoing.put_nowait(worker_pb2.ConnectRequest(credit=worker_pb2.Credit(n=-self.concurrency * self.prefetch)))
         if self.reporting:
-            await asyncio.wait(list(self.reporting), timeout=self.grace)
+            n = len(self.reporting)
+            log.warning("draining: waiting for %d task%s to finish, up to %g s", n, "" if n == 1 else "s", self.grace)
+            _, left = await asyncio.wait(list(self.reporting), timeout=self.grace)
+            if left:
+                log.warning(
+                    "drained: %d task%s still running after %g s are handed back (they run again elsewhere)",
+                    len(left),
+                    "" if len(left) == 1 else "s",
+                    self.grace,
+                )
+            else:
+                log.info("drained: every task finished and reported")
         deadline = asyncio.get_running_loop().time() + 2.0
         while not outgoing.empty() and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.01)  # the last reports leave through the stream
         await asyncio.sleep(0.05)
 
     def _start(self, a: worker_pb2.Assignment, outgoing: asyncio.Queue[worker_pb2.ConnectRequest | None]) -> None:
+        log.info("Task %s[%s] received", a.task, a.task_id)
         future = self.pool.submit(a)
         if getattr(self.app.tasks.get(a.task), "track_started", False):
             # Celery's task_track_started: the state reads STARTED once the pool has the task.
@@ -192,6 +204,8 @@ class Worker:
         limit: float,
         soft: float,
     ) -> None:
+        loop = asyncio.get_running_loop()
+        received = loop.time()
         try:
             if soft:
                 done, _ = await asyncio.wait([future], timeout=soft)
@@ -219,6 +233,7 @@ class Worker:
             else:
                 frame = await future
             if a.task_id not in self.terminated:
+                _log_outcome(a, frame, loop.time() - received)
                 outgoing.put_nowait(frame)
         finally:
             self.inflight.pop(a.task_id, None)
@@ -250,3 +265,37 @@ class Worker:
                 failure=failure_from_exception(exc, task_id=notice.task_id),
             )
             self.outgoing.put_nowait(worker_pb2.ConnectRequest(failed=failed))
+
+
+def _log_outcome(a: worker_pb2.Assignment, frame: worker_pb2.ConnectRequest, seconds: float) -> None:
+    """One line per finished task, in Celery's worker wording (the failure with its traceback)."""
+    kind = frame.WhichOneof("frame")
+    if kind == "succeeded":
+        log.info("Task %s[%s] succeeded in %.3fs: %s", a.task, a.task_id, seconds, _short(frame.succeeded.value.data))
+    elif kind == "failed":
+        failure = frame.failed.failure
+        log.error(
+            "Task %s[%s] raised unexpected: %s: %s\n%s",
+            a.task,
+            a.task_id,
+            failure.exc_type,
+            failure.message,
+            failure.traceback.rstrip(),
+        )
+    elif kind == "retry":
+        failure = frame.retry.failure
+        log.info(
+            "Task %s[%s] retry: Retry in %gs: %s: %s",
+            a.task,
+            a.task_id,
+            frame.retry.countdown,
+            failure.exc_type,
+            failure.message,
+        )
+    elif kind == "replaced":
+        log.info("Task %s[%s] replaced by a new canvas in %.3fs", a.task, a.task_id, seconds)
+
+
+def _short(data: bytes, limit: int = 200) -> str:
+    text = data.decode(errors="replace")
+    return text if len(text) <= limit else text[:limit] + "..."
