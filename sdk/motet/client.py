@@ -38,6 +38,7 @@ _UNARY_TIMEOUT = 30.0  # seconds; a unary call that takes longer means a sick se
 _SUBMIT_TIMEOUT = 60.0  # a wide canvas is written in several batched transactions
 _UNAVAILABLE_RETRIES = 3  # calls are idempotent on their ids; a restarting service gets ~1.5 s
 _WAIT_RETRIES = 5
+_RESULTS_PER_CALL = 10_000  # the results service's limit per GetResults call
 _DIAGNOSED = 3  # pending ids a timed-out wait looks at to say why
 _PROBE_TIMEOUT = 1.0  # seconds; the diagnosis of a timeout must not add much to it
 
@@ -127,6 +128,17 @@ class Client:
         )
         result: results_pb2.TaskResult = reply.result
         return result
+
+    def get_results(self, task_ids: list[str]) -> list[results_pb2.TaskResult]:
+        """The current state of several tasks, in order, in one call per `_RESULTS_PER_CALL` ids."""
+        out: list[results_pb2.TaskResult] = []
+        for start in range(0, len(task_ids), _RESULTS_PER_CALL):
+            request = results_pb2.GetResultsRequest(task_ids=task_ids[start : start + _RESULTS_PER_CALL])
+            reply = self._unary(
+                self.settings.results, "reading results", self._results.GetResults, request, _UNARY_TIMEOUT
+            )
+            out.extend(reply.results)
+        return out
 
     def wait(self, ids: list[str], timeout: float | None) -> Iterator[results_pb2.TaskResult]:
         """Yields each task's result once it is ready, over one WaitResult stream for all of them.

@@ -656,25 +656,37 @@ class ResultSet(ResultBase):
                 values.append(_value(meta, propagate) if meta is not None else r.get(propagate=propagate))
         return values
 
+    def _states(self) -> list[str]:
+        """Every member's state (nested groups flattened), read in one call for all members
+        not known to be finished."""
+        leaves = self._leaves()
+        stale = [r for r in leaves if not isinstance(r, EagerResult) and r._ready_meta() is None]
+        if stale:
+            ids = list(dict.fromkeys(r.id for r in stale))
+            by_id = {m.task_id: m for m in self.app.client.get_results(ids)}
+            for r in stale:
+                r._set(by_id[r.id])
+        return [r.state if isinstance(r, EagerResult) or r._meta is None else state_name(r._meta) for r in leaves]
+
     def ready(self) -> bool:
-        """Whether every member finished."""
-        return all(r.ready() for r in self.results)
+        """Whether every member finished (one call for all members)."""
+        return all(s in READY_STATES for s in self._states())
 
     def successful(self) -> bool:
-        """Whether every member succeeded."""
-        return all(r.successful() for r in self.results)
+        """Whether every member succeeded (one call for all members)."""
+        return all(s == "SUCCESS" for s in self._states())
 
     def failed(self) -> bool:
-        """Whether any member failed."""
-        return any(r.failed() for r in self.results)
+        """Whether any member failed (one call for all members)."""
+        return any(s == "FAILURE" for s in self._states())
 
     def waiting(self) -> bool:
         """Whether any member is not finished yet."""
         return not self.ready()
 
     def completed_count(self) -> int:
-        """How many members succeeded."""
-        return sum(1 for r in self._leaves() if r.successful())
+        """How many members succeeded (one call for all members)."""
+        return sum(1 for s in self._states() if s == "SUCCESS")
 
     def revoke(self, terminate: bool = False, **_: Any) -> None:
         """Revokes every member (and what follows them)."""

@@ -32,6 +32,7 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_MESSAGE_BYTES",
     "MAX_PAYLOAD_BYTES",
+    "MAX_RESULTS_PER_CALL",
     "RESULTS_PORT",
     "SCHEDULER_PORT",
     "SCHEDULER_DRAIN_GRACE",
@@ -114,6 +115,9 @@ MAX_DEPTH = _shared.MAX_DEPTH
 
 MAX_PAYLOAD_BYTES = _shared.MAX_PAYLOAD_BYTES
 """Largest encoded args / kwargs / items / value accepted, in bytes (1 MiB)."""
+
+MAX_RESULTS_PER_CALL = 10_000
+"""Task ids one GetResults call may ask for."""
 
 # -- how long results live -------------------------------------------------------------------
 

@@ -101,6 +101,36 @@ def test_results_and_graph_from_a_fresh_process(cluster: object) -> None:
     assert GroupResult.restore(g.id).get(timeout=T) == [2, 4]
 
 
+def test_a_groups_state_is_read_in_one_call_not_one_per_member(
+    cluster: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from motet import AsyncResult, current_app
+
+    width = 400
+    done = group(add.s(i, i) for i in range(width))()
+    assert done.get(timeout=T) == [2 * i for i in range(width)]
+    running = group(sleep_task.s(2.0) for _ in range(3))()
+    client = current_app().client
+    calls = {"get_result": 0, "get_results": 0}
+    for name in calls:
+        real = getattr(client, name)
+
+        def counted(*args: Any, _real: Any = real, _name: str = name, **kwargs: Any) -> Any:
+            calls[_name] += 1
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(client, name, counted)
+    # Fresh result objects: nothing cached, every member must be read.
+    fresh = GroupResult(done.id, [AsyncResult(r.id) for r in done.results])
+    assert fresh.completed_count() == width
+    assert fresh.ready() and fresh.successful() and not fresh.failed()
+    assert calls == {"get_result": 0, "get_results": 1}, calls  # then known finished: no more reads
+    waiting = GroupResult(running.id, [AsyncResult(r.id) for r in running.results])
+    assert not waiting.ready() and waiting.waiting() and waiting.completed_count() == 0
+    assert calls == {"get_result": 0, "get_results": 4}, calls
+    assert running.get(timeout=T) == [2.0] * 3
+
+
 def test_group_result_operations(cluster: object) -> None:
     res = group(add.s(i, i) for i in range(5))()
     assert res.get(timeout=T) == [0, 2, 4, 6, 8]

@@ -211,6 +211,24 @@ def test_a_wait_for_a_task_no_worker_serves_says_so(cluster: object) -> None:
     elsewhere.revoke()
 
 
+def test_get_results_answers_each_id_in_order_and_refuses_an_empty_request(cluster: object) -> None:
+    from tests.e2e.tasks import add
+
+    done = add.delay(20, 22)
+    assert done.get(timeout=30) == 42
+    results = results_pb2_grpc.ResultsServiceStub(grpc.insecure_channel(cluster.results))  # type: ignore[attr-defined]
+    ids = ["never-seen", done.id, "never-seen"]
+    reply = results.GetResults(results_pb2.GetResultsRequest(task_ids=ids), timeout=10)
+    assert [r.task_id for r in reply.results] == ids
+    states = [r.state for r in reply.results]
+    assert states == [common_pb2.TASK_STATE_PENDING, common_pb2.TASK_STATE_SUCCESS, common_pb2.TASK_STATE_PENDING]
+    assert json.loads(reply.results[1].value.data) == 42
+    with pytest.raises(grpc.RpcError) as info:
+        results.GetResults(results_pb2.GetResultsRequest(), timeout=10)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [i.reason for i in _details(info.value)[0]] == ["INVALID_REQUEST"]
+
+
 def test_a_canvas_too_large_to_expand_is_resource_exhausted(cluster: object) -> None:
     members = [canvas_pb2.Canvas(signature=canvas_pb2.Signature(task="x")) for _ in range(15_000)]
     huge = canvas_pb2.Canvas(group=canvas_pb2.Group(tasks=members))

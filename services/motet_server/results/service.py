@@ -11,12 +11,12 @@ from collections.abc import AsyncIterator, Callable
 import grpc
 
 from motet.v1 import common_pb2, results_pb2, results_pb2_grpc
-from motet_server.config import DEFAULT_QUEUE
+from motet_server.config import DEFAULT_QUEUE, MAX_RESULTS_PER_CALL
 from motet_server.rpc import errors, metrics
 from motet_server.store.errors import StoreError, StoreUnavailable, WatchCompacted
 from motet_server.store.etcd import Etcd
 from motet_server.store.keys import Keys
-from motet_server.store.kv import WatchEvent
+from motet_server.store.kv import KV, WatchEvent
 from motet_server.v1 import records_pb2
 
 __all__ = ["READY_STATES", "ResultsServicer"]
@@ -109,22 +109,26 @@ class ResultsServicer(results_pb2_grpc.ResultsServiceServicer):
                     out[task_id] = records_pb2.ResultRecord.FromString(kv.value).result
         return out
 
-    @errors.unavailable_when_the_store_is
-    async def GetResult(  # noqa: N802 - gRPC method name
-        self,
-        request: results_pb2.GetResultRequest,
-        context: grpc.aio.ServicerContext[results_pb2.GetResultRequest, results_pb2.GetResultResponse],
-    ) -> results_pb2.GetResultResponse:
-        if not request.task_id:
-            await errors.abort(context, "invalid_request", "task_id is required", violations=[("task_id", "empty")])
-        found = await self._etcd.get_many(
-            [self._keys.result(request.task_id), self._keys.task(request.task_id), self._keys.claim(request.task_id)]
-        )
-        result_kv = found.get(self._keys.result(request.task_id))
+    async def _current(self, ids: list[str]) -> list[results_pb2.TaskResult]:
+        """Each task's current state, in order: its stored result, else PENDING, RECEIVED or
+        STARTED from its task record and claim (PENDING for an id never seen, as in Celery).
+        Three keys per id, read `_READ_CHUNK // 3` ids per transaction."""
+        found: dict[bytes, KV] = {}
+        unique = list(dict.fromkeys(ids))
+        per_txn = _READ_CHUNK // 3
+        for start in range(0, len(unique), per_txn):
+            chunk = unique[start : start + per_txn]
+            keys = [k for i in chunk for k in (self._keys.result(i), self._keys.task(i), self._keys.claim(i))]
+            found.update(await self._etcd.get_many(keys))
+        by_id = {task_id: self._state(task_id, found) for task_id in unique}
+        return [by_id[task_id] for task_id in ids]
+
+    def _state(self, task_id: str, found: dict[bytes, KV]) -> results_pb2.TaskResult:
+        result_kv = found.get(self._keys.result(task_id))
         if result_kv is not None:
-            return results_pb2.GetResultResponse(result=records_pb2.ResultRecord.FromString(result_kv.value).result)
-        result = results_pb2.TaskResult(task_id=request.task_id, state=_STATE.TASK_STATE_PENDING)
-        task_kv = found.get(self._keys.task(request.task_id))
+            return records_pb2.ResultRecord.FromString(result_kv.value).result
+        result = results_pb2.TaskResult(task_id=task_id, state=_STATE.TASK_STATE_PENDING)
+        task_kv = found.get(self._keys.task(task_id))
         if task_kv is not None:
             rec = records_pb2.TaskRecord.FromString(task_kv.value)
             result.task = rec.task
@@ -133,12 +137,46 @@ class ResultsServicer(results_pb2_grpc.ResultsServiceServicer):
             result.group_id = rec.options.group_id
             result.retries = rec.retries
             result.queue = rec.options.queue or DEFAULT_QUEUE
-            claim_kv = found.get(self._keys.claim(request.task_id))
+            claim_kv = found.get(self._keys.claim(task_id))
             # ignore_result: nothing is recorded for the task, so it reads PENDING throughout.
             if claim_kv is not None and not rec.options.ignore_result:
                 claim = records_pb2.ClaimRecord.FromString(claim_kv.value)
                 result.state = _STATE.TASK_STATE_STARTED if claim.started else _STATE.TASK_STATE_RECEIVED
+        return result
+
+    @errors.unavailable_when_the_store_is
+    async def GetResult(  # noqa: N802 - gRPC method name
+        self,
+        request: results_pb2.GetResultRequest,
+        context: grpc.aio.ServicerContext[results_pb2.GetResultRequest, results_pb2.GetResultResponse],
+    ) -> results_pb2.GetResultResponse:
+        if not request.task_id:
+            await errors.abort(context, "invalid_request", "task_id is required", violations=[("task_id", "empty")])
+        (result,) = await self._current([request.task_id])
         return results_pb2.GetResultResponse(result=result)
+
+    @errors.unavailable_when_the_store_is
+    async def GetResults(  # noqa: N802 - gRPC method name
+        self,
+        request: results_pb2.GetResultsRequest,
+        context: grpc.aio.ServicerContext[results_pb2.GetResultsRequest, results_pb2.GetResultsResponse],
+    ) -> results_pb2.GetResultsResponse:
+        ids = list(request.task_ids)
+        if not ids or len(ids) > MAX_RESULTS_PER_CALL or not all(ids):
+            why = (
+                "empty"
+                if not ids
+                else f"more than {MAX_RESULTS_PER_CALL} ids"
+                if len(ids) > MAX_RESULTS_PER_CALL
+                else "an empty id"
+            )
+            await errors.abort(
+                context,
+                "invalid_request",
+                f"task_ids: {why} (give 1 to {MAX_RESULTS_PER_CALL} ids)",
+                violations=[("task_ids", why)],
+            )
+        return results_pb2.GetResultsResponse(results=await self._current(ids))
 
     async def WaitResult(  # noqa: N802 - gRPC method name
         self,
