@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 
+from motet.settings import ClientSettings
 from motet_server import config
 from motet_server.cli import serve
 
@@ -54,6 +55,17 @@ def _parser() -> argparse.ArgumentParser:
     d = sub.add_parser("dev", help="a complete local cluster: etcd, scheduler, results, workers")
     worker_flags(d)
     d.add_argument("--workers", type=int, default=int(_env("workers") or config.DEFAULT_WORKERS))
+
+    for name, what in (
+        ("status", "the services' health and the connected workers (queues, slots, tasks)"),
+        ("inspect", "a workflow as a tree of results with their states"),
+    ):
+        p = sub.add_parser(name, help=what)
+        if name == "inspect":
+            p.add_argument("id", help="a task id (the root of a canvas shows all of it) or a saved group id")
+        p.add_argument("--scheduler", default=_env("scheduler", config.DEFAULT_SCHEDULER))
+        p.add_argument("--results", default=_env("results", config.DEFAULT_RESULTS))
+        p.add_argument("--namespace", default=_env("namespace"))
     return parser
 
 
@@ -65,6 +77,11 @@ def main(argv: list[str] | None = None) -> int:
         return serve.service(args.command, args.listen, args.etcd.split(","), args.namespace, args.metrics)
     if args.command == "worker":
         return serve.worker(args)
+    if args.command in ("status", "inspect"):
+        from motet_server.cli import look  # lazy, as the services are (cli/serve.py)
+
+        settings = ClientSettings(scheduler=args.scheduler, results=args.results, namespace=args.namespace or None)
+        return look.status(settings) if args.command == "status" else look.inspect(settings, args.id)
     return serve.dev(args)
 
 

@@ -1,0 +1,143 @@
+"""`motet status` and `motet inspect ID`: what runs, and where a workflow stands, in a terminal.
+
+Both talk to the services over gRPC with the Python SDK's client, as any user program would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from motet.channels import channel
+from motet.client import Client
+from motet.exceptions import MotetError, NotFound
+from motet.settings import ClientSettings
+from motet.v1 import common_pb2, results_pb2
+
+__all__ = ["inspect", "status"]
+
+_HEALTH_TIMEOUT = 2.0
+_MAX_NODES = 2000
+"""Nodes `motet inspect` prints before it says how many it left out."""
+
+
+def _health(endpoint: str) -> str:
+    """SERVING, NOT_SERVING, ... or UNREACHABLE (within two seconds)."""
+    try:
+        reply = health_pb2_grpc.HealthStub(channel(endpoint)).Check(
+            health_pb2.HealthCheckRequest(), timeout=_HEALTH_TIMEOUT
+        )
+    except grpc.RpcError:
+        return "UNREACHABLE"
+    return str(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))
+
+
+def status(settings: ClientSettings) -> int:
+    """Prints the services' health and every connected worker (any scheduler replica answers for
+    all): its queues, slots in use, tasks held, and the task names it serves. Returns 1 when a
+    service is not serving."""
+    healthy = True
+    for name, endpoint in (("scheduler", settings.scheduler), ("results", settings.results)):
+        state = _health(endpoint)
+        healthy &= state == "SERVING"
+        print(f"{name:<10} {endpoint:<22} {state}")
+    if not healthy:
+        print("start a cluster with `motet dev --app MODULE`, or set MOTET_SCHEDULER / MOTET_RESULTS")
+        return 1
+    try:
+        workers = Client(settings).inspect_workers()
+    except MotetError as exc:
+        print(f"cannot list the workers: {exc}")
+        return 1
+    print(f"workers    {len(workers)} connected")
+    for w in sorted(workers, key=lambda w: w.name):
+        running = len(w.active)
+        print(
+            f"  {w.name}  queues={','.join(w.queues)}  slots {running}/{w.concurrency} busy"
+            f"  {len(w.reserved)} reserved  {sum(w.completed.values())} done"
+        )
+        print(f"    serves: {', '.join(w.task_names)}")
+        for held in w.active:
+            print(f"    running {held.task}[{held.task_id}]{' (started)' if held.started else ''}")
+    if not workers:
+        print("  no worker is connected: tasks wait (start one with `motet worker --app MODULE`)")
+    return 0
+
+
+def _describe(result: results_pb2.TaskResult) -> str:
+    state = common_pb2.TaskState.Name(result.state).removeprefix("TASK_STATE_")
+    text = f"{result.task or '?'}[{result.task_id}] {state}"
+    if result.state == common_pb2.TASK_STATE_SUCCESS and result.value.data:
+        value = result.value.data.decode(errors="replace")
+        text += f" {value if len(value) <= 80 else value[:80] + '...'}"
+    elif result.HasField("failure") and result.failure.exc_type:
+        text += f" {result.failure.exc_type}: {result.failure.message[:120]}"
+    elif result.state == common_pb2.TASK_STATE_PENDING and result.queue:
+        text += f" (waiting in queue {result.queue})"
+    return text
+
+
+def _tree(client: Client, root: results_pb2.TaskResult) -> Iterator[str]:
+    """The lines of the tree under ``root``: each result, then what it started."""
+    printed = 0
+
+    def walk(result: results_pb2.TaskResult, prefix: str, last: bool, top: bool) -> Iterator[str]:
+        nonlocal printed
+        printed += 1
+        yield (_describe(result) if top else prefix + ("└── " if last else "├── ") + _describe(result))
+        inner = "" if top else prefix + ("    " if last else "│   ")
+        refs = list(result.children)
+        for i, ref in enumerate(refs):
+            if printed >= _MAX_NODES:
+                yield inner + "└── ... (more results not shown)"
+                return
+            yield from walk_ref(ref, inner, i == len(refs) - 1)
+
+    def walk_ref(ref: results_pb2.ResultRef, prefix: str, last: bool) -> Iterator[str]:
+        nonlocal printed
+        if ref.WhichOneof("ref") == "group":
+            members = list(ref.group.members)
+            printed += 1
+            yield prefix + ("└── " if last else "├── ") + f"group[{ref.group.group_id}] ({len(members)} members)"
+            inner = prefix + ("    " if last else "│   ")
+            tasks = [m.task_id for m in members if m.WhichOneof("ref") == "task_id"]
+            known = {r.task_id: r for r in client.get_results(tasks)} if tasks else {}
+            for i, member in enumerate(members):
+                if printed >= _MAX_NODES:
+                    yield inner + "└── ... (more results not shown)"
+                    return
+                if member.WhichOneof("ref") == "task_id":
+                    yield from walk(known[member.task_id], inner, i == len(members) - 1, False)
+                else:
+                    yield from walk_ref(member, inner, i == len(members) - 1)
+        else:
+            (result,) = client.get_results([ref.task_id])
+            yield from walk(result, prefix, last, False)
+
+    yield from walk(root, "", True, True)
+
+
+def inspect(settings: ClientSettings, task_id: str) -> int:
+    """Prints the workflow that starts at ``task_id`` (a task or a saved group id) as a tree of
+    results with their states; returns 1 when nothing is known about the id."""
+    client = Client(settings)
+    try:
+        (root,) = client.get_results([task_id])
+        if root.state == common_pb2.TASK_STATE_PENDING and not root.task:
+            try:
+                group = client.restore_group(task_id)
+            except NotFound:
+                print(f"nothing is known about {task_id}: no task, result or saved group with that id")
+                return 1
+            ref = results_pb2.ResultRef(group=group)
+            for line in _tree(client, results_pb2.TaskResult(task_id=task_id, task="group", children=[ref])):
+                print(line)
+            return 0
+        for line in _tree(client, root):
+            print(line)
+    except MotetError as exc:
+        print(f"cannot inspect {task_id}: {exc}")
+        return 1
+    return 0

@@ -1,0 +1,72 @@
+"""`motet status` and `motet inspect ID` against the suite's real cluster."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from typing import Any
+
+from examples.guide.tasks import add, fail, mul, sleep_task, tsum
+from motet import chain, chord, group
+
+
+def _motet(cluster: Any, *argv: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "MOTET_SCHEDULER": cluster.scheduler, "MOTET_RESULTS": cluster.results}
+    return subprocess.run(
+        [sys.executable, "-m", "motet", *argv], capture_output=True, text=True, env=env, timeout=60, check=False
+    )
+
+
+def test_status_lists_the_services_and_each_worker_with_its_queues_and_slots(cluster: Any) -> None:
+    running = sleep_task.delay(3.0)
+    out = _motet(cluster, "status")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert re.search(rf"scheduler\s+{re.escape(cluster.scheduler)}\s+SERVING", out.stdout)
+    assert re.search(rf"results\s+{re.escape(cluster.results)}\s+SERVING", out.stdout)
+    workers = re.findall(r"^  (\S+)  queues=(\S+)  slots (\d+)/(\d+) busy", out.stdout, flags=re.M)
+    assert len(workers) >= 2, out.stdout
+    assert all(queues.split(",").count("celery") == 1 for _, queues, _, _ in workers if "celery" in queues)
+    assert "serves: " in out.stdout and add.name in out.stdout
+    assert running.get(timeout=30) == 3.0
+
+
+def test_status_says_so_when_nothing_listens() -> None:
+    from motet_server.ports import free_port
+
+    env = {**os.environ, "MOTET_SCHEDULER": f"127.0.0.1:{free_port()}", "MOTET_RESULTS": f"127.0.0.1:{free_port()}"}
+    out = subprocess.run(
+        [sys.executable, "-m", "motet", "status"], capture_output=True, text=True, env=env, timeout=60, check=False
+    )
+    assert out.returncode == 1
+    assert "UNREACHABLE" in out.stdout and "motet dev --app" in out.stdout
+
+
+def test_inspect_prints_a_workflow_as_a_tree_with_states(cluster: Any) -> None:
+    res = chain(add.s(1, 1), mul.s(10), group(add.s(1), add.s(2)))()
+    assert res.get(timeout=30) == [21, 22]
+    root = res.parent.parent  # the first step: the root of the workflow
+    out = _motet(cluster, "inspect", root.id)
+    assert out.returncode == 0, out.stdout + out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == f"{add.name}[{root.id}] SUCCESS 2"
+    assert any(re.fullmatch(rf"└── {re.escape(mul.name)}\[{res.parent.id}\] SUCCESS 20", line) for line in lines)
+    assert any("group[" in line and "(2 members)" in line for line in lines), out.stdout
+    assert sum(1 for line in lines if re.search(rf"{re.escape(add.name)}\[.*\] SUCCESS 2[12]$", line)) == 2
+
+
+def test_inspect_shows_a_failure_and_an_unknown_id(cluster: Any) -> None:
+    res = chord([add.s(1, 1), fail.s()], tsum.s())()
+    try:
+        res.get(timeout=30)
+    except Exception:  # noqa: BLE001 - the chord fails; its tree is what is inspected
+        pass
+    header = res.parent
+    member = header.results[1]
+    out = _motet(cluster, "inspect", member.id)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.startswith(f"{fail.name}[{member.id}] FAILURE ")
+    unknown = _motet(cluster, "inspect", "no-such-id")
+    assert unknown.returncode == 1
+    assert "nothing is known about no-such-id" in unknown.stdout
