@@ -114,6 +114,7 @@ class ResultsServicer(results_pb2_grpc.ResultsServiceServicer):
         request: results_pb2.GetResultRequest,
         context: grpc.aio.ServicerContext[results_pb2.GetResultRequest, results_pb2.GetResultResponse],
     ) -> results_pb2.GetResultResponse:
+        metrics.result_requests_total.labels(method="GetResult").inc()
         if not request.task_id:
             await errors.abort(context, "invalid_request", "task_id is required", violations=[("task_id", "empty")])
         found = await self._etcd.get_many(
@@ -143,6 +144,7 @@ class ResultsServicer(results_pb2_grpc.ResultsServiceServicer):
         request: results_pb2.WaitResultRequest,
         context: grpc.aio.ServicerContext[results_pb2.WaitResultRequest, results_pb2.WaitResultResponse],
     ) -> AsyncIterator[results_pb2.WaitResultResponse]:
+        metrics.result_requests_total.labels(method="WaitResult").inc()
         ids = list(dict.fromkeys(request.task_ids))
         if not ids:
             await errors.abort(
