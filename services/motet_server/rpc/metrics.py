@@ -2,7 +2,7 @@
 that moves it.
 
 A process serves one registry on its metrics port (`serve`): the scheduler's `SCHEDULER`, the
-results service's `RESULTS`, a worker's `WORKER`. They live in one module so a name is
+results service's `RESULTS`, a worker's `WORKER`. The three live in one module so a name is
 never registered twice, yet a service never exports another's series (they would sit at 0 and
 read as "nothing happens"). Each registry also carries the standard ``process_*``,
 ``python_info`` and ``python_gc_*`` collectors of `prometheus_client`.
@@ -27,6 +27,7 @@ from prometheus_client import (
 __all__ = [
     "RESULTS",
     "SCHEDULER",
+    "WORKER",
     "chord_joins_total",
     "etcd_txn_ops",
     "etcd_txn_seconds",
@@ -38,6 +39,9 @@ __all__ = [
     "tasks_completed_total",
     "tasks_submitted_total",
     "wait_streams",
+    "worker_task_run_seconds",
+    "worker_tasks_executed_total",
+    "worker_tasks_in_flight",
     "workers_connected",
 ]
 
@@ -53,6 +57,8 @@ SCHEDULER = _registry()
 """What `motet scheduler` exports."""
 RESULTS = _registry()
 """What `motet results` exports."""
+WORKER = _registry()
+"""What `motet worker --metrics` exports."""
 
 _TASK_SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 
@@ -112,6 +118,25 @@ result_requests_total = Counter(
     registry=RESULTS,
 )
 
+# A worker.
+worker_tasks_executed_total = Counter(
+    "motet_worker_tasks_executed_total",
+    "Task reports this worker sent, by the state reported (SUCCESS, FAILURE, REVOKED, RETRY, REPLACED).",
+    ["state"],
+    registry=WORKER,
+)
+worker_task_run_seconds = Histogram(
+    "motet_worker_task_run_seconds",
+    "Seconds from receiving an assignment to sending its report.",
+    buckets=_TASK_SECONDS,
+    registry=WORKER,
+)
+worker_tasks_in_flight = Gauge(
+    "motet_worker_tasks_in_flight",
+    "Assignments this worker holds whose run has not ended.",
+    registry=WORKER,
+)
+
 
 def _split(listen: str) -> tuple[str, int]:
     host, sep, port = listen.rpartition(":")
@@ -125,7 +150,7 @@ def serve(listen: str, registry: CollectorRegistry) -> tuple[WSGIServer, threadi
 
     Args:
         listen: ``host:port`` (port 0 picks a free port).
-        registry: The service's registry: `SCHEDULER` or `RESULTS`.
+        registry: The service's registry: `SCHEDULER`, `RESULTS` or `WORKER`.
 
     Returns:
         The HTTP server (``shutdown()`` then ``server_close()`` to stop it), its thread, and

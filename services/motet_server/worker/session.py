@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import socket
+import time
 from collections.abc import AsyncIterator
 
 import grpc
@@ -19,8 +20,9 @@ import grpc
 from motet import App
 from motet.exceptions import SoftTimeLimitExceeded, TaskRevokedError, TimeLimitExceeded
 from motet.failures import failure_from_exception
-from motet.v1 import worker_pb2, worker_pb2_grpc
+from motet.v1 import common_pb2, worker_pb2, worker_pb2_grpc
 from motet_server.config import WORKER_HEARTBEAT
+from motet_server.rpc import metrics
 from motet_server.rpc.channels import open_channel
 from motet_server.worker.pool import Pool
 from motet_server.worker.runtime import Running, interrupt
@@ -73,6 +75,7 @@ class Worker:
         self.announced = False
         self.terminated: set[str] = set()
         self.deliveries: dict[str, int] = {}
+        self.received: dict[str, float] = {}
         self.reporting: set[asyncio.Future[None]] = set()
         self.outgoing: asyncio.Queue[worker_pb2.ConnectRequest | None] | None = None
 
@@ -178,6 +181,8 @@ class Worker:
             )
         self.inflight[a.task_id] = future
         self.deliveries[a.task_id] = a.delivery
+        self.received[a.task_id] = time.monotonic()
+        metrics.worker_tasks_in_flight.set(len(self.inflight))
         limit = a.request.time_limit or getattr(self.app.tasks.get(a.task), "time_limit", None) or 0
         soft = a.request.soft_time_limit or getattr(self.app.tasks.get(a.task), "soft_time_limit", None) or 0
         report = asyncio.ensure_future(self._report(a, future, outgoing, limit, soft))
@@ -218,13 +223,28 @@ class Worker:
                     )
             else:
                 frame = await future
-            if a.task_id not in self.terminated:
-                outgoing.put_nowait(frame)
+            if a.task_id not in self.terminated:  # a terminated task was reported by `_revoke`
+                self._send_report(a.task_id, frame, outgoing)
         finally:
             self.inflight.pop(a.task_id, None)
             self.deliveries.pop(a.task_id, None)
+            self.received.pop(a.task_id, None)
             self.terminated.discard(a.task_id)
             self.pool.forget(a.task_id)
+            metrics.worker_tasks_in_flight.set(len(self.inflight))
+
+    def _send_report(
+        self,
+        task_id: str,
+        frame: worker_pb2.ConnectRequest,
+        outgoing: asyncio.Queue[worker_pb2.ConnectRequest | None],
+    ) -> None:
+        """Sends a task's one report and counts it (each task reports once per delivery)."""
+        received = self.received.pop(task_id, None)
+        if received is not None:
+            metrics.worker_task_run_seconds.observe(time.monotonic() - received)
+        metrics.worker_tasks_executed_total.labels(state=_reported_state(frame)).inc()
+        outgoing.put_nowait(frame)
 
     def _revoke(self, notice: worker_pb2.RevokeNotice, delivery: int | None = None) -> None:
         if not notice.terminate:
@@ -249,4 +269,12 @@ class Worker:
                 delivery=self.deliveries[notice.task_id],
                 failure=failure_from_exception(exc, task_id=notice.task_id),
             )
-            self.outgoing.put_nowait(worker_pb2.ConnectRequest(failed=failed))
+            self._send_report(notice.task_id, worker_pb2.ConnectRequest(failed=failed), self.outgoing)
+
+
+def _reported_state(frame: worker_pb2.ConnectRequest) -> str:
+    """The state a report frame reaches: SUCCESS, FAILURE, REVOKED, RETRY or REPLACED."""
+    kind = frame.WhichOneof("frame")
+    if kind == "failed":
+        return "REVOKED" if frame.failed.failure.kind == common_pb2.FAILURE_KIND_REVOKED else "FAILURE"
+    return {"succeeded": "SUCCESS", "retry": "RETRY", "replaced": "REPLACED"}.get(kind or "", "UNKNOWN")
