@@ -253,7 +253,9 @@ class Worker:
             if notice.task_id in self.inflight:
                 self.pool.drop(notice.task_id)
             return
-        if notice.task_id not in self.inflight:
+        if notice.task_id not in self.inflight or notice.task_id in self.terminated:
+            # Not held, or already terminated: the scheduler sends a notice from RevokeTask
+            # and another when its watch sees the revocation, and the task reports once.
             return
         thread = self.running.thread_of(notice.task_id)
         if thread is not None:
