@@ -113,6 +113,8 @@ class DevCluster:
         self.results = ""
         self.scheduler_metrics = ""
         self.results_metrics = ""
+        self.worker_metrics: list[str] = []
+        """The metrics endpoint of each worker in `workers`, by the same index."""
         self.scheduler_process: ServiceProcess | None = None
         self.results_process: ServiceProcess | None = None
         self.workers: list[ServiceProcess] = []
@@ -189,12 +191,15 @@ class DevCluster:
         )
         if "prefetch" in flags:
             argv += ["--prefetch", flags["prefetch"]]
+        metrics = f"{config.LOOPBACK}:{free_port()}"
+        argv += ["--metrics", metrics]
         # Tasks that send work (or read results) use this cluster, as its clients do.
         env = {**self.env, "MOTET_SCHEDULER": flags.get("scheduler", self.scheduler), "MOTET_RESULTS": self.results}
         proc = ServiceProcess(
             f"worker-{index}", argv, self.log_path(f"worker-{index}"), env, "motet worker ready"
         ).start()
         self.workers.append(proc)
+        self.worker_metrics.append(metrics)
         return proc
 
     def add_scheduler(self) -> str:

@@ -50,7 +50,12 @@ def _add(servicer: _Failing, server: grpc.aio.Server) -> None:
 
 
 async def test_health_reflection_metrics_errors_and_stop() -> None:
-    server = await start_server("127.0.0.1:0", [ServiceSpec(_SERVICE, _add, _Failing())], metrics_listen="127.0.0.1:0")
+    server = await start_server(
+        "127.0.0.1:0",
+        [ServiceSpec(_SERVICE, _add, _Failing())],
+        metrics_listen="127.0.0.1:0",
+        metrics_registry=metrics.SCHEDULER,
+    )
     assert server.port > 0 and server.metrics_port
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:

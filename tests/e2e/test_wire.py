@@ -186,7 +186,9 @@ def test_a_wait_timeout_is_a_deadline_even_with_the_results_service_down() -> No
 
 
 def test_a_wait_for_a_task_no_worker_serves_says_so(cluster: object) -> None:
+    import re
     import time
+    import urllib.request
 
     from motet import current_app
     from motet.exceptions import TimeoutError as MotetTimeout
@@ -207,6 +209,11 @@ def test_a_wait_for_a_task_no_worker_serves_says_so(cluster: object) -> None:
     while wanted not in log.read_text() and time.monotonic() < deadline:
         time.sleep(0.5)
     assert log.read_text().count(wanted) == 1, f"the scheduler did not log {wanted!r} once"
+    # ... and counts the tasks that wait so (the two above) in motet_tasks_unserved.
+    url = f"http://{cluster.scheduler_metrics}/metrics"  # type: ignore[attr-defined]
+    with urllib.request.urlopen(url, timeout=10) as reply:
+        text = reply.read().decode()
+    assert re.search(r"^motet_tasks_unserved ([2-9]|\d\d+)\.0$", text, flags=re.M), "motet_tasks_unserved < 2"
     nobody.revoke()
     elsewhere.revoke()
 

@@ -26,7 +26,8 @@ _MAX_NODES = 2000
 def _health(endpoint: str) -> str:
     """SERVING, NOT_SERVING, ... or UNREACHABLE (within two seconds)."""
     try:
-        reply = health_pb2_grpc.HealthStub(channel(endpoint)).Check(
+        stub = health_pb2_grpc.HealthStub(channel(endpoint))
+        reply = stub.Check(  # type: ignore[attr-defined]  # grpcio-health-checking's stubs omit the methods
             health_pb2.HealthCheckRequest(), timeout=_HEALTH_TIMEOUT
         )
     except grpc.RpcError:

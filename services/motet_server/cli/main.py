@@ -51,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     worker_flags(w)
     w.add_argument("--scheduler", default=_env("scheduler", config.DEFAULT_SCHEDULER))
     w.add_argument("--grace", type=float, default=float(_env("grace") or config.DEFAULT_GRACE))
+    w.add_argument("--metrics", default=_env("metrics"), help="host:port for the worker's Prometheus metrics")
 
     d = sub.add_parser("dev", help="a complete local cluster: etcd, scheduler, results, workers")
     worker_flags(d)

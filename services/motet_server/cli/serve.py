@@ -31,7 +31,16 @@ def worker(args: argparse.Namespace) -> int:
     """Runs a worker process."""
     from motet_server.worker.main import run  # lazy: see the module docstring
 
-    return run(args.app, args.scheduler, args.concurrency, args.pool, args.queues.split(","), args.prefetch, args.grace)
+    return run(
+        args.app,
+        args.scheduler,
+        args.concurrency,
+        args.pool,
+        args.queues.split(","),
+        args.prefetch,
+        args.grace,
+        metrics_listen=args.metrics,
+    )
 
 
 def dev(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from motet.v1 import results_pb2_grpc
 from motet_server import config
 from motet_server.results.service import ResultsServicer
+from motet_server.rpc import metrics
 from motet_server.rpc.server import ServiceSpec, start_server
 from motet_server.store.etcd import Etcd
 from motet_server.store.keys import Keys
@@ -43,6 +44,7 @@ async def serve(
             )
         ],
         metrics_listen=metrics_listen,
+        metrics_registry=metrics.RESULTS,
     )
     try:
         await server.serve_until_signalled("results", listen, store.is_healthy, ready)

@@ -150,6 +150,7 @@ class ResultsServicer(results_pb2_grpc.ResultsServiceServicer):
         request: results_pb2.GetResultRequest,
         context: grpc.aio.ServicerContext[results_pb2.GetResultRequest, results_pb2.GetResultResponse],
     ) -> results_pb2.GetResultResponse:
+        metrics.result_requests_total.labels(method="GetResult").inc()
         if not request.task_id:
             await errors.abort(context, "invalid_request", "task_id is required", violations=[("task_id", "empty")])
         (result,) = await self._current([request.task_id])
@@ -161,6 +162,7 @@ class ResultsServicer(results_pb2_grpc.ResultsServiceServicer):
         request: results_pb2.GetResultsRequest,
         context: grpc.aio.ServicerContext[results_pb2.GetResultsRequest, results_pb2.GetResultsResponse],
     ) -> results_pb2.GetResultsResponse:
+        metrics.result_requests_total.labels(method="GetResults").inc()
         ids = list(request.task_ids)
         if not ids or len(ids) > MAX_RESULTS_PER_CALL or not all(ids):
             why = (
@@ -183,6 +185,7 @@ class ResultsServicer(results_pb2_grpc.ResultsServiceServicer):
         request: results_pb2.WaitResultRequest,
         context: grpc.aio.ServicerContext[results_pb2.WaitResultRequest, results_pb2.WaitResultResponse],
     ) -> AsyncIterator[results_pb2.WaitResultResponse]:
+        metrics.result_requests_total.labels(method="WaitResult").inc()
         ids = list(dict.fromkeys(request.task_ids))
         if not ids:
             await errors.abort(

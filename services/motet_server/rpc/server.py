@@ -26,9 +26,10 @@ import grpc
 from grpc_health.v1 import _async as health_aio  # what `health.aio` names at run time (its stubs omit it)
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from prometheus_client import start_http_server
+from prometheus_client import CollectorRegistry
 
 from motet_server import config
+from motet_server.rpc import metrics as metrics_http  # the HTTP side only; series live there
 
 __all__ = ["RunningServer", "ServiceSpec", "start_server"]
 
@@ -48,13 +49,6 @@ class ServiceSpec:
     name: str
     add: Callable[[Any, grpc.aio.Server], None]
     servicer: Any
-
-
-def _split(listen: str) -> tuple[str, int]:
-    host, sep, port = listen.rpartition(":")
-    if not sep or not port.isdigit():
-        raise ValueError(f"listen address must be host:port, not {listen!r}")
-    return host.strip("[]") or "0.0.0.0", int(port)
 
 
 class RunningServer:
@@ -144,6 +138,7 @@ async def start_server(
     specs: Sequence[ServiceSpec],
     *,
     metrics_listen: str | None = None,
+    metrics_registry: CollectorRegistry | None = None,
     max_message_bytes: int = config.MAX_MESSAGE_BYTES,
     interceptors: Sequence[grpc.aio.ServerInterceptor[Any, Any]] = (),
 ) -> RunningServer:
@@ -154,6 +149,8 @@ async def start_server(
         specs: The services.
         metrics_listen: ``host:port`` for the Prometheus HTTP endpoint (port 0 allowed), or
             None for no metrics port.
+        metrics_registry: What the metrics port serves: the service's own registry
+            (`rpc.metrics.SCHEDULER`, `RESULTS`); required with ``metrics_listen``.
         max_message_bytes: Largest message received or sent.
         interceptors: Server interceptors, outermost first.
 
@@ -162,7 +159,10 @@ async def start_server(
 
     Raises:
         OSError: The address could not be bound.
+        ValueError: ``metrics_listen`` without ``metrics_registry``.
     """
+    if metrics_listen is not None and metrics_registry is None:
+        raise ValueError("a metrics port needs the service's own registry (rpc.metrics)")
     server = grpc.aio.server(
         interceptors=list(interceptors),
         options=[
@@ -190,10 +190,8 @@ async def start_server(
         raise OSError(f"could not bind gRPC to {listen}")
     metrics = thread = None
     metrics_port = None
-    if metrics_listen is not None:
-        host, mport = _split(metrics_listen)
-        metrics, thread = start_http_server(mport, addr=host)
-        metrics_port = int(metrics.server_port)
+    if metrics_listen is not None and metrics_registry is not None:
+        metrics, thread, metrics_port = metrics_http.serve(metrics_listen, metrics_registry)
     await server.start()
     running = RunningServer(server, health_servicer, names, port, metrics, thread, metrics_port)
     await running.set_serving(True)

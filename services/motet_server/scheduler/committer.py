@@ -216,12 +216,14 @@ class Committer:
     async def _commit(self, stm: STM, flow: Flow) -> bool:
         token = await self.hooks.before_commit(stm, flow) if self.hooks is not None else None
         committed = False
+        outcome = "error"  # stays so when the commit raises (store unavailable, write set refused)
         try:
             committed = await stm.commit()
+            outcome = "committed" if committed else "conflict"
         finally:
             if self.hooks is not None:
                 self.hooks.after_commit(stm, flow, token, committed)
-        metrics.etcd_txn_total.labels(outcome="committed" if committed else "conflict").inc()
+            metrics.etcd_txn_total.labels(outcome=outcome).inc()
         if committed:
             metrics.chord_joins_total.inc(len(flow.joins_fired))
             for join_id in flow.joins_fired:

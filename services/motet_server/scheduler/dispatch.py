@@ -499,6 +499,7 @@ class Dispatcher:
             log.info("tasks %s on queue %s no longer wait for a worker", name, queue)
         self._unserved_routes = set(waiting)
         self.unserved = sum(waiting.values())
+        metrics.tasks_unserved.set(self.unserved)
 
     def _schedule(self, task_id: str) -> None:
         rec = self.tasks.get(task_id)

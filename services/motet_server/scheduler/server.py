@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from motet.v1 import scheduler_pb2_grpc, worker_pb2_grpc
 from motet_server import config
+from motet_server.rpc import metrics
 from motet_server.rpc.server import ServiceSpec, start_server
 from motet_server.scheduler.committer import Committer
 from motet_server.scheduler.dispatch import Dispatcher
@@ -69,6 +70,7 @@ async def serve(
             ),
         ],
         metrics_listen=metrics_listen,
+        metrics_registry=metrics.SCHEDULER,
     )
     reconciler = asyncio.create_task(_reconcile(store, keys))
     try:

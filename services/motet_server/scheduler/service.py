@@ -373,8 +373,11 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
             slot = rec.continuation.slot
             prefetch += [self._keys.join(slot.join_id), self._keys.join_slot(slot.join_id, slot.index)]
         seeds = [(known[0].key, known[0]), (known[1].key, known[1])] if known else []
+        applied: transitions.Report | None = None
         try:
-            await commit_report(self._committer, report, prefetch=prefetch, seeds=seeds, closed=lambda: session.closed)
+            applied = await commit_report(
+                self._committer, report, prefetch=prefetch, seeds=seeds, closed=lambda: session.closed
+            )
         finally:
             sent = session.inflight.pop(report.task_id, None)
             if sent is not None:
@@ -383,7 +386,8 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
             self._dispatcher.kick()
             if rec is not None:
                 session.completed[rec.task] = session.completed.get(rec.task, 0) + 1
-        metrics.tasks_completed_total.labels(state=_report_state(report)).inc()
+        if applied is not None:  # a duplicate or stale report changed nothing: not a completion
+            metrics.tasks_completed_total.labels(state=_report_state(applied)).inc()
 
 
 REPORT_REFUSED_TYPE = "motet.exceptions.MotetError"
@@ -399,8 +403,13 @@ async def commit_report(
     prefetch: Iterable[bytes] = (),
     seeds: Iterable[tuple[bytes, KV | None]] = (),
     closed: Callable[[], bool] = lambda: False,
-) -> bool:
-    """Commits a worker's report (`transitions.finish`); returns False when it gave up.
+) -> transitions.Report | None:
+    """Commits a worker's report (`transitions.finish`).
+
+    Returns:
+        The report that changed its task — the worker's, or the failure that replaced a
+        refused one — or None when none did: a stale or duplicate report (its task already
+        completed, its claim gone or held by another delivery), or a report given up on.
 
     Errors are sorted in two: a store that is unreachable is transient (the outcome is
     unknown, and finish is idempotent: a report that did land finds its task gone), so the
@@ -419,12 +428,12 @@ async def commit_report(
     delay = 0.2
     while True:
         try:
-            await committer.run(partial(transitions.finish, report=report), prefetch=keys, seeds=seeds)
-            return True
+            changed = await committer.run(partial(transitions.finish, report=report), prefetch=keys, seeds=seeds)
+            return report if changed else None
         except StoreUnavailable:
             if closed():
                 log.warning("report for %s not committed; its task will be redelivered", report.task_id)
-                return False
+                return None
             seeds = []
             await asyncio.sleep(jittered(delay))
             delay = min(delay * 2, 2.0)
@@ -433,7 +442,7 @@ async def commit_report(
                 # Even the small failure did not go in: leave the task to redelivery (its claim
                 # lapses with the session) rather than loop.
                 log.error("task %s could not be failed either: %s", report.task_id, exc, exc_info=True)
-                return False
+                return None
             failing_instead = True
             log.warning("report for %s refused (%s); failing the task", report.task_id, exc)
             exc_type, message = _describe_refusal(report, exc)
@@ -537,4 +546,6 @@ def _report_state(report: transitions.Report) -> str:
         return "RETRY"
     if report.replacement is not None:
         return "REPLACED"
-    return "FAILURE" if report.failure is not None else "SUCCESS"
+    if report.failure is None:
+        return "SUCCESS"  # revoked while running without terminate too: its own result stands
+    return "REVOKED" if report.failure.kind == common_pb2.FAILURE_KIND_REVOKED else "FAILURE"

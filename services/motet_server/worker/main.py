@@ -12,6 +12,7 @@ import os
 import signal
 
 from motet_server import config
+from motet_server.rpc import metrics
 from motet_server.worker.loader import find_app
 from motet_server.worker.session import Worker
 
@@ -26,15 +27,22 @@ def run(
     queues: list[str] | None = None,
     prefetch: int = config.DEFAULT_PREFETCH,
     grace: float = config.DEFAULT_GRACE,
+    *,
+    metrics_listen: str | None = None,
 ) -> int:
     """Runs a worker until SIGTERM / SIGINT; returns the exit code.
 
     Work a task sends from inside its run (sending tasks, add_to_chord) goes to the scheduler
     this worker serves, unless MOTET_SCHEDULER (read by the App) names another; children of a
-    process pool inherit it.
+    process pool inherit it. With ``metrics_listen`` (host:port) the worker's own series
+    (`rpc.metrics.WORKER`) are served there for Prometheus.
     """
     os.environ.setdefault("MOTET_SCHEDULER", scheduler)
     app = find_app(app_module)
+    if metrics_listen is not None:
+        # Bound before the session starts, so a taken port fails the start, not a scrape later.
+        _, _, port = metrics.serve(metrics_listen, metrics.WORKER)
+        print(f"motet worker metrics on {metrics_listen.rsplit(':', 1)[0]}:{port}", flush=True)
 
     async def main() -> int:
         worker = Worker(

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import socket
+import time
 from collections.abc import AsyncIterator
 
 import grpc
@@ -19,8 +20,9 @@ import grpc
 from motet import App
 from motet.exceptions import SoftTimeLimitExceeded, TaskRevokedError, TimeLimitExceeded
 from motet.failures import failure_from_exception
-from motet.v1 import worker_pb2, worker_pb2_grpc
+from motet.v1 import common_pb2, worker_pb2, worker_pb2_grpc
 from motet_server.config import WORKER_HEARTBEAT
+from motet_server.rpc import metrics
 from motet_server.rpc.channels import open_channel
 from motet_server.worker.pool import Pool
 from motet_server.worker.runtime import Running, interrupt
@@ -73,6 +75,9 @@ class Worker:
         self.announced = False
         self.terminated: set[str] = set()
         self.deliveries: dict[str, int] = {}
+        self.received: dict[str, float] = {}
+        self.names: dict[str, str] = {}
+        """Task name by id of what this worker holds (for its log lines)."""
         self.reporting: set[asyncio.Future[None]] = set()
         self.outgoing: asyncio.Queue[worker_pb2.ConnectRequest | None] | None = None
 
@@ -190,6 +195,9 @@ class Worker:
             )
         self.inflight[a.task_id] = future
         self.deliveries[a.task_id] = a.delivery
+        self.received[a.task_id] = time.monotonic()
+        self.names[a.task_id] = a.task
+        metrics.worker_tasks_in_flight.set(len(self.inflight))
         limit = a.request.time_limit or getattr(self.app.tasks.get(a.task), "time_limit", None) or 0
         soft = a.request.soft_time_limit or getattr(self.app.tasks.get(a.task), "soft_time_limit", None) or 0
         report = asyncio.ensure_future(self._report(a, future, outgoing, limit, soft))
@@ -204,8 +212,6 @@ class Worker:
         limit: float,
         soft: float,
     ) -> None:
-        loop = asyncio.get_running_loop()
-        received = loop.time()
         try:
             if soft:
                 done, _ = await asyncio.wait([future], timeout=soft)
@@ -232,14 +238,31 @@ class Worker:
                     )
             else:
                 frame = await future
-            if a.task_id not in self.terminated:
-                _log_outcome(a, frame, loop.time() - received)
-                outgoing.put_nowait(frame)
+            if a.task_id not in self.terminated:  # a terminated task was reported by `_revoke`
+                self._send_report(a.task_id, frame, outgoing)
         finally:
             self.inflight.pop(a.task_id, None)
             self.deliveries.pop(a.task_id, None)
+            self.received.pop(a.task_id, None)
+            self.names.pop(a.task_id, None)
             self.terminated.discard(a.task_id)
             self.pool.forget(a.task_id)
+            metrics.worker_tasks_in_flight.set(len(self.inflight))
+
+    def _send_report(
+        self,
+        task_id: str,
+        frame: worker_pb2.ConnectRequest,
+        outgoing: asyncio.Queue[worker_pb2.ConnectRequest | None],
+    ) -> None:
+        """Sends a task's one report, counts it and logs it (each task reports once per delivery)."""
+        received = self.received.pop(task_id, None)
+        seconds = time.monotonic() - received if received is not None else 0.0
+        if received is not None:
+            metrics.worker_task_run_seconds.observe(seconds)
+        metrics.worker_tasks_executed_total.labels(state=_reported_state(frame)).inc()
+        _log_outcome(self.names.get(task_id, "?"), task_id, frame, seconds)
+        outgoing.put_nowait(frame)
 
     def _revoke(self, notice: worker_pb2.RevokeNotice, delivery: int | None = None) -> None:
         if not notice.terminate:
@@ -248,7 +271,9 @@ class Worker:
             if notice.task_id in self.inflight:
                 self.pool.drop(notice.task_id)
             return
-        if notice.task_id not in self.inflight:
+        if notice.task_id not in self.inflight or notice.task_id in self.terminated:
+            # Not held, or already terminated: the scheduler sends a notice from RevokeTask
+            # and another when its watch sees the revocation, and the task reports once.
             return
         thread = self.running.thread_of(notice.task_id)
         if thread is not None:
@@ -264,20 +289,30 @@ class Worker:
                 delivery=self.deliveries[notice.task_id],
                 failure=failure_from_exception(exc, task_id=notice.task_id),
             )
-            self.outgoing.put_nowait(worker_pb2.ConnectRequest(failed=failed))
+            self._send_report(notice.task_id, worker_pb2.ConnectRequest(failed=failed), self.outgoing)
 
 
-def _log_outcome(a: worker_pb2.Assignment, frame: worker_pb2.ConnectRequest, seconds: float) -> None:
+def _reported_state(frame: worker_pb2.ConnectRequest) -> str:
+    """The state a report frame reaches: SUCCESS, FAILURE, REVOKED, RETRY or REPLACED."""
+    kind = frame.WhichOneof("frame")
+    if kind == "failed":
+        return "REVOKED" if frame.failed.failure.kind == common_pb2.FAILURE_KIND_REVOKED else "FAILURE"
+    return {"succeeded": "SUCCESS", "retry": "RETRY", "replaced": "REPLACED"}.get(kind or "", "UNKNOWN")
+
+
+def _log_outcome(task: str, task_id: str, frame: worker_pb2.ConnectRequest, seconds: float) -> None:
     """One line per finished task, in Celery's worker wording (the failure with its traceback)."""
     kind = frame.WhichOneof("frame")
     if kind == "succeeded":
-        log.info("Task %s[%s] succeeded in %.3fs: %s", a.task, a.task_id, seconds, _short(frame.succeeded.value.data))
+        log.info("Task %s[%s] succeeded in %.3fs: %s", task, task_id, seconds, _short(frame.succeeded.value.data))
+    elif kind == "failed" and frame.failed.failure.kind == common_pb2.FAILURE_KIND_REVOKED:
+        log.warning("Task %s[%s] revoked: %s", task, task_id, frame.failed.failure.message)
     elif kind == "failed":
         failure = frame.failed.failure
         log.error(
             "Task %s[%s] raised unexpected: %s: %s\n%s",
-            a.task,
-            a.task_id,
+            task,
+            task_id,
             failure.exc_type,
             failure.message,
             failure.traceback.rstrip(),
@@ -286,14 +321,14 @@ def _log_outcome(a: worker_pb2.Assignment, frame: worker_pb2.ConnectRequest, sec
         failure = frame.retry.failure
         log.info(
             "Task %s[%s] retry: Retry in %gs: %s: %s",
-            a.task,
-            a.task_id,
+            task,
+            task_id,
             frame.retry.countdown,
             failure.exc_type,
             failure.message,
         )
     elif kind == "replaced":
-        log.info("Task %s[%s] replaced by a new canvas in %.3fs", a.task, a.task_id, seconds)
+        log.info("Task %s[%s] replaced by a new canvas in %.3fs", task, task_id, seconds)
 
 
 def _short(data: bytes, limit: int = 200) -> str:
