@@ -16,6 +16,8 @@ from grpc_tools import protoc
 ROOT = Path(__file__).resolve().parent.parent
 PROTOS = ROOT / "protos"
 TARGETS = {"motet": ROOT / "sdk", "motet_server": ROOT / "services"}
+PROTOCOL_DOCS = ROOT / "services" / "motet_server" / "rpc" / "protocol.binpb"
+"""motet.v1 as a FileDescriptorSet with comments (read by `motet_server.rpc.server`)."""
 
 
 def _plugin(name: str) -> str:
@@ -49,6 +51,21 @@ def main() -> int:
         if protoc.main(args) != 0:
             print(f"protoc failed for {top}", file=sys.stderr)
             return 1
+        if top == "motet":
+            # The public protocol with its comments, for server reflection (`grpcurl describe`
+            # shows the documentation): generated _pb2 modules carry no source info.
+            docs = [
+                "protoc",
+                f"-I{PROTOS}",
+                f"-I{include}",
+                "--include_source_info",
+                "--include_imports",
+                f"--descriptor_set_out={PROTOCOL_DOCS}",
+                *files,
+            ]
+            if protoc.main(docs) != 0:
+                print("protoc failed writing the protocol descriptor set", file=sys.stderr)
+                return 1
         for f in files:
             pkg = out / Path(f).parent
             (pkg / "__init__.py").touch(exist_ok=True)

@@ -16,22 +16,28 @@ sending new calls while in-flight ones finish.
 from __future__ import annotations
 
 import asyncio
+import functools
+import logging
 import signal
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import grpc
+from google.protobuf import descriptor_pb2
 from grpc_health.v1 import _async as health_aio  # what `health.aio` names at run time (its stubs omit it)
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
 from prometheus_client import CollectorRegistry
 
 from motet_server import config
 from motet_server.rpc import metrics as metrics_http  # the HTTP side only; series live there
 
 __all__ = ["RunningServer", "ServiceSpec", "start_server"]
+
+log = logging.getLogger(__name__)
 
 _HEALTH_NAME = "grpc.health.v1.Health"
 
@@ -133,6 +139,51 @@ class RunningServer:
         await self._server.wait_for_termination()
 
 
+_PROTOCOL_DOCS = Path(__file__).with_name("protocol.binpb")
+"""motet.v1 with its comments, written by `make proto` (scripts/genproto.py)."""
+
+
+@functools.cache
+def _protocol_docs() -> dict[str, bytes]:
+    """File name -> serialized FileDescriptorProto with source info, for each motet.v1 file
+    (empty, so reflection still works without comments, if the build did not write them)."""
+    if not _PROTOCOL_DOCS.exists():
+        log.warning("%s is missing (run `make proto`): reflection serves no comments", _PROTOCOL_DOCS)
+        return {}
+    files = descriptor_pb2.FileDescriptorSet.FromString(_PROTOCOL_DOCS.read_bytes()).file
+    return {f.name: f.SerializeToString() for f in files if f.name.startswith("motet/")}
+
+
+_AioReflection: Any = reflection.aio.ReflectionServicer  # type: ignore[attr-defined]  # the stubs omit `aio`
+
+
+class _DocumentedReflection(_AioReflection):  # type: ignore[misc]  # its base is untyped
+    """Server reflection that answers motet.v1 files with their comments, so ``grpcurl describe``
+    shows the documentation. The generated modules' descriptors carry no source info, so each
+    file in a reply is swapped for the same file as built with ``--include_source_info``.
+    Overrides grpc_reflection's two file-lookup methods (what every file reply goes through);
+    `tests/e2e/test_protocol_doc.py` fails if a grpcio-reflection release stops calling them."""
+
+    def __init__(self, service_names: Sequence[str], docs: dict[str, bytes]) -> None:
+        super().__init__(service_names)
+        self._docs = docs
+
+    def _with_docs(self, response: reflection_pb2.ServerReflectionResponse) -> reflection_pb2.ServerReflectionResponse:
+        if response.HasField("file_descriptor_response"):
+            protos = response.file_descriptor_response.file_descriptor_proto
+            for i, raw in enumerate(protos):
+                name = descriptor_pb2.FileDescriptorProto.FromString(raw).name
+                if name in self._docs:
+                    protos[i] = self._docs[name]
+        return response
+
+    def _file_by_filename(self, request: Any, filename: str) -> reflection_pb2.ServerReflectionResponse:
+        return self._with_docs(super()._file_by_filename(request, filename))
+
+    def _file_containing_symbol(self, request: Any, name: str) -> reflection_pb2.ServerReflectionResponse:
+        return self._with_docs(super()._file_containing_symbol(request, name))
+
+
 async def start_server(
     listen: str,
     specs: Sequence[ServiceSpec],
@@ -184,7 +235,9 @@ async def start_server(
         spec.add(spec.servicer, server)
     health_servicer = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection([*names, _HEALTH_NAME, reflection.SERVICE_NAME], server)
+    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(  # type: ignore[no-untyped-call]  # untyped stubs
+        _DocumentedReflection([*names, _HEALTH_NAME, reflection.SERVICE_NAME], _protocol_docs()), server
+    )
     port = server.add_insecure_port(listen)
     if port == 0:
         raise OSError(f"could not bind gRPC to {listen}")
