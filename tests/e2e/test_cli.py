@@ -281,6 +281,14 @@ def test_log_level_is_checked_with_a_one_line_error() -> None:
     assert "MOTET_LOG_LEVEL must be one of DEBUG, INFO" in from_env.stderr.splitlines()[-1]
 
 
+def test_a_bad_motet_variable_is_a_one_line_error_naming_the_flag() -> None:
+    result = _motet("worker", "--app", "examples.guide.tasks", env={**os.environ, "MOTET_PREFETCH": "many"})
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[-1] == "motet worker: error: argument --prefetch: invalid int value: 'many'"
+    result = _motet("worker", "--app", "examples.guide.tasks", env={**os.environ, "MOTET_POOL": "fibers"})
+    assert result.returncode == 2 and "MOTET_POOL must be one of threads, processes" in result.stderr
+
+
 def test_motet_dev_keeps_the_logs_of_a_service_that_fails_and_says_why() -> None:
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]

@@ -14,10 +14,13 @@ from typing import Any
 from motet_server import config
 from motet_server.cli import serve
 
-__all__ = ["LOG_LEVELS", "main"]
+__all__ = ["LOG_LEVELS", "POOLS", "main"]
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 """What --log-level accepts (any case)."""
+
+POOLS = ("threads", "processes")
+"""What --pool accepts."""
 
 _DISTRIBUTION = "motet"
 """The installed distribution (pyproject.toml `name`) whose version `--version` prints."""
@@ -35,8 +38,9 @@ def _flag(p: argparse.ArgumentParser, flag: str, default: Any, text: str, **kw: 
     ends with both, e.g. "(default: 127.0.0.1:7410, env MOTET_LISTEN)"."""
     var = "MOTET_" + flag.lstrip("-").replace("-", "_").upper()
     raw = os.environ.get(var)
-    convert = kw.get("type", str)
-    value = convert(raw) if raw else default
+    # A string default is converted by argparse only when the flag is not given, so a bad
+    # variable is the parser's one-line error ("invalid int value"), not a traceback.
+    value = raw if raw else default
     if kw.pop("required_without_env", False):
         kw["required"] = raw is None
         shown = "required"
@@ -60,7 +64,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 def _worker_flags(p: argparse.ArgumentParser) -> None:
     _flag(p, "--app", None, "module with the @app.task functions", required_without_env=True)
     _flag(p, "--concurrency", config.DEFAULT_CONCURRENCY, "tasks a worker runs at once", type=int)
-    _flag(p, "--pool", config.DEFAULT_POOL, "where tasks run", choices=["threads", "processes"])
+    _flag(p, "--pool", config.DEFAULT_POOL, "where tasks run", choices=POOLS)
     _flag(p, "--queues", config.DEFAULT_QUEUE, "queues to serve, comma separated")
     _flag(p, "--prefetch", config.DEFAULT_PREFETCH, "credit per thread (Celery's prefetch multiplier)", type=int)
     _flag(p, "--grace", config.DEFAULT_GRACE, "seconds a stopping worker waits for running tasks", type=float)
@@ -101,8 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `motet` command."""
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.log_level not in LOG_LEVELS:  # from MOTET_LOG_LEVEL, which argparse does not check
-        parser.error(f"MOTET_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)} (got {args.log_level!r})")
+    # argparse does not check a default (a MOTET_* value) against the flag's choices.
+    for dest, choices in (("log_level", LOG_LEVELS), ("pool", POOLS)):
+        value = getattr(args, dest, choices[0])
+        if value not in choices:
+            parser.error(f"MOTET_{dest.upper()} must be one of {', '.join(choices)} (got {value!r})")
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command in ("scheduler", "results"):
         return serve.service(args.command, args.listen, args.etcd.split(","), args.namespace, args.metrics)
