@@ -22,7 +22,7 @@ from typing import IO
 from motet_server import config
 from motet_server.ports import free_port
 from motet_server.processes import terminate
-from motet_server.store.etcd_process import EtcdProcess
+from motet_server.store.etcd_process import EtcdProcess, EtcdStartError
 
 __all__ = ["DevCluster", "DevClusterError", "ServiceProcess"]
 
@@ -187,7 +187,7 @@ class DevCluster:
         if self._follower is not None:
             self._follower.start()
         try:
-            self.etcd_process.start()
+            self._start_etcd()
             self.scheduler = self._endpoint("MOTET_SCHEDULER", config.SCHEDULER_PORT)
             self.results = self._endpoint("MOTET_RESULTS", config.RESULTS_PORT)
             self.scheduler_metrics = f"{config.LOOPBACK}:{free_port()}"
@@ -222,6 +222,13 @@ class DevCluster:
             self.stop()
             raise
         return self
+
+    def _start_etcd(self) -> None:
+        try:
+            self.etcd_process.start()
+        except EtcdStartError as exc:
+            reason = str(exc).split("; last lines of", 1)[0]
+            raise DevClusterError(f"etcd did not start: {reason} (log {self.etcd_process.log_path})") from None
 
     def add_worker(self, **flags: str) -> ServiceProcess:
         """Starts one more worker process."""

@@ -307,6 +307,20 @@ def test_motet_dev_keeps_the_logs_of_a_service_that_fails_and_says_why() -> None
     shutil.rmtree(log.parent)
 
 
+def test_motet_dev_keeps_the_logs_of_an_etcd_that_fails_and_says_why(tmp_path: Path) -> None:
+    fake = tmp_path / "etcd"
+    fake.write_text("#!/bin/sh\necho 'etcd: bad flag' >&2\nexit 3\n")
+    fake.chmod(0o755)
+    env, _, _ = _cluster_env(MOTET_ETCD_BIN=str(fake))
+    line = _one_line_error(_motet("dev", "--app", "examples.guide.tasks", "--quiet", env=env))
+    assert line.startswith("motet dev: etcd did not start: etcd exited with code 3 at start (log ")
+    log = Path(line.rsplit("(log ", 1)[1].rstrip(")"))
+    assert "etcd: bad flag" in log.read_text()
+    shutil.rmtree(log.parent.parent)
+    missing = _one_line_error(_motet("dev", "--app", "examples.guide.tasks", env={**env, "MOTET_ETCD_BIN": "/nowhere"}))
+    assert missing == "motet dev: MOTET_ETCD_BIN='/nowhere' is not an executable file"
+
+
 def test_a_service_that_cannot_reach_etcd_says_where_in_one_line() -> None:
     etcd = f"127.0.0.1:{free_port()}"
     line = _one_line_error(_motet("scheduler", "--listen", f"127.0.0.1:{free_port()}", "--etcd", etcd))

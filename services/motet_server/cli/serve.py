@@ -61,6 +61,7 @@ def worker(args: argparse.Namespace) -> int:
 def dev(args: argparse.Namespace) -> int:
     """Starts etcd, scheduler, results and workers on loopback; stops them all on Ctrl-C / SIGTERM."""
     from motet_server.devcluster import DevCluster, DevClusterError  # lazy: see the module docstring
+    from motet_server.store.etcd_process import EtcdNotFound
     from motet_server.worker.loader import AppNotLoaded, find_app
 
     ports = "env" if os.environ.get("MOTET_SCHEDULER") or os.environ.get("MOTET_RESULTS") else "default"
@@ -75,22 +76,22 @@ def dev(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    cluster = DevCluster(
-        app=args.app,
-        ports=ports,
-        workers=args.workers,
-        concurrency=args.concurrency,
-        pool=args.pool,
-        queues=args.queues,
-        prefetch=args.prefetch,
-        grace=args.grace,
-        log_level=args.log_level,
-        echo=None if args.quiet else _echo,
-        env=env,
-    )
     try:
+        cluster = DevCluster(
+            app=args.app,
+            ports=ports,
+            workers=args.workers,
+            concurrency=args.concurrency,
+            pool=args.pool,
+            queues=args.queues,
+            prefetch=args.prefetch,
+            grace=args.grace,
+            log_level=args.log_level,
+            echo=None if args.quiet else _echo,
+            env=env,
+        )
         cluster.start()
-    except DevClusterError as exc:
+    except (DevClusterError, EtcdNotFound) as exc:
         return _fail("dev", str(exc))
     try:
         metrics = f"scheduler:{cluster.scheduler_metrics},results:{cluster.results_metrics}"
