@@ -135,7 +135,11 @@ class DevCluster:
     ) -> None:
         self.app = app
         self.dir = Path(tempfile.mkdtemp(prefix="motet-dev-"))
-        self.etcd_process = EtcdProcess(data_dir=self.dir / "etcd")
+        try:
+            self.etcd_process = EtcdProcess(data_dir=self.dir / "etcd")
+        except BaseException:  # no etcd binary: nothing ran, nothing to keep
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
         self._ports = ports
         self.worker_count = workers
         self.concurrency = concurrency

@@ -18,7 +18,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from motet.v1 import results_pb2, results_pb2_grpc, scheduler_pb2, scheduler_pb2_grpc
+from motet.v1 import common_pb2, results_pb2, results_pb2_grpc, scheduler_pb2, scheduler_pb2_grpc
 from motet_server.ports import free_port
 from motet_server.store.etcd_process import EtcdProcess
 from tests.support.canvases import sig
@@ -440,3 +440,28 @@ def test_a_module_that_waits_for_a_result_at_import_is_refused_not_hung(
     env_dev, _, _ = _cluster_env(PYTHONPATH=env["PYTHONPATH"])
     line = _one_line_error(_motet("dev", "--app", "unguarded", env=env_dev))
     assert line.startswith("motet dev: --app module 'unguarded' sends work when it is imported")
+
+
+def test_motet_dev_lets_a_stopping_worker_finish_within_its_grace() -> None:
+    # 12 s is past the 10 s a service gets before SIGKILL, and well within --grace 25.
+    env, scheduler, results = _cluster_env()
+    cluster = _Dev(["--app", "tests.e2e.tasks", "--grace", "25", "--quiet"], env)
+    try:
+        cluster.wait_for("motet dev ready")
+        task = sig("tests.e2e.tasks.tracked_sleep", 12)
+        scheduler_pb2_grpc.SchedulerServiceStub(grpc.insecure_channel(scheduler)).SubmitCanvas(
+            scheduler_pb2.SubmitCanvasRequest(canvas=task), timeout=30
+        )
+        stub = results_pb2_grpc.ResultsServiceStub(grpc.insecure_channel(results))
+        task_id = task.signature.options.task_id
+        deadline = time.time() + 30
+        while stub.GetResult(results_pb2.GetResultRequest(task_id=task_id), timeout=10).result.state not in (
+            common_pb2.TASK_STATE_STARTED,
+        ):
+            assert time.time() < deadline, "the task never started"
+            time.sleep(0.1)
+        stream = stub.WaitResult(results_pb2.WaitResultRequest(task_ids=[task_id]), timeout=60)
+        cluster.proc.send_signal(signal.SIGTERM)
+        assert next(iter(stream)).result.value.data == b"12"
+    finally:
+        assert cluster.stop() == 0
