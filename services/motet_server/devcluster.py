@@ -76,7 +76,10 @@ class ServiceProcess:
         lines = [line for line in self.log_path.read_text(errors="replace").splitlines() if line.strip()]
         self.stop()
         reason = lines[-1].strip() if lines else f"no output within {READY_TIMEOUT:.0f} s"
-        raise DevClusterError(f"{self.name} did not start: {reason} (log {self.log_path})")
+        error = DevClusterError(f"{self.name} did not start: {reason} (log {self.log_path})")
+        # Shown in a traceback (a failing test fixture), not by `motet dev`, which prints one line.
+        error.add_note("last lines of the log:\n" + "\n".join(lines[-30:]))
+        raise error
 
     @property
     def pid(self) -> int | None:
