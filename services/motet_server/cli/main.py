@@ -1,5 +1,6 @@
 """The `motet` console script: the subcommand table. Every flag also reads MOTET_<FLAG>; what
-neither sets comes from `motet_server.config`."""
+neither sets comes from `motet_server.config`. Each flag's help shows its default and its
+variable, so `--help` is the reference."""
 
 from __future__ import annotations
 
@@ -7,55 +8,98 @@ import argparse
 import logging
 import os
 import sys
+from importlib import metadata
+from typing import Any
 
 from motet.settings import ClientSettings
 from motet_server import config
 from motet_server.cli import serve
 
-__all__ = ["main"]
+__all__ = ["LOG_LEVELS", "POOLS", "main"]
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+"""What --log-level accepts (any case)."""
+
+POOLS = ("threads", "processes")
+"""What --pool accepts."""
+
+_DISTRIBUTION = "motet"
+"""The installed distribution (pyproject.toml `name`) whose version `--version` prints."""
 
 
-def _env(name: str, default: str | None = None) -> str | None:
-    return os.environ.get(f"MOTET_{name.upper()}", default)
+def _version() -> str:
+    try:
+        return metadata.version(_DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def _flag(p: argparse.ArgumentParser, flag: str, default: Any, text: str, **kw: Any) -> None:
+    """Adds `flag`, read from MOTET_<FLAG> when not given, defaulting to `default`; its help
+    ends with both, e.g. "(default: 127.0.0.1:7410, env MOTET_LISTEN)"."""
+    var = "MOTET_" + flag.lstrip("-").replace("-", "_").upper()
+    raw = os.environ.get(var)
+    # A string default is converted by argparse only when the flag is not given, so a bad
+    # variable is the parser's one-line error ("invalid int value"), not a traceback.
+    value = raw if raw else default
+    if kw.pop("required_without_env", False):
+        kw["required"] = raw is None
+        shown = "required"
+    else:
+        shown = f"default: {default if default is not None else 'none'}"
+    p.add_argument(flag, default=value, help=f"{text} ({shown}, env {var})", **kw)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    _flag(
+        p,
+        "--log-level",
+        config.DEFAULT_LOG_LEVEL,
+        "log level of this process" + (" and of every service it starts" if p.prog.endswith(" dev") else ""),
+        type=str.upper,
+        choices=LOG_LEVELS,
+        metavar="{" + ",".join(LOG_LEVELS) + "}",
+    )
+
+
+def _worker_flags(p: argparse.ArgumentParser) -> None:
+    _flag(p, "--app", None, "module with the @app.task functions", required_without_env=True)
+    _flag(p, "--concurrency", config.DEFAULT_CONCURRENCY, "tasks a worker runs at once", type=int)
+    _flag(p, "--pool", config.DEFAULT_POOL, "where tasks run", choices=POOLS)
+    _flag(p, "--queues", config.DEFAULT_QUEUE, "queues to serve, comma separated")
+    _flag(p, "--prefetch", config.DEFAULT_PREFETCH, "credit per thread (Celery's prefetch multiplier)", type=int)
+    _flag(p, "--grace", config.DEFAULT_GRACE, "seconds a stopping worker waits for running tasks", type=float)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="motet", description="Celery-compatible canvas workflows over gRPC")
-    parser.add_argument("--log-level", default=_env("log_level", config.DEFAULT_LOG_LEVEL))
+    parser.add_argument("--version", action="version", version=f"motet {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     for name, listen in (("scheduler", config.DEFAULT_SCHEDULER), ("results", config.DEFAULT_RESULTS)):
         p = sub.add_parser(name, help=f"run one {name} service")
-        p.add_argument("--listen", default=_env("listen", listen), help="host:port to serve gRPC on")
-        p.add_argument("--etcd", default=_env("etcd", config.DEFAULT_ETCD), help="etcd endpoints host:port[,...]")
-        p.add_argument("--namespace", default=_env("namespace", config.DEFAULT_NAMESPACE))
-        p.add_argument("--metrics", default=_env("metrics"), help="host:port for Prometheus metrics")
-
-    def worker_flags(p: argparse.ArgumentParser) -> None:
-        p.add_argument(
-            "--app", default=_env("app"), required=_env("app") is None, help="module with the @app.task functions"
-        )
-        p.add_argument("--concurrency", type=int, default=int(_env("concurrency") or config.DEFAULT_CONCURRENCY))
-        p.add_argument("--pool", default=_env("pool", config.DEFAULT_POOL), choices=["threads", "processes"])
-        p.add_argument(
-            "--queues", default=_env("queues", config.DEFAULT_QUEUE), help="queues to serve, comma separated"
-        )
-        p.add_argument(
-            "--prefetch",
-            type=int,
-            default=int(_env("prefetch") or config.DEFAULT_PREFETCH),
-            help="credit per thread (Celery's prefetch multiplier)",
-        )
+        _flag(p, "--listen", listen, "host:port to serve gRPC on")
+        _flag(p, "--etcd", config.DEFAULT_ETCD, "etcd endpoints host:port[,...]")
+        _flag(p, "--namespace", config.DEFAULT_NAMESPACE, "keyspace namespace (etcd key prefix)")
+        _flag(p, "--metrics", None, "host:port for Prometheus metrics")
+        _common(p)
 
     w = sub.add_parser("worker", help="run a worker for a module of tasks")
-    worker_flags(w)
-    w.add_argument("--scheduler", default=_env("scheduler", config.DEFAULT_SCHEDULER))
-    w.add_argument("--grace", type=float, default=float(_env("grace") or config.DEFAULT_GRACE))
-    w.add_argument("--metrics", default=_env("metrics"), help="host:port for the worker's Prometheus metrics")
+    _worker_flags(w)
+    _flag(w, "--scheduler", config.DEFAULT_SCHEDULER, "host:port of the scheduler to serve")
+    _flag(w, "--metrics", None, "host:port for the worker's Prometheus metrics")
+    _common(w)
 
     d = sub.add_parser("dev", help="a complete local cluster: etcd, scheduler, results, workers")
-    worker_flags(d)
-    d.add_argument("--workers", type=int, default=int(_env("workers") or config.DEFAULT_WORKERS))
+    _worker_flags(d)
+    _flag(d, "--workers", config.DEFAULT_WORKERS, "worker processes to start", type=int)
+    d.add_argument(
+        "--quiet",
+        action="store_true",
+        default=bool(os.environ.get("MOTET_QUIET")),
+        help="do not show the services' logs in this terminal (default: shown, env MOTET_QUIET)",
+    )
+    _common(d)
 
     for name, what in (
         ("status", "the services' health and the connected workers (queues, slots, tasks)"),
@@ -64,16 +108,23 @@ def _parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=what)
         if name == "inspect":
             p.add_argument("id", help="a task id (the root of a canvas shows all of it) or a saved group id")
-        p.add_argument("--scheduler", default=_env("scheduler", config.DEFAULT_SCHEDULER))
-        p.add_argument("--results", default=_env("results", config.DEFAULT_RESULTS))
-        p.add_argument("--namespace", default=_env("namespace"))
+        _flag(p, "--scheduler", config.DEFAULT_SCHEDULER, "host:port of a scheduler")
+        _flag(p, "--results", config.DEFAULT_RESULTS, "host:port of a results service")
+        _flag(p, "--namespace", None, "namespace sent with the requests")
+        _common(p)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `motet` command."""
-    args = _parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    parser = _parser()
+    args = parser.parse_args(argv)
+    # argparse does not check a default (a MOTET_* value) against the flag's choices.
+    for dest, choices in (("log_level", LOG_LEVELS), ("pool", POOLS)):
+        value = getattr(args, dest, choices[0])
+        if value not in choices:
+            parser.error(f"MOTET_{dest.upper()} must be one of {', '.join(choices)} (got {value!r})")
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command in ("scheduler", "results"):
         return serve.service(args.command, args.listen, args.etcd.split(","), args.namespace, args.metrics)
     if args.command == "worker":

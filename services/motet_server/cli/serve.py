@@ -3,6 +3,9 @@
 Each command imports its service inside the function, on purpose: a process loads only the
 service it runs (a worker never loads the scheduler, the store or the etcd client), and
 `motet --help` stays fast.
+
+A failure to start is one line on stderr naming the cause and the address, and a non-zero exit
+code; a traceback is for bugs, not for a port in use or an etcd that is not there.
 """
 
 from __future__ import annotations
@@ -11,64 +14,104 @@ import argparse
 import asyncio
 import os
 import signal
+import sys
 import threading
 
 __all__ = ["dev", "service", "worker"]
 
 
+def _fail(command: str, message: str) -> int:
+    print(f"motet {command}: {message}", file=sys.stderr, flush=True)
+    return 1
+
+
 def service(name: str, listen: str, etcd: list[str], namespace: str, metrics: str | None) -> int:
     """Runs the scheduler or results service until SIGTERM / SIGINT."""
     # Lazy: see the module docstring.
+    from motet_server.store.errors import StoreUnavailable
+
     if name == "scheduler":
         from motet_server.scheduler.server import serve
     else:
         from motet_server.results.server import serve
-    asyncio.run(serve(listen=listen, etcd=etcd, namespace=namespace, metrics_listen=metrics))
+    try:
+        asyncio.run(serve(listen=listen, etcd=etcd, namespace=namespace, metrics_listen=metrics))
+    except StoreUnavailable as exc:
+        return _fail(name, f"cannot reach etcd at {','.join(etcd)}: {exc}")
+    except OSError as exc:  # the message is the line (str() would prefix "[Errno 98]")
+        return _fail(name, exc.strerror or str(exc))
+    except KeyboardInterrupt:
+        pass
     return 0
 
 
 def worker(args: argparse.Namespace) -> int:
     """Runs a worker process."""
-    from motet_server.worker.main import run  # lazy: see the module docstring
+    from motet_server.worker.loader import AppNotLoaded  # lazy: see the module docstring
+    from motet_server.worker.main import run
 
-    return run(
-        args.app,
-        args.scheduler,
-        args.concurrency,
-        args.pool,
-        args.queues.split(","),
-        args.prefetch,
-        args.grace,
-        metrics_listen=args.metrics,
-    )
+    try:
+        return run(
+            args.app,
+            args.scheduler,
+            args.concurrency,
+            args.pool,
+            args.queues.split(","),
+            args.prefetch,
+            args.grace,
+            metrics_listen=args.metrics,
+        )
+    except AppNotLoaded as exc:
+        return _fail("worker", str(exc))
 
 
 def dev(args: argparse.Namespace) -> int:
     """Starts etcd, scheduler, results and workers on loopback; stops them all on Ctrl-C / SIGTERM."""
-    from motet_server.devcluster import DevCluster  # lazy: see the module docstring
-    from motet_server.worker.loader import find_app
+    from motet_server.devcluster import DevCluster, DevClusterError  # lazy: see the module docstring
+    from motet_server.store.etcd_process import EtcdNotFound
+    from motet_server.worker.loader import AppNotLoaded, find_app
 
     ports = "env" if os.environ.get("MOTET_SCHEDULER") or os.environ.get("MOTET_RESULTS") else "default"
     env: dict[str, str] = {}
+    try:
+        app = find_app(args.app)
+    except AppNotLoaded as exc:
+        return _fail("dev", str(exc))
     if not os.environ.get("MOTET_RESULT_EXPIRES"):
         # The app's Celery-style `app.conf.result_expires` reaches the scheduler that writes results.
-        env["MOTET_RESULT_EXPIRES"] = str(int(find_app(args.app).conf.result_expires))
+        env["MOTET_RESULT_EXPIRES"] = str(int(app.conf.result_expires))
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    with DevCluster(
-        app=args.app,
-        ports=ports,
-        workers=args.workers,
-        concurrency=args.concurrency,
-        pool=args.pool,
-        queues=args.queues,
-        env=env,
-    ) as cluster:
+    try:
+        cluster = DevCluster(
+            app=args.app,
+            ports=ports,
+            workers=args.workers,
+            concurrency=args.concurrency,
+            pool=args.pool,
+            queues=args.queues,
+            prefetch=args.prefetch,
+            grace=args.grace,
+            log_level=args.log_level,
+            echo=None if args.quiet else _echo,
+            env=env,
+        )
+        cluster.start()
+    except (DevClusterError, EtcdNotFound) as exc:
+        return _fail("dev", str(exc))
+    try:
+        metrics = f"scheduler:{cluster.scheduler_metrics},results:{cluster.results_metrics}"
         print(
             f"motet dev ready scheduler={cluster.scheduler} results={cluster.results} etcd={cluster.etcd} "
-            f"workers={args.workers}",
+            f"workers={args.workers} metrics={metrics} logs={cluster.dir}",
             flush=True,
         )
         stop.wait()
+    finally:
+        cluster.stop()
     return 0
+
+
+def _echo(line: str) -> None:
+    print(line, flush=True)

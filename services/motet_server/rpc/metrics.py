@@ -167,5 +167,9 @@ def serve(listen: str, registry: CollectorRegistry) -> tuple[WSGIServer, threadi
         OSError: The address could not be bound.
     """
     host, port = _split(listen)
-    server, thread = start_http_server(port, addr=host, registry=registry)
+    try:
+        server, thread = start_http_server(port, addr=host, registry=registry)
+    except OSError as exc:
+        reason = (exc.strerror or str(exc)).lower()
+        raise OSError(exc.errno, f"cannot listen on {listen} (metrics): {reason}") from None
     return server, thread, int(server.server_port)

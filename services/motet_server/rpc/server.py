@@ -19,6 +19,7 @@ import asyncio
 import functools
 import logging
 import signal
+import socket
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -55,6 +56,33 @@ class ServiceSpec:
     name: str
     add: Callable[[Any, grpc.aio.Server], None]
     servicer: Any
+
+
+def _split(listen: str) -> tuple[str, int]:
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"listen address must be host:port, not {listen!r}")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def _reason(exc: OSError) -> str:
+    return (exc.strerror or str(exc)).lower()
+
+
+def _bind_error(listen: str) -> OSError | None:
+    """Why `listen` cannot be bound, as one line ("cannot listen on 127.0.0.1:7410: address
+    already in use"), or None if it can: a plain socket bound to it gets the OS's reason, which
+    grpc only logs (on a line of its own)."""
+    host, port = _split(listen)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # As grpc binds: an old connection in TIME_WAIT does not make the port "in use".
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            return OSError(exc.errno, f"cannot listen on {listen}: {_reason(exc)}")
+    return None
 
 
 class RunningServer:
@@ -238,9 +266,15 @@ async def start_server(
     reflection_pb2_grpc.add_ServerReflectionServicer_to_server(  # type: ignore[no-untyped-call]  # untyped stubs
         _DocumentedReflection([*names, _HEALTH_NAME, reflection.SERVICE_NAME], _protocol_docs()), server
     )
-    port = server.add_insecure_port(listen)
+    refused = _bind_error(listen)
+    if refused is not None:
+        raise refused
+    try:
+        port = server.add_insecure_port(listen)
+    except RuntimeError:  # grpc says only "Failed to bind"
+        port = 0
     if port == 0:
-        raise OSError(f"could not bind gRPC to {listen}")
+        raise OSError(f"cannot listen on {listen}")
     metrics = thread = None
     metrics_port = None
     if metrics_listen is not None and metrics_registry is not None:

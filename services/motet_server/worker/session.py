@@ -73,6 +73,8 @@ class Worker:
         self.stopping = asyncio.Event()
         self.worker_id = f"{socket.gethostname()}.{os.getpid()}"
         self.announced = False
+        self.welcomed = False
+        """Whether the current stream got its welcome (else a failure means "unreachable")."""
         self.terminated: set[str] = set()
         self.deliveries: dict[str, int] = {}
         self.received: dict[str, float] = {}
@@ -88,13 +90,24 @@ class Worker:
             The process exit code (0).
         """
         backoff = 0.1
+        unreachable_said = False
         while not self.stopping.is_set():
+            self.welcomed = False
             try:
                 await self._session()
                 backoff = 0.1
             except grpc.aio.AioRpcError as err:
-                if not self.stopping.is_set():
+                if self.stopping.is_set():
+                    pass
+                elif err.code() == grpc.StatusCode.UNAVAILABLE and not self.welcomed:
+                    if not unreachable_said:
+                        # Said once per outage, not once per retry: the line is the news.
+                        log.warning("cannot reach the scheduler at %s (%s); retrying", self.scheduler, err.code().name)
+                        unreachable_said = True
+                else:
                     log.warning("scheduler stream ended (%s); reconnecting", err.code().name)
+            if self.welcomed:
+                unreachable_said = False
             if self.stopping.is_set():
                 break
             await asyncio.sleep(backoff)
@@ -141,6 +154,7 @@ class Worker:
                 async for frame in call:
                     kind = frame.WhichOneof("frame")
                     if kind == "welcome":
+                        self.welcomed = True
                         if not self.announced:
                             print(
                                 f"motet worker ready worker_id={self.worker_id} scheduler={self.scheduler} "
