@@ -112,6 +112,12 @@ class FakeStub:
             raise step
         return iter(step)
 
+    def GetResult(  # noqa: N802 - the stub's method name
+        self, request: results_pb2.GetResultRequest, timeout: float | None = None, metadata: Any = ()
+    ) -> results_pb2.GetResultResponse:
+        # What a timed-out wait asks to say why: an id never seen (nothing to add).
+        return results_pb2.GetResultResponse(result=results_pb2.TaskResult(task_id=request.task_id))
+
 
 def _reply(task_id: str, value: Any) -> results_pb2.WaitResultResponse:
     return results_pb2.WaitResultResponse(

@@ -46,6 +46,9 @@ class FakeServer:
     def get_result(self, task_id: str) -> results_pb2.TaskResult:
         return self.results.get(task_id, results_pb2.TaskResult(task_id=task_id, state=S.TASK_STATE_PENDING))
 
+    def get_results(self, task_ids: list[str]) -> list[results_pb2.TaskResult]:
+        return [self.get_result(task_id) for task_id in task_ids]
+
     def wait(self, ids: list[str], timeout: float | None) -> Iterator[results_pb2.TaskResult]:
         self.wait_calls.append(list(ids))
         for task_id in self.order or ids:
