@@ -43,3 +43,54 @@ def test_sigkill_mid_task_redelivers_and_finishes_once(fault_cluster: object, re
     assert set(started) >= {m.id for m in members}
     # A later plain workload still completes on the surviving worker (nothing wedged).
     assert group(add.s(i, 1) for i in range(5))().get(timeout=30) == [1, 2, 3, 4, 5]
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path) as fh:
+            return fh.read()
+    except OSError:
+        return ""
+
+
+def _running(pid: int) -> bool:
+    stat = _read(f"/proc/{pid}/stat")
+    return bool(stat) and stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z":
+                found.append(int(entry))
+    return found
+
+
+def test_a_killed_processes_worker_leaves_no_pool_child_running(fault_cluster: object) -> None:
+    from examples.guide.tasks import sleep_task
+
+    worker = fault_cluster.add_worker(pool="processes", queues="pdeath", concurrency="2")  # type: ignore[attr-defined]
+    res = sleep_task.apply_async((30.0,), queue="pdeath")
+    deadline = time.time() + 30
+    while res.state != "RECEIVED" and time.time() < deadline:
+        time.sleep(0.1)
+    children = []
+    while time.time() < deadline and not children:
+        children = [c for c in _children(worker.pid) if "multiprocessing" in _read(f"/proc/{c}/cmdline")]
+        time.sleep(0.1)
+    assert children, "the processes pool started no child"
+    worker.kill()
+    worker.stop()
+    deadline = time.time() + 10
+    alive = children
+    while alive and time.time() < deadline:
+        alive = [c for c in children if _running(c)]
+        time.sleep(0.1)
+    assert not alive, f"pool children {alive} of the killed worker still run"
+    res.revoke(terminate=True)

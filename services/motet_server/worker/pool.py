@@ -8,7 +8,11 @@ returns the report frame as bytes, so nothing but protobuf crosses the process b
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import multiprocessing
+import os
+import signal
+import sys
 import threading
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 
@@ -72,9 +76,23 @@ def _dropped(a: worker_pb2.Assignment) -> worker_pb2.ConnectRequest:
 _child_app: App | None = None
 
 
-def _init_child(module: str) -> None:
+def _init_child(module: str, parent: int) -> None:
     global _child_app
+    _die_with(parent)
     _child_app = find_app(module)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with(parent: int) -> None:
+    """Ends this pool child when the worker process dies, SIGKILL included (Linux's parent-death
+    signal), so no child of a killed worker lives on holding or running tasks; the worker's
+    tasks are redelivered once its session lapses. Elsewhere a child ends when its pipe does."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the worker died before the signal was armed
+        os._exit(1)
 
 
 def _execute_in_child(assignment: bytes) -> bytes:
@@ -104,7 +122,7 @@ class Pool:
                 max_workers=concurrency,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_child,
-                initargs=(module,),
+                initargs=(module, os.getpid()),
             )
 
     def submit(self, assignment: worker_pb2.Assignment) -> asyncio.Future[worker_pb2.ConnectRequest]:
