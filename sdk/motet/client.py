@@ -55,8 +55,9 @@ class Client:
         self._metadata: tuple[tuple[str, str], ...] = (
             (("motet-namespace", settings.namespace),) if settings.namespace else ()
         )
-        self._scheduler = scheduler_pb2_grpc.SchedulerServiceStub(channel(settings.scheduler))
-        self._results = results_pb2_grpc.ResultsServiceStub(channel(settings.results))
+        tls = (settings.tls_ca, settings.tls_cert, settings.tls_key)
+        self._scheduler = scheduler_pb2_grpc.SchedulerServiceStub(channel(settings.scheduler, tls))
+        self._results = results_pb2_grpc.ResultsServiceStub(channel(settings.results, tls))
 
     def __repr__(self) -> str:
         return f"<Client scheduler={self.settings.scheduler} results={self.settings.results}>"

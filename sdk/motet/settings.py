@@ -73,18 +73,28 @@ class ClientSettings:
     scheduler: str = DEFAULT_SCHEDULER
     results: str = DEFAULT_RESULTS
     namespace: str | None = None
+    tls_ca: str | None = None
+    """PEM CA bundle that signed the services' certificates: set it (MOTET_TLS_CA) to speak TLS."""
+    tls_cert: str | None = None
+    """PEM client certificate, for services that require mutual TLS (MOTET_TLS_CERT)."""
+    tls_key: str | None = None
+    """PEM key of `tls_cert` (MOTET_TLS_KEY)."""
 
     @classmethod
     def resolve(
         cls, *, scheduler: str | None = None, results: str | None = None, namespace: str | None = None
     ) -> ClientSettings:
-        """Settings from the arguments given, else MOTET_SCHEDULER / MOTET_RESULTS / MOTET_NAMESPACE,
-        else the defaults. The environment is read now, at each call."""
+        """Settings from the arguments given, else MOTET_SCHEDULER / MOTET_RESULTS / MOTET_NAMESPACE
+        and MOTET_TLS_CA / MOTET_TLS_CERT / MOTET_TLS_KEY, else the defaults (plaintext). The
+        environment is read now, at each call."""
         env = os.environ
         return cls(
             scheduler=scheduler or env.get("MOTET_SCHEDULER") or DEFAULT_SCHEDULER,
             results=results or env.get("MOTET_RESULTS") or DEFAULT_RESULTS,
             namespace=namespace or env.get("MOTET_NAMESPACE") or None,
+            tls_ca=env.get("MOTET_TLS_CA") or None,
+            tls_cert=env.get("MOTET_TLS_CERT") or None,
+            tls_key=env.get("MOTET_TLS_KEY") or None,
         )
 
 

@@ -23,10 +23,10 @@ _MAX_NODES = 2000
 """Nodes `motet inspect` prints before it says how many it left out."""
 
 
-def _health(endpoint: str) -> str:
+def _health(endpoint: str, settings: ClientSettings) -> str:
     """SERVING, NOT_SERVING, ... or UNREACHABLE (within two seconds)."""
     try:
-        stub = health_pb2_grpc.HealthStub(channel(endpoint))
+        stub = health_pb2_grpc.HealthStub(channel(endpoint, (settings.tls_ca, settings.tls_cert, settings.tls_key)))
         reply = stub.Check(  # type: ignore[attr-defined]  # grpcio-health-checking's stubs omit the methods
             health_pb2.HealthCheckRequest(), timeout=_HEALTH_TIMEOUT
         )
@@ -41,7 +41,7 @@ def status(settings: ClientSettings) -> int:
     service is not serving."""
     healthy = True
     for name, endpoint in (("scheduler", settings.scheduler), ("results", settings.results)):
-        state = _health(endpoint)
+        state = _health(endpoint, settings)
         healthy &= state == "SERVING"
         print(f"{name:<10} {endpoint:<22} {state}")
     if not healthy:

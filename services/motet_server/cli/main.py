@@ -62,6 +62,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _client_tls(p: argparse.ArgumentParser) -> None:
+    _flag(p, "--tls-ca", None, "PEM CA bundle of the services' certificates: connect over TLS")
+    _flag(p, "--tls-cert", None, "PEM client certificate, for services that require mutual TLS")
+    _flag(p, "--tls-key", None, "PEM private key of --tls-cert")
+
+
 def _worker_flags(p: argparse.ArgumentParser) -> None:
     _flag(p, "--app", None, "module with the @app.task functions", required_without_env=True)
     _flag(p, "--concurrency", config.DEFAULT_CONCURRENCY, "tasks a worker runs at once", type=int)
@@ -82,12 +88,23 @@ def _parser() -> argparse.ArgumentParser:
         _flag(p, "--etcd", config.DEFAULT_ETCD, "etcd endpoints host:port[,...]")
         _flag(p, "--namespace", config.DEFAULT_NAMESPACE, "keyspace namespace (etcd key prefix)")
         _flag(p, "--metrics", None, "host:port for Prometheus metrics")
+        _flag(p, "--tls-cert", None, "PEM certificate chain: serve TLS only (reloaded when the file changes)")
+        _flag(p, "--tls-key", None, "PEM private key of --tls-cert")
+        _flag(p, "--tls-client-ca", None, "PEM CA bundle: require client certificates it signed (mutual TLS)")
+        _flag(p, "--health", None, "host:port of a plaintext port serving only gRPC health (probes under TLS)")
+        p.add_argument(
+            "--insecure",
+            action="store_true",
+            default=bool(os.environ.get("MOTET_INSECURE")),
+            help="allow plaintext gRPC on a non-loopback --listen (default: refused, env MOTET_INSECURE)",
+        )
         _common(p)
 
     w = sub.add_parser("worker", help="run a worker for a module of tasks")
     _worker_flags(w)
     _flag(w, "--scheduler", config.DEFAULT_SCHEDULER, "host:port of the scheduler to serve")
     _flag(w, "--metrics", None, "host:port for the worker's Prometheus metrics")
+    _client_tls(w)
     _common(w)
 
     d = sub.add_parser("dev", help="a complete local cluster: etcd, scheduler, results, workers")
@@ -111,6 +128,7 @@ def _parser() -> argparse.ArgumentParser:
         _flag(p, "--scheduler", config.DEFAULT_SCHEDULER, "host:port of a scheduler")
         _flag(p, "--results", config.DEFAULT_RESULTS, "host:port of a results service")
         _flag(p, "--namespace", None, "namespace sent with the requests")
+        _client_tls(p)
         _common(p)
     return parser
 
@@ -126,13 +144,20 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"MOTET_{dest.upper()} must be one of {', '.join(choices)} (got {value!r})")
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command in ("scheduler", "results"):
-        return serve.service(args.command, args.listen, args.etcd.split(","), args.namespace, args.metrics)
+        return serve.service(args)
     if args.command == "worker":
         return serve.worker(args)
     if args.command in ("status", "inspect"):
         from motet_server.cli import look  # lazy, as the services are (cli/serve.py)
 
-        settings = ClientSettings(scheduler=args.scheduler, results=args.results, namespace=args.namespace or None)
+        settings = ClientSettings(
+            scheduler=args.scheduler,
+            results=args.results,
+            namespace=args.namespace or None,
+            tls_ca=args.tls_ca,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
+        )
         return look.status(settings) if args.command == "status" else look.inspect(settings, args.id)
     return serve.dev(args)
 

@@ -25,17 +25,32 @@ def _fail(command: str, message: str) -> int:
     return 1
 
 
-def service(name: str, listen: str, etcd: list[str], namespace: str, metrics: str | None) -> int:
-    """Runs the scheduler or results service until SIGTERM / SIGINT."""
+def service(args: argparse.Namespace) -> int:
+    """Runs the scheduler or results service (``args.command``) until SIGTERM / SIGINT."""
     # Lazy: see the module docstring.
+    from motet_server.rpc.server import InsecureListen, Transport
+    from motet_server.rpc.tls import ServerTLS, TLSConfigError
     from motet_server.store.errors import StoreUnavailable
 
+    name, etcd = args.command, args.etcd.split(",")
     if name == "scheduler":
         from motet_server.scheduler.server import serve
     else:
         from motet_server.results.server import serve
     try:
-        asyncio.run(serve(listen=listen, etcd=etcd, namespace=namespace, metrics_listen=metrics))
+        tls = ServerTLS.from_flags(args.tls_cert, args.tls_key, args.tls_client_ca)
+        transport = Transport(tls=tls, health_listen=args.health, insecure=args.insecure)
+        asyncio.run(
+            serve(
+                listen=args.listen,
+                etcd=etcd,
+                namespace=args.namespace,
+                metrics_listen=args.metrics,
+                transport=transport,
+            )
+        )
+    except (TLSConfigError, InsecureListen) as exc:
+        return _fail(name, str(exc))
     except StoreUnavailable as exc:
         return _fail(name, f"cannot reach etcd at {','.join(etcd)}: {exc}")
     except OSError as exc:  # the message is the line (str() would prefix "[Errno 98]")
@@ -50,6 +65,12 @@ def worker(args: argparse.Namespace) -> int:
     from motet_server.worker.loader import AppNotLoaded  # lazy: see the module docstring
     from motet_server.worker.main import run
 
+    # The worker's stream and the SDK inside its tasks (and a process pool's children) read
+    # the TLS files from the environment, as every Motet client does.
+    for flag in ("tls_ca", "tls_cert", "tls_key"):
+        value = getattr(args, flag)
+        if value:
+            os.environ[f"MOTET_{flag.upper()}"] = value
     try:
         return run(
             args.app,

@@ -9,7 +9,7 @@ from motet.v1 import results_pb2_grpc
 from motet_server import config
 from motet_server.results.service import ResultsServicer
 from motet_server.rpc import metrics
-from motet_server.rpc.server import ServiceSpec, start_server
+from motet_server.rpc.server import PLAINTEXT, ServiceSpec, Transport, start_server
 from motet_server.store.etcd import Etcd
 from motet_server.store.keys import Keys
 from motet_server.store.result_lease import ResultLease
@@ -26,6 +26,7 @@ async def serve(
     namespace: str = config.DEFAULT_NAMESPACE,
     metrics_listen: str | None = None,
     ready: Callable[[int], None] | None = None,
+    transport: Transport = PLAINTEXT,
 ) -> None:
     """Runs a results service until SIGTERM / SIGINT (arguments as for the scheduler)."""
     store = await Etcd.connect(etcd)
@@ -45,6 +46,7 @@ async def serve(
         ],
         metrics_listen=metrics_listen,
         metrics_registry=metrics.RESULTS,
+        transport=transport,
     )
     try:
         await server.serve_until_signalled("results", listen, store.is_healthy, ready)

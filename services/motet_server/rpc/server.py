@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import ipaddress
 import logging
 import signal
 import socket
@@ -35,8 +36,9 @@ from prometheus_client import CollectorRegistry
 
 from motet_server import config
 from motet_server.rpc import metrics as metrics_http  # the HTTP side only; series live there
+from motet_server.rpc.tls import ServerTLS
 
-__all__ = ["RunningServer", "ServiceSpec", "start_server"]
+__all__ = ["PLAINTEXT", "InsecureListen", "RunningServer", "ServiceSpec", "Transport", "start_server"]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,40 @@ class ServiceSpec:
     name: str
     add: Callable[[Any, grpc.aio.Server], None]
     servicer: Any
+
+
+@dataclass(frozen=True)
+class Transport:
+    """How a service's gRPC port is reached (the --tls-cert / --tls-key / --tls-client-ca,
+    --health and --insecure flags).
+
+    Attributes:
+        tls: Serve TLS only (mutual TLS with a client CA), from files reloaded when they change.
+        health_listen: ``host:port`` of a plaintext port serving only gRPC health, for probes
+            that cannot speak TLS (Kubernetes' gRPC probes); None for none.
+        insecure: Allow plaintext on an address other than loopback (refused otherwise).
+    """
+
+    tls: ServerTLS | None = None
+    health_listen: str | None = None
+    insecure: bool = False
+
+
+PLAINTEXT = Transport()
+"""Plaintext gRPC, loopback only (what `motet dev` and tests use)."""
+
+
+class InsecureListen(ValueError):
+    """Plaintext was asked for on an address other than loopback, without ``insecure``."""
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
 
 
 def _split(listen: str) -> tuple[str, int]:
@@ -108,6 +144,10 @@ class RunningServer:
         """The bound gRPC port (the real one when asked for port 0)."""
         self.metrics_port = metrics_port
         """The bound Prometheus port, or None when metrics are not served."""
+        self.health_server: grpc.aio.Server | None = None
+        """The plaintext health-only server (`start_server`'s ``health_listen``), if any."""
+        self.health_port: int | None = None
+        """Its bound port."""
 
     @property
     def server(self) -> grpc.aio.Server:
@@ -158,6 +198,8 @@ class RunningServer:
         self._stopped = True
         await self._health.enter_graceful_shutdown()
         await self._server.stop(grace)
+        if self.health_server is not None:
+            await self.health_server.stop(None)
         if self._metrics is not None:
             await asyncio.to_thread(self._metrics.shutdown)
             self._metrics.server_close()
@@ -220,6 +262,7 @@ async def start_server(
     metrics_registry: CollectorRegistry | None = None,
     max_message_bytes: int = config.MAX_MESSAGE_BYTES,
     interceptors: Sequence[grpc.aio.ServerInterceptor[Any, Any]] = (),
+    transport: Transport = PLAINTEXT,
 ) -> RunningServer:
     """Starts a grpc.aio server with the given services plus health and reflection.
 
@@ -232,16 +275,27 @@ async def start_server(
             (`rpc.metrics.SCHEDULER`, `RESULTS`); required with ``metrics_listen``.
         max_message_bytes: Largest message received or sent.
         interceptors: Server interceptors, outermost first.
+        transport: TLS, the plaintext health port and whether plaintext may leave loopback.
 
     Returns:
         The running server, every service SERVING.
 
     Raises:
         OSError: The address could not be bound.
-        ValueError: ``metrics_listen`` without ``metrics_registry``.
+        ValueError: ``metrics_listen`` without ``metrics_registry``; plaintext on a
+            non-loopback address unless ``transport.insecure``.
     """
+    tls, health_listen, insecure = transport.tls, transport.health_listen, transport.insecure
     if metrics_listen is not None and metrics_registry is None:
         raise ValueError("a metrics port needs the service's own registry (rpc.metrics)")
+    if tls is None and not insecure and not _is_loopback(_split(listen)[0]):
+        raise InsecureListen(
+            f"refusing to serve plaintext gRPC on {listen}, which is not a loopback address: give "
+            "--tls-cert and --tls-key, or --insecure to accept that anyone who reaches it can submit, "
+            "revoke and read every task"
+        )
+    if tls is None and insecure and not _is_loopback(_split(listen)[0]):
+        log.warning("serving plaintext gRPC on %s (--insecure): traffic is readable and unauthenticated", listen)
     server = grpc.aio.server(
         interceptors=list(interceptors),
         options=[
@@ -270,16 +324,28 @@ async def start_server(
     if refused is not None:
         raise refused
     try:
-        port = server.add_insecure_port(listen)
+        port = server.add_insecure_port(listen) if tls is None else server.add_secure_port(listen, tls.credentials())
     except RuntimeError:  # grpc says only "Failed to bind"
         port = 0
     if port == 0:
         raise OSError(f"cannot listen on {listen}")
+    health_server = None
+    health_port = None
+    if health_listen is not None:
+        # Only health, sharing the main server's status: what a probe may reach in plaintext.
+        health_server = grpc.aio.server()
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, health_server)
+        refused = _bind_error(health_listen)
+        if refused is not None:
+            raise OSError(refused.errno, f"{refused.strerror} (health)")
+        health_port = health_server.add_insecure_port(health_listen)
+        await health_server.start()
     metrics = thread = None
     metrics_port = None
     if metrics_listen is not None and metrics_registry is not None:
         metrics, thread, metrics_port = metrics_http.serve(metrics_listen, metrics_registry)
     await server.start()
     running = RunningServer(server, health_servicer, names, port, metrics, thread, metrics_port)
+    running.health_server, running.health_port = health_server, health_port
     await running.set_serving(True)
     return running

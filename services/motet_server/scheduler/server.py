@@ -10,7 +10,7 @@ from collections.abc import Callable
 from motet.v1 import scheduler_pb2_grpc, worker_pb2_grpc
 from motet_server import config
 from motet_server.rpc import metrics
-from motet_server.rpc.server import ServiceSpec, start_server
+from motet_server.rpc.server import PLAINTEXT, ServiceSpec, Transport, start_server
 from motet_server.scheduler.committer import Committer
 from motet_server.scheduler.dispatch import Dispatcher
 from motet_server.scheduler.service import SchedulerServicer, WorkerServicer
@@ -34,6 +34,7 @@ async def serve(
     namespace: str = config.DEFAULT_NAMESPACE,
     metrics_listen: str | None = None,
     ready: Callable[[int], None] | None = None,
+    transport: Transport = PLAINTEXT,
 ) -> None:
     """Runs a scheduler until SIGTERM / SIGINT.
 
@@ -43,6 +44,7 @@ async def serve(
         namespace: The keyspace namespace shared by the cluster's services.
         metrics_listen: host:port for Prometheus metrics, or None.
         ready: Called with the bound port once serving (else a line is printed).
+        transport: TLS, the plaintext health port, and whether plaintext may leave loopback.
     """
     store = await Etcd.connect(etcd)
     keys = Keys(namespace)
@@ -71,6 +73,7 @@ async def serve(
         ],
         metrics_listen=metrics_listen,
         metrics_registry=metrics.SCHEDULER,
+        transport=transport,
     )
     reconciler = asyncio.create_task(_reconcile(store, keys))
     try:

@@ -18,8 +18,10 @@ from collections.abc import AsyncIterator
 import grpc
 
 from motet import App
+from motet.channels import credentials
 from motet.exceptions import SoftTimeLimitExceeded, TaskRevokedError, TimeLimitExceeded
 from motet.failures import failure_from_exception
+from motet.settings import ClientSettings
 from motet.v1 import common_pb2, worker_pb2, worker_pb2_grpc
 from motet_server.config import WORKER_HEARTBEAT
 from motet_server.rpc import metrics
@@ -140,7 +142,8 @@ class Worker:
                     return
                 yield frame
 
-        channel = open_channel(self.scheduler)
+        tls = ClientSettings.resolve()  # MOTET_TLS_CA / _CERT / _KEY, as the SDK reads them
+        channel = open_channel(self.scheduler, credentials=credentials(tls.tls_ca, tls.tls_cert, tls.tls_key))
         try:
             call = worker_pb2_grpc.WorkerServiceStub(channel).Connect(frames())
 
