@@ -24,8 +24,10 @@ from motet.exceptions import (
     CanvasError,
     EncodeError,
     MotetError,
+    NotAuthenticated,
     NotFound,
     NotInChord,
+    PermissionDenied,
     ServiceUnavailable,
     TimeoutError,
 )
@@ -53,7 +55,8 @@ class Client:
     def __init__(self, settings: ClientSettings) -> None:
         self.settings = settings
         self._metadata: tuple[tuple[str, str], ...] = (
-            (("motet-namespace", settings.namespace),) if settings.namespace else ()
+            *((("motet-namespace", settings.namespace),) if settings.namespace else ()),
+            *((("authorization", f"Bearer {settings.token}"),) if settings.token else ()),
         )
         tls = (settings.tls_ca, settings.tls_cert, settings.tls_key)
         self._scheduler = scheduler_pb2_grpc.SchedulerServiceStub(channel(settings.scheduler, tls))
@@ -309,4 +312,8 @@ def error_from_rpc(err: grpc.RpcError, endpoint: str, what: str) -> MotetError:
         return NotInChord(f"{what}: {details}", reason=reason)
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return TimeoutError(f"{what}: no answer in time from {endpoint}", reason=reason)
+    if code == grpc.StatusCode.UNAUTHENTICATED:
+        return NotAuthenticated(f"{what}: {details} (set MOTET_TOKEN)", reason=reason)
+    if code == grpc.StatusCode.PERMISSION_DENIED:
+        return PermissionDenied(f"{what}: {details}", reason=reason)
     return MotetError(f"{what}: {code.name}: {details}", reason=reason)

@@ -40,9 +40,11 @@ __all__ = [
     "IncompleteStream",
     "MaxRetriesExceededError",
     "MotetError",
+    "NotAuthenticated",
     "NotFound",
     "NotInChord",
     "NotRegistered",
+    "PermissionDenied",
     "RemoteError",
     "RemoteTraceback",
     "Replace",
@@ -90,6 +92,14 @@ class NotRegistered(MotetError, KeyError):
 
 class ServiceUnavailable(MotetError):
     """A Motet service could not be reached (the message names the endpoint and what to do)."""
+
+
+class NotAuthenticated(MotetError):
+    """The service requires a token (MOTET_TOKEN) and the call had none, or an unknown one."""
+
+
+class PermissionDenied(MotetError):
+    """The token is known but does not allow the call (its roles, namespace or task names)."""
 
 
 class NotFound(MotetError):

@@ -79,13 +79,15 @@ class ClientSettings:
     """PEM client certificate, for services that require mutual TLS (MOTET_TLS_CERT)."""
     tls_key: str | None = None
     """PEM key of `tls_cert` (MOTET_TLS_KEY)."""
+    token: str | None = None
+    """Bearer token sent with every call, for services started with --tokens (MOTET_TOKEN)."""
 
     @classmethod
     def resolve(
         cls, *, scheduler: str | None = None, results: str | None = None, namespace: str | None = None
     ) -> ClientSettings:
         """Settings from the arguments given, else MOTET_SCHEDULER / MOTET_RESULTS / MOTET_NAMESPACE
-        and MOTET_TLS_CA / MOTET_TLS_CERT / MOTET_TLS_KEY, else the defaults (plaintext). The
+        and MOTET_TLS_CA / MOTET_TLS_CERT / MOTET_TLS_KEY / MOTET_TOKEN, else the defaults (plaintext). The
         environment is read now, at each call."""
         env = os.environ
         return cls(
@@ -95,6 +97,7 @@ class ClientSettings:
             tls_ca=env.get("MOTET_TLS_CA") or None,
             tls_cert=env.get("MOTET_TLS_CERT") or None,
             tls_key=env.get("MOTET_TLS_KEY") or None,
+            token=env.get("MOTET_TOKEN") or None,
         )
 
 

@@ -32,7 +32,9 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_MESSAGE_BYTES",
     "MAX_PAYLOAD_BYTES",
+    "MAX_CREDIT",
     "MAX_RESULTS_PER_CALL",
+    "MAX_TASK_NAMES",
     "RESULTS_PORT",
     "SCHEDULER_PORT",
     "SCHEDULER_DRAIN_GRACE",
@@ -118,6 +120,12 @@ MAX_PAYLOAD_BYTES = _shared.MAX_PAYLOAD_BYTES
 
 MAX_RESULTS_PER_CALL = 10_000
 """Task ids one GetResults call may ask for."""
+
+MAX_CREDIT = 10_000
+"""Tasks a worker session may hold unreported at most, whatever credit it announces."""
+
+MAX_TASK_NAMES = 10_000
+"""Task names one worker hello may declare."""
 
 # -- how long results live -------------------------------------------------------------------
 

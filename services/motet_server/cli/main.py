@@ -63,6 +63,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _client_tls(p: argparse.ArgumentParser) -> None:
+    _flag(p, "--token", None, "bearer token sent with every call (services started with --tokens)")
     _flag(p, "--tls-ca", None, "PEM CA bundle of the services' certificates: connect over TLS")
     _flag(p, "--tls-cert", None, "PEM client certificate, for services that require mutual TLS")
     _flag(p, "--tls-key", None, "PEM private key of --tls-cert")
@@ -92,6 +93,7 @@ def _parser() -> argparse.ArgumentParser:
         _flag(p, "--tls-key", None, "PEM private key of --tls-cert")
         _flag(p, "--tls-client-ca", None, "PEM CA bundle: require client certificates it signed (mutual TLS)")
         _flag(p, "--health", None, "host:port of a plaintext port serving only gRPC health (probes under TLS)")
+        _flag(p, "--tokens", None, "JSON file of bearer tokens and their roles: every call must carry one")
         p.add_argument(
             "--insecure",
             action="store_true",
@@ -157,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             tls_ca=args.tls_ca,
             tls_cert=args.tls_cert,
             tls_key=args.tls_key,
+            token=args.token,
         )
         return look.status(settings) if args.command == "status" else look.inspect(settings, args.id)
     return serve.dev(args)

@@ -28,6 +28,7 @@ def _fail(command: str, message: str) -> int:
 def service(args: argparse.Namespace) -> int:
     """Runs the scheduler or results service (``args.command``) until SIGTERM / SIGINT."""
     # Lazy: see the module docstring.
+    from motet_server.rpc.auth import TokenFileError, load_tokens
     from motet_server.rpc.server import InsecureListen, Transport
     from motet_server.rpc.tls import ServerTLS, TLSConfigError
     from motet_server.store.errors import StoreUnavailable
@@ -39,7 +40,8 @@ def service(args: argparse.Namespace) -> int:
         from motet_server.results.server import serve
     try:
         tls = ServerTLS.from_flags(args.tls_cert, args.tls_key, args.tls_client_ca)
-        transport = Transport(tls=tls, health_listen=args.health, insecure=args.insecure)
+        tokens = load_tokens(args.tokens) if args.tokens else None
+        transport = Transport(tls=tls, health_listen=args.health, insecure=args.insecure, tokens=tokens)
         asyncio.run(
             serve(
                 listen=args.listen,
@@ -49,7 +51,7 @@ def service(args: argparse.Namespace) -> int:
                 transport=transport,
             )
         )
-    except (TLSConfigError, InsecureListen) as exc:
+    except (TLSConfigError, InsecureListen, TokenFileError) as exc:
         return _fail(name, str(exc))
     except StoreUnavailable as exc:
         return _fail(name, f"cannot reach etcd at {','.join(etcd)}: {exc}")
@@ -67,7 +69,7 @@ def worker(args: argparse.Namespace) -> int:
 
     # The worker's stream and the SDK inside its tasks (and a process pool's children) read
     # the TLS files from the environment, as every Motet client does.
-    for flag in ("tls_ca", "tls_cert", "tls_key"):
+    for flag in ("tls_ca", "tls_cert", "tls_key", "token"):
         value = getattr(args, flag)
         if value:
             os.environ[f"MOTET_{flag.upper()}"] = value

@@ -47,6 +47,7 @@ async def serve(
         metrics_listen=metrics_listen,
         metrics_registry=metrics.RESULTS,
         transport=transport,
+        namespace=namespace,
     )
     try:
         await server.serve_until_signalled("results", listen, store.is_healthy, ready)

@@ -16,6 +16,8 @@ prefix. The SDK maps the code and the reason back to its exceptions.
 | failed_precondition   | FAILED_PRECONDITION  | FAILED_PRECONDITION  |
 | not_in_chord          | FAILED_PRECONDITION  | NOT_IN_CHORD         |
 | task_id_in_use        | ALREADY_EXISTS       | TASK_ID_IN_USE       |
+| unauthenticated       | UNAUTHENTICATED      | UNAUTHENTICATED      |
+| permission_denied     | PERMISSION_DENIED    | PERMISSION_DENIED    |
 | internal              | INTERNAL             | INTERNAL             |
 """
 
@@ -67,6 +69,16 @@ KINDS: dict[str, tuple[grpc.StatusCode, int, int]] = {
     ),
     "task_id_in_use": (grpc.StatusCode.ALREADY_EXISTS, code_pb2.ALREADY_EXISTS, _R.ERROR_REASON_TASK_ID_IN_USE),
     "internal": (grpc.StatusCode.INTERNAL, code_pb2.INTERNAL, _R.ERROR_REASON_INTERNAL),
+    "unauthenticated": (
+        grpc.StatusCode.UNAUTHENTICATED,
+        code_pb2.UNAUTHENTICATED,
+        _R.ERROR_REASON_UNAUTHENTICATED,
+    ),
+    "permission_denied": (
+        grpc.StatusCode.PERMISSION_DENIED,
+        code_pb2.PERMISSION_DENIED,
+        _R.ERROR_REASON_PERMISSION_DENIED,
+    ),
 }
 """kind -> (gRPC status code, google.rpc code, motet.v1.ErrorReason)."""
 

@@ -22,7 +22,7 @@ import logging
 import signal
 import socket
 import threading
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from prometheus_client import CollectorRegistry
 
 from motet_server import config
 from motet_server.rpc import metrics as metrics_http  # the HTTP side only; series live there
+from motet_server.rpc.auth import Principal, TokenAuth
 from motet_server.rpc.tls import ServerTLS
 
 __all__ = ["PLAINTEXT", "InsecureListen", "RunningServer", "ServiceSpec", "Transport", "start_server"]
@@ -70,11 +71,14 @@ class Transport:
         health_listen: ``host:port`` of a plaintext port serving only gRPC health, for probes
             that cannot speak TLS (Kubernetes' gRPC probes); None for none.
         insecure: Allow plaintext on an address other than loopback (refused otherwise).
+        tokens: From `rpc.auth.load_tokens` (the --tokens file), or None for no token check.
     """
 
     tls: ServerTLS | None = None
     health_listen: str | None = None
     insecure: bool = False
+    tokens: Mapping[str, Principal] | None = None
+    """Bearer tokens every call must carry (`rpc.auth`); None: no check."""
 
 
 PLAINTEXT = Transport()
@@ -263,6 +267,7 @@ async def start_server(
     max_message_bytes: int = config.MAX_MESSAGE_BYTES,
     interceptors: Sequence[grpc.aio.ServerInterceptor[Any, Any]] = (),
     transport: Transport = PLAINTEXT,
+    namespace: str = config.DEFAULT_NAMESPACE,
 ) -> RunningServer:
     """Starts a grpc.aio server with the given services plus health and reflection.
 
@@ -275,7 +280,8 @@ async def start_server(
             (`rpc.metrics.SCHEDULER`, `RESULTS`); required with ``metrics_listen``.
         max_message_bytes: Largest message received or sent.
         interceptors: Server interceptors, outermost first.
-        transport: TLS, the plaintext health port and whether plaintext may leave loopback.
+        transport: TLS, tokens, the plaintext health port, and whether plaintext may leave loopback.
+        namespace: The service's namespace (a token of another one is refused).
 
     Returns:
         The running server, every service SERVING.
@@ -286,6 +292,8 @@ async def start_server(
             non-loopback address unless ``transport.insecure``.
     """
     tls, health_listen, insecure = transport.tls, transport.health_listen, transport.insecure
+    if transport.tokens is not None:
+        interceptors = [*interceptors, TokenAuth(transport.tokens, namespace)]
     if metrics_listen is not None and metrics_registry is None:
         raise ValueError("a metrics port needs the service's own registry (rpc.metrics)")
     if tls is None and not insecure and not _is_loopback(_split(listen)[0]):

@@ -74,6 +74,7 @@ async def serve(
         metrics_listen=metrics_listen,
         metrics_registry=metrics.SCHEDULER,
         transport=transport,
+        namespace=namespace,
     )
     reconciler = asyncio.create_task(_reconcile(store, keys))
     try:

@@ -13,8 +13,15 @@ from typing import Any
 import grpc
 
 from motet.v1 import canvas_pb2, common_pb2, scheduler_pb2, scheduler_pb2_grpc, worker_pb2, worker_pb2_grpc
-from motet_server.config import DEFAULT_QUEUE, MAX_PAYLOAD_BYTES, SCHEDULER_DRAIN_GRACE, WORKER_SILENCE_LIMIT
-from motet_server.rpc import errors, metrics
+from motet_server.config import (
+    DEFAULT_QUEUE,
+    MAX_CREDIT,
+    MAX_PAYLOAD_BYTES,
+    MAX_TASK_NAMES,
+    SCHEDULER_DRAIN_GRACE,
+    WORKER_SILENCE_LIMIT,
+)
+from motet_server.rpc import auth, errors, metrics
 from motet_server.scheduler import inspection, nodes, transitions
 from motet_server.scheduler.committer import Committer, TooManyConflicts, jittered
 from motet_server.scheduler.dispatch import Dispatcher, Session
@@ -246,6 +253,24 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
                 "a worker must declare the task names it serves",
                 violations=[("hello.task_names", "empty")],
             )
+        if len(hello.task_names) > MAX_TASK_NAMES:
+            await errors.abort(
+                context,
+                "invalid_request",
+                f"a worker may declare at most {MAX_TASK_NAMES} task names (got {len(hello.task_names)})",
+                violations=[("hello.task_names", f"more than {MAX_TASK_NAMES}")],
+            )
+        principal = auth.PRINCIPAL.get()
+        if principal is not None:
+            denied = principal.may_serve(list(hello.task_names), list(hello.queues or [DEFAULT_QUEUE]))
+            if denied:
+                await errors.abort(
+                    context,
+                    "permission_denied",
+                    f"token {principal.name!r} does not allow this worker to serve {', '.join(denied[:5])}"
+                    + (f" and {len(denied) - 5} more" if len(denied) > 5 else ""),
+                    metadata={"denied": ",".join(denied[:20])},
+                )
         lease = await self._etcd.lease_grant(SESSION_TTL)
         session = Session(
             id=lease,
@@ -339,7 +364,10 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
             session.last_seen = time.monotonic()
             kind = frame.WhichOneof("frame")
             if kind == "credit":
-                session.available += frame.credit.n
+                if session.available + frame.credit.n > MAX_CREDIT:
+                    # A worker cannot swallow the queue: what it may hold unreported is capped.
+                    log.warning("worker %s asked for credit beyond %d; capped", session.worker_id, MAX_CREDIT)
+                session.available = min(session.available + frame.credit.n, MAX_CREDIT)
                 self._dispatcher.kick()
             elif kind == "started":
                 task = asyncio.create_task(self._started(session, frame.started))

@@ -89,7 +89,7 @@ class Worker:
         """Keeps a session open, reconnecting with backoff, until `stopping` is set.
 
         Returns:
-            The process exit code (0).
+            The process exit code: 0, or 2 when the scheduler refused the worker's token.
         """
         backoff = 0.1
         unreachable_said = False
@@ -101,6 +101,11 @@ class Worker:
             except grpc.aio.AioRpcError as err:
                 if self.stopping.is_set():
                     pass
+                elif err.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+                    # Retrying cannot help: the token (MOTET_TOKEN / --token) must change.
+                    log.error("the scheduler at %s refused this worker: %s", self.scheduler, err.details())
+                    self.pool.shutdown()
+                    return 2
                 elif err.code() == grpc.StatusCode.UNAVAILABLE and not self.welcomed:
                     if not unreachable_said:
                         # Said once per outage, not once per retry: the line is the news.
@@ -145,7 +150,8 @@ class Worker:
         tls = ClientSettings.resolve()  # MOTET_TLS_CA / _CERT / _KEY, as the SDK reads them
         channel = open_channel(self.scheduler, credentials=credentials(tls.tls_ca, tls.tls_cert, tls.tls_key))
         try:
-            call = worker_pb2_grpc.WorkerServiceStub(channel).Connect(frames())
+            token = (("authorization", f"Bearer {tls.token}"),) if tls.token else ()
+            call = worker_pb2_grpc.WorkerServiceStub(channel).Connect(frames(), metadata=token)
 
             async def stop_when_asked() -> None:
                 await self.stopping.wait()
