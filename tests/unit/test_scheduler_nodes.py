@@ -69,3 +69,15 @@ def test_result_and_root_ids_follow_celery() -> None:
     assert nodes.result_id(c) == "g"
     assert nodes.result_id(chord([sig("a", task_id="1")], sig("b", task_id="body"))) == "body"
     assert list(nodes.all_task_ids(c)) == ["1", "2", "3"]
+
+
+def test_a_nan_or_infinite_time_is_refused() -> None:
+    # NaN compares false with everything: it would pass "not negative" and poison the
+    # dispatcher's time-ordered heaps (tests/e2e/test_fuzz.py generates such canvases).
+    for name in ("countdown", "expires", "time_limit", "soft_time_limit"):
+        for value in (float("nan"), float("inf")):
+            bad = sig("add", 1)
+            setattr(bad.signature.options, name, value)
+            assert (f"canvas.signature.options.{name}", f"{name} must be a finite number of seconds") in nodes.validate(
+                bad
+            ), (name, value)

@@ -25,6 +25,8 @@ from tests.unit.tasks import add, xsum
         (lambda: chain().freeze(), "a chain needs at least one task"),
         (lambda: chain().to_proto(), "a chain needs at least one task"),
         (lambda: add.s(1, 1).set(priority=42), "priority must be between 0 and 9"),
+        (lambda: add.s(1, 1).set(countdown=float("nan")), "countdown must be a finite number of seconds"),
+        (lambda: add.s(1).set(time_limit=float("inf")), "time_limit must be a finite number of seconds"),
         (lambda: add.s(1).set(time_limit=0), "time_limit must be positive"),
         (lambda: add.s(1).set(eta=5), "eta must be a datetime"),
         (lambda: add.s(1).set(eta="tomorrow"), "not an ISO 8601"),

@@ -20,6 +20,7 @@ Option names accepted on signatures and canvases:
 from __future__ import annotations
 
 import datetime as dt
+import math
 import numbers
 from typing import Any
 
@@ -111,8 +112,8 @@ def _number(options: dict[str, Any], key: str, where: str, *, minimum: float, st
     value = options.get(key)
     if value is None:
         return
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise CanvasError(f"{where}: {key} must be a number of seconds (got {value!r})")
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise CanvasError(f"{where}: {key} must be a finite number of seconds (got {value!r})")
     if value < minimum or (strict and value == minimum):
         rule = "be positive" if strict else "not be negative"
         raise CanvasError(f"{where}: {key} must {rule} (got {value})")

@@ -6,6 +6,7 @@ These functions are pure: they read and modify protobuf messages and never touch
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from collections.abc import Iterable, Iterator
 
@@ -207,6 +208,11 @@ def validate(node: canvas_pb2.Canvas, path: str = "canvas", depth: int = 0) -> l
         return [(path, "a canvas node must set one of signature, chain, group, chord, map, chunks")]
     opts = options_of(node)
     opath = f"{path}.{kind}.options"
+    for seconds in ("countdown", "expires", "time_limit", "soft_time_limit"):
+        if opts.HasField(seconds) and not math.isfinite(getattr(opts, seconds)):
+            # NaN compares false with everything: it would pass the checks below and poison
+            # the dispatcher's time-ordered heaps.
+            out.append((f"{opath}.{seconds}", f"{seconds} must be a finite number of seconds"))
     if opts.HasField("countdown") and opts.countdown < 0:
         out.append((f"{opath}.countdown", "countdown must not be negative"))
     if opts.HasField("priority") and not 0 <= opts.priority <= 9:
