@@ -32,6 +32,7 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_MESSAGE_BYTES",
     "MAX_PAYLOAD_BYTES",
+    "MAX_CANVAS_NODES",
     "MAX_CREDIT",
     "MAX_RESULTS_PER_CALL",
     "MAX_TASK_NAMES",
@@ -120,6 +121,10 @@ MAX_PAYLOAD_BYTES = _shared.MAX_PAYLOAD_BYTES
 
 MAX_RESULTS_PER_CALL = 10_000
 """Task ids one GetResults call may ask for."""
+
+MAX_CANVAS_NODES = 50_000
+"""Nodes one submission may have: refused at once above it (the store takes about 10,000 tasks
+per submission; beyond that a canvas is refused as CANVAS_TOO_LARGE after expansion)."""
 
 MAX_CREDIT = 10_000
 """Tasks a worker session may hold unreported at most, whatever credit it announces."""

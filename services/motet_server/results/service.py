@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import grpc
 
@@ -144,6 +145,24 @@ class ResultsServicer(results_pb2_grpc.ResultsServiceServicer):
                 result.state = _STATE.TASK_STATE_STARTED if claim.started else _STATE.TASK_STATE_RECEIVED
         return result
 
+    @staticmethod
+    async def _check_ids(ids: list[str], context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        """Ends the call with INVALID_ARGUMENT unless 1 to MAX_RESULTS_PER_CALL non-empty ids."""
+        if ids and len(ids) <= MAX_RESULTS_PER_CALL and all(ids):
+            return
+        if not ids:
+            why = "empty"
+        elif len(ids) > MAX_RESULTS_PER_CALL:
+            why = f"more than {MAX_RESULTS_PER_CALL} ids"
+        else:
+            why = "an empty id"
+        await errors.abort(
+            context,
+            "invalid_request",
+            f"task_ids: {why} (give 1 to {MAX_RESULTS_PER_CALL} non-empty ids)",
+            violations=[("task_ids", why)],
+        )
+
     @errors.unavailable_when_the_store_is
     async def GetResult(  # noqa: N802 - gRPC method name
         self,
@@ -164,20 +183,7 @@ class ResultsServicer(results_pb2_grpc.ResultsServiceServicer):
     ) -> results_pb2.GetResultsResponse:
         metrics.result_requests_total.labels(method="GetResults").inc()
         ids = list(request.task_ids)
-        if not ids or len(ids) > MAX_RESULTS_PER_CALL or not all(ids):
-            why = (
-                "empty"
-                if not ids
-                else f"more than {MAX_RESULTS_PER_CALL} ids"
-                if len(ids) > MAX_RESULTS_PER_CALL
-                else "an empty id"
-            )
-            await errors.abort(
-                context,
-                "invalid_request",
-                f"task_ids: {why} (give 1 to {MAX_RESULTS_PER_CALL} ids)",
-                violations=[("task_ids", why)],
-            )
+        await self._check_ids(ids, context)
         return results_pb2.GetResultsResponse(results=await self._current(ids))
 
     async def WaitResult(  # noqa: N802 - gRPC method name
@@ -187,10 +193,7 @@ class ResultsServicer(results_pb2_grpc.ResultsServiceServicer):
     ) -> AsyncIterator[results_pb2.WaitResultResponse]:
         metrics.result_requests_total.labels(method="WaitResult").inc()
         ids = list(dict.fromkeys(request.task_ids))
-        if not ids:
-            await errors.abort(
-                context, "invalid_request", "give at least one task id", violations=[("task_ids", "empty")]
-            )
+        await self._check_ids(list(request.task_ids), context)
         queue: asyncio.Queue[results_pb2.TaskResult] = asyncio.Queue()
         # Register before reading: a result written after the read arrives through the watch,
         # one written before it is in the read; duplicates are dropped by `pending`.

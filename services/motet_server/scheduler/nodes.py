@@ -179,6 +179,31 @@ def result_ref(node: canvas_pb2.Canvas) -> results_pb2.ResultRef:
     return results_pb2.ResultRef(task_id=result_id(node))
 
 
+def too_many_nodes(node: canvas_pb2.Canvas, limit: int) -> bool:
+    """Whether the canvas has more than ``limit`` nodes (links included); stops counting there,
+    so a million-member group is refused in a moment rather than validated and expanded."""
+    stack, seen = [node], 0
+    while stack:
+        current = stack.pop()
+        seen += 1
+        if seen > limit:
+            return True
+        kind = kind_of(current)
+        if kind == "chain":
+            stack.extend(current.chain.tasks)
+        elif kind == "group":
+            stack.extend(current.group.tasks)
+        elif kind == "chord":
+            stack.extend(current.chord.header)
+            if current.chord.HasField("body"):
+                stack.append(current.chord.body)
+        if kind is not None:
+            opts = options_of(current)
+            stack.extend(opts.link)
+            stack.extend(opts.link_error)
+    return False
+
+
 def all_task_ids(node: canvas_pb2.Canvas) -> Iterator[str]:
     """Every task id that would produce a result inside this node (links excluded)."""
     kind = kind_of(node)

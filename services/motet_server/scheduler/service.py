@@ -15,6 +15,7 @@ import grpc
 from motet.v1 import canvas_pb2, common_pb2, scheduler_pb2, scheduler_pb2_grpc, worker_pb2, worker_pb2_grpc
 from motet_server.config import (
     DEFAULT_QUEUE,
+    MAX_CANVAS_NODES,
     MAX_CREDIT,
     MAX_PAYLOAD_BYTES,
     MAX_TASK_NAMES,
@@ -49,6 +50,12 @@ async def _valid_canvas(
     Ends the call with INVALID_ARGUMENT (field violations), or RESOURCE_EXHAUSTED for a payload
     over the limit, naming `what` ("the canvas", "the member").
     """
+    if nodes.too_many_nodes(message, MAX_CANVAS_NODES):
+        await errors.abort(
+            context,
+            "canvas_too_large",
+            f"{what} cannot run: it has more than {MAX_CANVAS_NODES} nodes; split it into several submissions",
+        )
     canvas = canvas_pb2.Canvas()
     canvas.CopyFrom(message)
     violations = nodes.validate(canvas)
