@@ -94,6 +94,9 @@ def _parser() -> argparse.ArgumentParser:
         _flag(p, "--tls-client-ca", None, "PEM CA bundle: require client certificates it signed (mutual TLS)")
         _flag(p, "--health", None, "host:port of a plaintext port serving only gRPC health (probes under TLS)")
         _flag(p, "--tokens", None, "JSON file of bearer tokens and their roles: every call must carry one")
+        _flag(p, "--jwks", None, "JWKS file of the keys that sign accepted JWTs (with --jwt-issuer, --jwt-audience)")
+        _flag(p, "--jwt-issuer", None, "the iss an accepted JWT must carry")
+        _flag(p, "--jwt-audience", None, "the aud an accepted JWT must include")
         p.add_argument(
             "--insecure",
             action="store_true",

@@ -40,6 +40,9 @@ import grpc
 
 from motet_server.rpc import errors
 
+if TYPE_CHECKING:
+    from motet_server.rpc.jwt import JWTVerifier
+
 __all__ = ["PRINCIPAL", "ROLES", "Principal", "TokenAuth", "TokenFileError", "load_tokens"]
 
 ROLES = ("client", "worker", "admin")
@@ -155,13 +158,15 @@ class TokenAuth(_Interceptor):
     """Checks every call's bearer token against the token file's entries.
 
     Args:
-        tokens: From `load_tokens`.
+        tokens: From `load_tokens` (may be empty when only JWTs are accepted).
         namespace: The service's namespace: a token of another namespace is refused (unless "*").
+        jwt: Also accept JWTs this verifier accepts (`rpc.jwt`), their claims as the principal.
     """
 
-    def __init__(self, tokens: Mapping[str, Principal], namespace: str) -> None:
+    def __init__(self, tokens: Mapping[str, Principal], namespace: str, jwt: JWTVerifier | None = None) -> None:
         self._tokens = dict(tokens)
         self._namespace = namespace
+        self._jwt = jwt
 
     def _who(self, method: str, metadata: Any) -> Principal | tuple[str, str, dict[str, str]]:
         token = _bearer(metadata)
@@ -169,6 +174,11 @@ class TokenAuth(_Interceptor):
             return ("unauthenticated", "this service requires a token: send 'authorization: Bearer <token>'", {})
         digest = _digest(token)
         principal = next((p for d, p in self._tokens.items() if hmac.compare_digest(d, digest)), None)
+        if principal is None and self._jwt is not None and token.count(".") == 2:
+            verified = self._jwt.verify(token)
+            if isinstance(verified, str):
+                return ("unauthenticated", verified, {})
+            principal = verified
         if principal is None:
             return ("unauthenticated", "the token is not known to this service", {})
         if principal.namespace not in ("*", self._namespace):

@@ -37,6 +37,7 @@ from prometheus_client import CollectorRegistry
 from motet_server import config
 from motet_server.rpc import metrics as metrics_http  # the HTTP side only; series live there
 from motet_server.rpc.auth import Principal, TokenAuth
+from motet_server.rpc.jwt import JWTVerifier
 from motet_server.rpc.tls import ServerTLS
 
 __all__ = ["PLAINTEXT", "InsecureListen", "RunningServer", "ServiceSpec", "Transport", "start_server"]
@@ -79,6 +80,8 @@ class Transport:
     insecure: bool = False
     tokens: Mapping[str, Principal] | None = None
     """Bearer tokens every call must carry (`rpc.auth`); None: no check."""
+    jwt: JWTVerifier | None = None
+    """Also (or only) JWTs this verifier accepts (`rpc.jwt`)."""
 
 
 PLAINTEXT = Transport()
@@ -292,8 +295,8 @@ async def start_server(
             non-loopback address unless ``transport.insecure``.
     """
     tls, health_listen, insecure = transport.tls, transport.health_listen, transport.insecure
-    if transport.tokens is not None:
-        interceptors = [*interceptors, TokenAuth(transport.tokens, namespace)]
+    if transport.tokens is not None or transport.jwt is not None:
+        interceptors = [*interceptors, TokenAuth(transport.tokens or {}, namespace, transport.jwt)]
     if metrics_listen is not None and metrics_registry is None:
         raise ValueError("a metrics port needs the service's own registry (rpc.metrics)")
     if tls is None and not insecure and not _is_loopback(_split(listen)[0]):
