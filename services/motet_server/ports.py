@@ -6,7 +6,7 @@ import random
 import socket
 import threading
 
-__all__ = ["free_port"]
+__all__ = ["free_port", "listen_error", "split_listen"]
 
 _RANGE = (15000, 32767)
 """Where ports are picked: below Linux's ephemeral range (32768-60999), which outgoing
@@ -37,3 +37,22 @@ def free_port(host: str = "127.0.0.1") -> int:
             _handed.add(port)
             return port
     raise OSError(f"no free TCP port found on {host} in {_RANGE[0]}-{_RANGE[1]}")
+
+
+def split_listen(listen: str) -> tuple[str, int]:
+    """``(host, port)`` of a ``host:port`` listen address ("" or "[::]" hosts as given, unbracketed).
+
+    Raises:
+        ValueError: it is not host:port.
+    """
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"listen address must be host:port, not {listen!r}")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def listen_error(listen: str, exc: OSError, what: str = "") -> OSError:
+    """The one-line error of an address that cannot be bound: "cannot listen on HOST:PORT
+    (what): address already in use" (the OS's reason, lower case, without "[Errno 98]")."""
+    reason = (exc.strerror or str(exc)).lower()
+    return OSError(exc.errno, f"cannot listen on {listen}{f' ({what})' if what else ''}: {reason}")

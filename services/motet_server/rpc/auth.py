@@ -232,28 +232,34 @@ def _wrap(
 
 
 def _as(principal: Principal, behavior: _Behavior) -> _Behavior:
-    """The behavior, run with `PRINCIPAL` set (an async generator stays one)."""
+    """The behavior, run with `PRINCIPAL` set."""
 
-    async def gen(request: Any, context: Any) -> AsyncIterator[Any]:
-        PRINCIPAL.set(principal)
-        async for item in behavior(request, context):
-            yield item
+    async def enter(_context: Any) -> None:
+        PRINCIPAL.set(principal)  # awaited in the RPC's own task: the setting stays for the call
 
-    async def call(request: Any, context: Any) -> Any:
-        PRINCIPAL.set(principal)
-        return await behavior(request, context)
-
-    return gen if inspect.isasyncgenfunction(behavior) else call
+    return _first(enter, behavior)
 
 
 def _deny(behavior: _Behavior, kind: str, message: str, metadata: dict[str, str]) -> _Behavior:
     """A behavior of the same shape that ends the call with the error."""
 
-    async def gen(request: Any, context: Any) -> AsyncIterator[Any]:
+    async def refuse(context: Any) -> None:
         await errors.abort(context, kind, message, metadata=metadata)
-        yield  # type: ignore[unreachable]  # abort raises; the yield makes this an async generator
+
+    return _first(refuse, behavior)
+
+
+def _first(step: Callable[[Any], Awaitable[None]], behavior: _Behavior) -> _Behavior:
+    """``behavior`` with ``step(context)`` awaited before it, of the same shape (an async
+    generator stays one, as gRPC tells stream handlers apart by it)."""
+
+    async def gen(request: Any, context: Any) -> AsyncIterator[Any]:
+        await step(context)
+        async for item in behavior(request, context):
+            yield item
 
     async def call(request: Any, context: Any) -> Any:
-        await errors.abort(context, kind, message, metadata=metadata)
+        await step(context)
+        return await behavior(request, context)
 
     return gen if inspect.isasyncgenfunction(behavior) else call

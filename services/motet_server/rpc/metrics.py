@@ -24,6 +24,8 @@ from prometheus_client import (
     start_http_server,
 )
 
+from motet_server.ports import listen_error, split_listen
+
 __all__ = [
     "RESULTS",
     "SCHEDULER",
@@ -144,13 +146,6 @@ worker_tasks_in_flight = Gauge(
 )
 
 
-def _split(listen: str) -> tuple[str, int]:
-    host, sep, port = listen.rpartition(":")
-    if not sep or not port.isdigit():
-        raise ValueError(f"listen address must be host:port, not {listen!r}")
-    return host.strip("[]") or "0.0.0.0", int(port)
-
-
 def serve(listen: str, registry: CollectorRegistry) -> tuple[WSGIServer, threading.Thread, int]:
     """Serves ``registry`` over HTTP (Prometheus text format) on a daemon thread.
 
@@ -166,10 +161,9 @@ def serve(listen: str, registry: CollectorRegistry) -> tuple[WSGIServer, threadi
         ValueError: ``listen`` is not host:port.
         OSError: The address could not be bound.
     """
-    host, port = _split(listen)
+    host, port = split_listen(listen)
     try:
         server, thread = start_http_server(port, addr=host, registry=registry)
     except OSError as exc:
-        reason = (exc.strerror or str(exc)).lower()
-        raise OSError(exc.errno, f"cannot listen on {listen} (metrics): {reason}") from None
+        raise listen_error(listen, exc, "metrics") from None
     return server, thread, int(server.server_port)

@@ -35,6 +35,7 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_g
 from prometheus_client import CollectorRegistry
 
 from motet_server import config
+from motet_server.ports import listen_error, split_listen
 from motet_server.rpc import metrics as metrics_http  # the HTTP side only; series live there
 from motet_server.rpc.auth import Principal, TokenAuth
 from motet_server.rpc.jwt import JWTVerifier
@@ -101,22 +102,11 @@ def _is_loopback(host: str) -> bool:
         return False  # a host name: it may resolve to anything
 
 
-def _split(listen: str) -> tuple[str, int]:
-    host, sep, port = listen.rpartition(":")
-    if not sep or not port.isdigit():
-        raise ValueError(f"listen address must be host:port, not {listen!r}")
-    return host.strip("[]") or "0.0.0.0", int(port)
-
-
-def _reason(exc: OSError) -> str:
-    return (exc.strerror or str(exc)).lower()
-
-
-def _bind_error(listen: str) -> OSError | None:
+def _bind_error(listen: str, what: str = "") -> OSError | None:
     """Why `listen` cannot be bound, as one line ("cannot listen on 127.0.0.1:7410: address
     already in use"), or None if it can: a plain socket bound to it gets the OS's reason, which
     grpc only logs (on a line of its own)."""
-    host, port = _split(listen)
+    host, port = split_listen(listen)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         # As grpc binds: an old connection in TIME_WAIT does not make the port "in use".
@@ -124,7 +114,7 @@ def _bind_error(listen: str) -> OSError | None:
         try:
             probe.bind((host, port))
         except OSError as exc:
-            return OSError(exc.errno, f"cannot listen on {listen}: {_reason(exc)}")
+            return listen_error(listen, exc, what)
     return None
 
 
@@ -299,13 +289,13 @@ async def start_server(
         interceptors = [*interceptors, TokenAuth(transport.tokens or {}, namespace, transport.jwt)]
     if metrics_listen is not None and metrics_registry is None:
         raise ValueError("a metrics port needs the service's own registry (rpc.metrics)")
-    if tls is None and not insecure and not _is_loopback(_split(listen)[0]):
+    if tls is None and not insecure and not _is_loopback(split_listen(listen)[0]):
         raise InsecureListen(
             f"refusing to serve plaintext gRPC on {listen}, which is not a loopback address: give "
             "--tls-cert and --tls-key, or --insecure to accept that anyone who reaches it can submit, "
             "revoke and read every task"
         )
-    if tls is None and insecure and not _is_loopback(_split(listen)[0]):
+    if tls is None and insecure and not _is_loopback(split_listen(listen)[0]):
         log.warning("serving plaintext gRPC on %s (--insecure): traffic is readable and unauthenticated", listen)
     server = grpc.aio.server(
         interceptors=list(interceptors),
@@ -346,9 +336,9 @@ async def start_server(
         # Only health, sharing the main server's status: what a probe may reach in plaintext.
         health_server = grpc.aio.server()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, health_server)
-        refused = _bind_error(health_listen)
+        refused = _bind_error(health_listen, "health")
         if refused is not None:
-            raise OSError(refused.errno, f"{refused.strerror} (health)")
+            raise refused
         health_port = health_server.add_insecure_port(health_listen)
         await health_server.start()
     metrics = thread = None
