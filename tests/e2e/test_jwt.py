@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -24,8 +22,8 @@ from motet.v1 import results_pb2, results_pb2_grpc
 from motet_server.devcluster import ServiceProcess
 from motet_server.ports import free_port
 from motet_server.store.etcd_process import EtcdProcess
+from tests.support.processes import process_env
 
-ROOT = str(Path(__file__).resolve().parents[2])
 ISSUER, AUDIENCE = "https://idp.example", "motet"
 
 
@@ -72,8 +70,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         ]
     }
     (folder / "jwks.json").write_text(json.dumps(jwks))
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (ROOT, env.get("PYTHONPATH", "")) if p)
+    env = process_env()
     with EtcdProcess(data_dir=folder / "etcd") as etcd:
         listen = f"127.0.0.1:{free_port()}"
         argv = [sys.executable, "-m", "motet", "results", "--listen", listen, "--etcd", etcd.endpoint,

@@ -5,7 +5,6 @@ reachable in plaintext on its own port, and plaintext off loopback is refused un
 
 from __future__ import annotations
 
-import os
 import ssl
 import subprocess
 import sys
@@ -23,8 +22,7 @@ from motet_server.devcluster import ServiceProcess
 from motet_server.ports import free_port
 from motet_server.store.etcd_process import EtcdProcess
 from tests.support.certs import CA
-
-ROOT = str(Path(__file__).resolve().parents[2])
+from tests.support.processes import process_env
 
 
 @pytest.fixture(scope="module")
@@ -33,13 +31,7 @@ def etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdProcess]:
         yield proc
 
 
-def _env(**extra: str) -> dict[str, str]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", **extra}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (ROOT, env.get("PYTHONPATH", "")) if p)
-    for var in ("MOTET_TLS_CA", "MOTET_TLS_CERT", "MOTET_TLS_KEY"):
-        if var not in extra:
-            env.pop(var, None)
-    return env
+_env = process_env
 
 
 def _service(

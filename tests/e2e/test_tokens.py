@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import sys
 import time
@@ -24,8 +23,8 @@ from motet.v1 import scheduler_pb2, scheduler_pb2_grpc, worker_pb2, worker_pb2_g
 from motet_server.devcluster import ServiceProcess
 from motet_server.ports import free_port
 from motet_server.store.etcd_process import EtcdProcess
+from tests.support.processes import process_env
 
-ROOT = str(Path(__file__).resolve().parents[2])
 TOKENS = {
     "client-token": {"name": "api", "roles": ["client"]},
     "admin-token": {"name": "ops", "roles": ["admin"], "namespace": "*"},
@@ -35,12 +34,7 @@ TOKENS = {
 }
 
 
-def _env(**extra: str) -> dict[str, str]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", **extra}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (ROOT, env.get("PYTHONPATH", "")) if p)
-    if "MOTET_TOKEN" not in extra:
-        env.pop("MOTET_TOKEN", None)
-    return env
+_env = process_env
 
 
 @pytest.fixture(scope="module")
