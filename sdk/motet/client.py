@@ -23,6 +23,7 @@ from motet.channels import channel
 from motet.exceptions import (
     CanvasError,
     EncodeError,
+    ImproperlyConfigured,
     MotetError,
     NotAuthenticated,
     NotFound,
@@ -310,6 +311,8 @@ def error_from_rpc(err: grpc.RpcError, endpoint: str, what: str) -> MotetError:
         return EncodeError(f"{what}: {details}", reason=reason)
     if code == grpc.StatusCode.FAILED_PRECONDITION and reason == "NOT_IN_CHORD":
         return NotInChord(f"{what}: {details}", reason=reason)
+    if code == grpc.StatusCode.FAILED_PRECONDITION and reason == "NAMESPACE_MISMATCH":
+        return ImproperlyConfigured(f"{what}: {details} (MOTET_NAMESPACE)", reason=reason)
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return TimeoutError(f"{what}: no answer in time from {endpoint}", reason=reason)
     if code == grpc.StatusCode.UNAUTHENTICATED:

@@ -217,6 +217,71 @@ def test_a_worker_stream_of_garbage_frames_is_survived(
     assert code in ACCEPTABLE | {grpc.StatusCode.DEADLINE_EXCEEDED}, code
 
 
+UNARY = [
+    ("scheduler", "/motet.v1.SchedulerService/" + m)
+    for m in ("SubmitCanvas", "RevokeTask", "InspectWorkers", "AddToChord")
+] + [
+    ("results", "/motet.v1.ResultsService/" + m)
+    for m in ("GetResult", "GetResults", "SaveGroup", "RestoreGroup", "ForgetResult")
+]
+GARBAGE = [b"\xff\xff\xff\xff", b"\x0a\x05ab", b"GET / HTTP/1.1\r\n\r\n"]
+"""Bytes that are no protobuf message: a bad tag, a length past the end, another protocol."""
+
+
+def _reason(err: grpc.RpcError) -> str:
+    from google.rpc import error_details_pb2
+    from grpc_status import rpc_status
+
+    status = rpc_status.from_call(err)  # type: ignore[arg-type]  # a failed call is one
+    assert status is not None, err
+    info = error_details_pb2.ErrorInfo()
+    assert status.details[0].Unpack(info)
+    return info.reason
+
+
+@pytest.mark.parametrize(("service", "method"), UNARY)
+def test_bytes_that_are_not_protobuf_are_invalid_argument(fuzz_cluster: DevCluster, service: str, method: str) -> None:
+    target = fuzz_cluster.scheduler if service == "scheduler" else fuzz_cluster.results
+    with grpc.insecure_channel(target) as ch:
+        call = ch.unary_unary(method)  # no serializers: the bytes go out as they are
+        for raw in GARBAGE:
+            with pytest.raises(grpc.RpcError) as caught:
+                call(raw, timeout=10)
+            assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, (raw, caught.value)
+            assert _reason(caught.value) == "INVALID_REQUEST"
+            assert method in (caught.value.details() or "")
+        wait = ch.unary_stream("/motet.v1.ResultsService/WaitResult")
+        if service == "results":
+            with pytest.raises(grpc.RpcError) as caught:
+                list(wait(GARBAGE[0], timeout=10))
+            assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_a_worker_frame_that_is_not_protobuf_ends_the_stream_invalid_argument(fuzz_cluster: DevCluster) -> None:
+    hello = worker_pb2.ConnectRequest(
+        hello=worker_pb2.WorkerHello(worker_id="fuzz", task_names=["fuzz.nope"], queues=["fuzz-only"])
+    ).SerializeToString()
+    credit = worker_pb2.ConnectRequest(credit=worker_pb2.Credit(n=1)).SerializeToString()
+    with grpc.insecure_channel(fuzz_cluster.scheduler) as ch:
+        connect = ch.stream_stream("/motet.v1.WorkerService/Connect")
+        with pytest.raises(grpc.RpcError) as caught:
+            list(connect(iter([hello, credit, GARBAGE[0]]), timeout=10))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, caught.value
+    assert _reason(caught.value) == "INVALID_REQUEST"
+
+
+def test_a_call_for_another_namespace_is_refused_and_names_both(fuzz_cluster: DevCluster) -> None:
+    request = results_pb2.GetResultRequest(task_id=IDS[0])
+    with grpc.insecure_channel(fuzz_cluster.results) as ch:
+        stub = results_pb2_grpc.ResultsServiceStub(ch)
+        assert stub.GetResult(request, metadata=[("motet-namespace", "default")], timeout=10).result.task_id == IDS[0]
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.GetResult(request, metadata=[("motet-namespace", "billing")], timeout=10)
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert _reason(caught.value) == "NAMESPACE_MISMATCH"
+    assert "'default'" in (caught.value.details() or "") and "'billing'" in (caught.value.details() or "")
+
+
 def test_after_the_fuzzing_a_chord_runs_and_nothing_is_half_written(
     fuzz_cluster: DevCluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -10,6 +10,7 @@ import json
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -59,8 +60,12 @@ def _claims(**over: Any) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    folder = tmp_path_factory.mktemp("jwt")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("jwt")
+
+
+@pytest.fixture(scope="module")
+def results(folder: Path) -> Iterator[str]:
     rsa_numbers = RSA_KEY.public_key().public_numbers()
     ec_numbers = EC_KEY.public_key().public_numbers()
     jwks = {
@@ -120,3 +125,28 @@ def test_valid_rs256_and_es256_tokens_are_accepted_by_their_claims(results: str)
 )
 def test_an_invalid_jwt_is_unauthenticated(results: str, token: Any) -> None:
     assert _call(results, token()) == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_a_rotated_jwks_file_is_read_again_without_a_restart(results: str, folder: Path) -> None:
+    rotated = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    token = _jwt(_claims(), kid="rsa-2", key=rotated)
+    assert _call(results, token) == grpc.StatusCode.UNAUTHENTICATED  # rsa-2 is not published yet
+    path = folder / "jwks.json"
+    original = path.read_text()
+    numbers = rotated.public_key().public_numbers()
+    keys = json.loads(original)["keys"]
+    try:
+        path.write_text(
+            json.dumps({"keys": [*keys, {"kty": "RSA", "kid": "rsa-2", "n": _n(numbers.n), "e": _n(numbers.e)}]})
+        )
+        deadline = time.monotonic() + 10  # the file is looked at once a second
+        while _call(results, token) != grpc.StatusCode.OK:
+            assert time.monotonic() < deadline, "a key added to the JWKS file was not accepted"
+            time.sleep(0.2)
+        assert _call(results, _jwt(_claims())) == grpc.StatusCode.OK  # the old key still works
+    finally:
+        path.write_text(original)
+    deadline = time.monotonic() + 10
+    while _call(results, token) != grpc.StatusCode.UNAUTHENTICATED:  # its key withdrawn, the token is refused
+        assert time.monotonic() < deadline, "a key removed from the JWKS file was still accepted"
+        time.sleep(0.2)

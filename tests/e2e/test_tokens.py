@@ -182,3 +182,45 @@ def test_a_bad_token_file_is_one_line(tmp_path: Path) -> None:
     assert out.returncode != 0 and time.monotonic() - start < 30
     assert "roles must be some of client, worker, admin" in out.stdout + out.stderr
     assert "Traceback" not in out.stdout + out.stderr
+
+
+def _code_of(call: Any) -> grpc.StatusCode:
+    try:
+        call()
+    except grpc.RpcError as err:
+        return err.code()
+    return grpc.StatusCode.OK
+
+
+def test_the_token_file_is_reloaded_when_it_changes(secured: dict[str, str]) -> None:
+    path = Path(secured["dir"]) / "tokens.json"
+    original = path.read_text()
+    added = {"name": "rotated-in", "token": "new-admin-token", "roles": ["admin"], "namespace": "*"}
+
+    def revoke_with(token: str) -> grpc.StatusCode:
+        return _code_of(lambda: _revoke(secured["scheduler"], token))
+
+    def settles(token: str, code: grpc.StatusCode) -> bool:
+        deadline = time.monotonic() + 10  # the file is looked at once a second
+        while time.monotonic() < deadline:
+            if revoke_with(token) == code:
+                return True
+            time.sleep(0.2)
+        return False
+
+    assert revoke_with("new-admin-token") == grpc.StatusCode.UNAUTHENTICATED
+    try:
+        entries = json.loads(original)["tokens"]
+        path.write_text(json.dumps({"tokens": [*entries, added]}))
+        assert settles("new-admin-token", grpc.StatusCode.OK), "a token added to the file was not accepted"
+        # A botched edit keeps the tokens in use (and logs a warning) rather than locking everyone out.
+        path.write_text('{"tokens": [')
+        time.sleep(2.5)
+        assert revoke_with("new-admin-token") == grpc.StatusCode.OK
+        assert "cannot be used, keeping the previous" in (Path(secured["dir"]) / "scheduler.log").read_text()
+        # Taking a token out of the file revokes it.
+        path.write_text(original)
+        assert settles("new-admin-token", grpc.StatusCode.UNAUTHENTICATED), "a removed token was still accepted"
+        assert revoke_with("admin-token") == grpc.StatusCode.OK
+    finally:
+        path.write_text(original)

@@ -28,8 +28,8 @@ def _fail(command: str, message: str) -> int:
 def service(args: argparse.Namespace) -> int:
     """Runs the scheduler or results service (``args.command``) until SIGTERM / SIGINT."""
     # Lazy: see the module docstring.
-    from motet_server.rpc.auth import TokenFileError, load_tokens
-    from motet_server.rpc.jwt import JWTVerifier
+    from motet_server.rpc.auth import TokenFileError, watch_tokens
+    from motet_server.rpc.jwt import watch_jwks
     from motet_server.rpc.server import InsecureListen, Transport
     from motet_server.rpc.tls import ServerTLS, TLSConfigError
     from motet_server.store.errors import StoreUnavailable
@@ -41,8 +41,8 @@ def service(args: argparse.Namespace) -> int:
         from motet_server.results.server import serve
     try:
         tls = ServerTLS.from_flags(args.tls_cert, args.tls_key, args.tls_client_ca)
-        tokens = load_tokens(args.tokens) if args.tokens else None
-        jwt = JWTVerifier.from_flags(args.jwks, args.jwt_issuer, args.jwt_audience)
+        tokens = watch_tokens(args.tokens) if args.tokens else None
+        jwt = watch_jwks(args.jwks, args.jwt_issuer, args.jwt_audience)
         transport = Transport(tls=tls, health_listen=args.health, insecure=args.insecure, tokens=tokens, jwt=jwt)
         asyncio.run(
             serve(

@@ -21,6 +21,9 @@ No token, or an unknown one: UNAUTHENTICATED. A known token whose roles lack the
 namespace is not the service's, or (a worker) that declares a task name or queue outside its
 patterns: PERMISSION_DENIED. Both carry an ErrorInfo (`rpc.errors`). Health checks and
 reflection need no token (probes and grpcurl). Without ``--tokens`` nothing is checked.
+
+The file is read again when it changes (`rpc.reload`): adding or revoking a token needs no
+restart; a change that cannot be parsed keeps the previous tokens and logs a warning.
 """
 
 from __future__ import annotations
@@ -29,9 +32,8 @@ import contextvars
 import fnmatch
 import hashlib
 import hmac
-import inspect
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,11 +41,13 @@ from typing import TYPE_CHECKING, Any
 import grpc
 
 from motet_server.rpc import errors
+from motet_server.rpc.handlers import Behavior, replace_behavior, run_first
+from motet_server.rpc.reload import Reloading
 
 if TYPE_CHECKING:
     from motet_server.rpc.jwt import JWTVerifier
 
-__all__ = ["PRINCIPAL", "ROLES", "Principal", "TokenAuth", "TokenFileError", "load_tokens"]
+__all__ = ["PRINCIPAL", "ROLES", "Principal", "TokenAuth", "TokenFileError", "load_tokens", "watch_tokens"]
 
 ROLES = ("client", "worker", "admin")
 
@@ -138,14 +142,20 @@ def load_tokens(path: str) -> dict[str, Principal]:
     return out
 
 
+def watch_tokens(path: str) -> Reloading[Mapping[str, Principal]]:
+    """The token file's entries (`load_tokens`), read again when the file changes.
+
+    Raises:
+        TokenFileError: the file cannot be used now (at start).
+    """
+    return Reloading(path, lambda: load_tokens(path), "token file")
+
+
 def _bearer(metadata: Any) -> str | None:
     for key, value in metadata or ():
         if key == "authorization" and isinstance(value, str) and value.lower().startswith("bearer "):
             return value[7:].strip()
     return None
-
-
-_Behavior = Callable[..., Any]
 
 
 if TYPE_CHECKING:
@@ -158,13 +168,20 @@ class TokenAuth(_Interceptor):
     """Checks every call's bearer token against the token file's entries.
 
     Args:
-        tokens: From `load_tokens` (may be empty when only JWTs are accepted).
+        tokens: The token file, as `load_tokens` reads it, reloaded when it changes; None when
+            only JWTs are accepted.
         namespace: The service's namespace: a token of another namespace is refused (unless "*").
-        jwt: Also accept JWTs this verifier accepts (`rpc.jwt`), their claims as the principal.
+        jwt: Also accept JWTs the verifier accepts (`rpc.jwt`; its JWKS file reloaded when it
+            changes), their claims as the principal.
     """
 
-    def __init__(self, tokens: Mapping[str, Principal], namespace: str, jwt: JWTVerifier | None = None) -> None:
-        self._tokens = dict(tokens)
+    def __init__(
+        self,
+        tokens: Reloading[Mapping[str, Principal]] | None,
+        namespace: str,
+        jwt: Reloading[JWTVerifier] | None = None,
+    ) -> None:
+        self._tokens = tokens
         self._namespace = namespace
         self._jwt = jwt
 
@@ -173,9 +190,10 @@ class TokenAuth(_Interceptor):
         if token is None:
             return ("unauthenticated", "this service requires a token: send 'authorization: Bearer <token>'", {})
         digest = _digest(token)
-        principal = next((p for d, p in self._tokens.items() if hmac.compare_digest(d, digest)), None)
+        known = self._tokens.get() if self._tokens is not None else {}
+        principal = next((p for d, p in known.items() if hmac.compare_digest(d, digest)), None)
         if principal is None and self._jwt is not None and token.count(".") == 2:
-            verified = self._jwt.verify(token)
+            verified = self._jwt.get().verify(token)
             if isinstance(verified, str):
                 return ("unauthenticated", verified, {})
             principal = verified
@@ -206,60 +224,24 @@ class TokenAuth(_Interceptor):
             return handler
         who = self._who(method, details.invocation_metadata)
         if isinstance(who, Principal):
-            return _wrap(handler, lambda behavior: _as(who, behavior))
+            return replace_behavior(handler, lambda behavior: _as(who, behavior))
         kind, message, meta = who
-        return _wrap(handler, lambda behavior: _deny(behavior, kind, message, meta))
+        return replace_behavior(handler, lambda behavior: _deny(behavior, kind, message, meta))
 
 
-def _wrap(
-    handler: grpc.RpcMethodHandler[Any, Any], change: Callable[[_Behavior], _Behavior]
-) -> grpc.RpcMethodHandler[Any, Any]:
-    """The same handler with its behavior replaced by ``change(behavior)``."""
-    for kind, make in (
-        ("unary_unary", grpc.unary_unary_rpc_method_handler),
-        ("unary_stream", grpc.unary_stream_rpc_method_handler),
-        ("stream_unary", grpc.stream_unary_rpc_method_handler),
-        ("stream_stream", grpc.stream_stream_rpc_method_handler),
-    ):
-        behavior = getattr(handler, kind)
-        if behavior is not None:
-            return make(
-                change(behavior),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-    return handler
-
-
-def _as(principal: Principal, behavior: _Behavior) -> _Behavior:
+def _as(principal: Principal, behavior: Behavior) -> Behavior:
     """The behavior, run with `PRINCIPAL` set."""
 
-    async def enter(_context: Any) -> None:
+    async def enter(_request: Any, _context: Any) -> None:
         PRINCIPAL.set(principal)  # awaited in the RPC's own task: the setting stays for the call
 
-    return _first(enter, behavior)
+    return run_first(enter, behavior)
 
 
-def _deny(behavior: _Behavior, kind: str, message: str, metadata: dict[str, str]) -> _Behavior:
+def _deny(behavior: Behavior, kind: str, message: str, metadata: dict[str, str]) -> Behavior:
     """A behavior of the same shape that ends the call with the error."""
 
-    async def refuse(context: Any) -> None:
+    async def refuse(_request: Any, context: Any) -> None:
         await errors.abort(context, kind, message, metadata=metadata)
 
-    return _first(refuse, behavior)
-
-
-def _first(step: Callable[[Any], Awaitable[None]], behavior: _Behavior) -> _Behavior:
-    """``behavior`` with ``step(context)`` awaited before it, of the same shape (an async
-    generator stays one, as gRPC tells stream handlers apart by it)."""
-
-    async def gen(request: Any, context: Any) -> AsyncIterator[Any]:
-        await step(context)
-        async for item in behavior(request, context):
-            yield item
-
-    async def call(request: Any, context: Any) -> Any:
-        await step(context)
-        return await behavior(request, context)
-
-    return gen if inspect.isasyncgenfunction(behavior) else call
+    return run_first(refuse, behavior)

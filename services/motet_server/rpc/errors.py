@@ -79,6 +79,11 @@ KINDS: dict[str, tuple[grpc.StatusCode, int, int]] = {
         code_pb2.PERMISSION_DENIED,
         _R.ERROR_REASON_PERMISSION_DENIED,
     ),
+    "namespace_mismatch": (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        code_pb2.FAILED_PRECONDITION,
+        _R.ERROR_REASON_NAMESPACE_MISMATCH,
+    ),
 }
 """kind -> (gRPC status code, google.rpc code, motet.v1.ErrorReason)."""
 

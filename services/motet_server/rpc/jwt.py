@@ -24,8 +24,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from motet_server.rpc.auth import ROLES, Principal, TokenFileError
+from motet_server.rpc.reload import Reloading
 
-__all__ = ["JWTVerifier", "looks_like_jwt"]
+__all__ = ["JWTVerifier", "looks_like_jwt", "watch_jwks"]
 
 LEEWAY = 30.0
 """Seconds of clock skew allowed on ``exp`` and ``nbf``."""
@@ -136,3 +137,22 @@ class JWTVerifier:
             tasks=tuple(claims.get("tasks") or ("*",)),
             queues=tuple(claims.get("queues") or ("*",)),
         )
+
+
+def watch_jwks(jwks: str | None, issuer: str | None, audience: str | None) -> Reloading[JWTVerifier] | None:
+    """The verifier the flags ask for (`JWTVerifier.from_flags`), its JWKS file read again when
+    it changes (a key rotation needs no restart), or None when no JWT flag is given.
+
+    Raises:
+        TokenFileError: as `JWTVerifier.from_flags`, at start.
+    """
+
+    def load() -> JWTVerifier:
+        verifier = JWTVerifier.from_flags(jwks, issuer, audience)
+        if verifier is None:  # cannot happen once a flag was given; keeps the type honest
+            raise TokenFileError("JWT checks need all of --jwks, --jwt-issuer and --jwt-audience")
+        return verifier
+
+    if not (jwks or issuer or audience):
+        return None
+    return Reloading(jwks or "", load, "JWKS file")

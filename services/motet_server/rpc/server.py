@@ -38,7 +38,9 @@ from motet_server import config
 from motet_server.ports import listen_error, split_listen
 from motet_server.rpc import metrics as metrics_http  # the HTTP side only; series live there
 from motet_server.rpc.auth import Principal, TokenAuth
+from motet_server.rpc.guard import RequestGuard
 from motet_server.rpc.jwt import JWTVerifier
+from motet_server.rpc.reload import Reloading
 from motet_server.rpc.tls import ServerTLS
 
 __all__ = ["PLAINTEXT", "InsecureListen", "RunningServer", "ServiceSpec", "Transport", "start_server"]
@@ -73,16 +75,17 @@ class Transport:
         health_listen: ``host:port`` of a plaintext port serving only gRPC health, for probes
             that cannot speak TLS (Kubernetes' gRPC probes); None for none.
         insecure: Allow plaintext on an address other than loopback (refused otherwise).
-        tokens: From `rpc.auth.load_tokens` (the --tokens file), or None for no token check.
+        tokens: The --tokens file (`rpc.auth.load_tokens`, reloaded when it changes), or None
+            for no token check.
     """
 
     tls: ServerTLS | None = None
     health_listen: str | None = None
     insecure: bool = False
-    tokens: Mapping[str, Principal] | None = None
+    tokens: Reloading[Mapping[str, Principal]] | None = None
     """Bearer tokens every call must carry (`rpc.auth`); None: no check."""
-    jwt: JWTVerifier | None = None
-    """Also (or only) JWTs this verifier accepts (`rpc.jwt`)."""
+    jwt: Reloading[JWTVerifier] | None = None
+    """Also (or only) JWTs this verifier accepts (`rpc.jwt`; the JWKS file reloaded on change)."""
 
 
 PLAINTEXT = Transport()
@@ -285,8 +288,9 @@ async def start_server(
             non-loopback address unless ``transport.insecure``.
     """
     tls, health_listen, insecure = transport.tls, transport.health_listen, transport.insecure
+    interceptors = [RequestGuard(namespace), *interceptors]
     if transport.tokens is not None or transport.jwt is not None:
-        interceptors = [*interceptors, TokenAuth(transport.tokens or {}, namespace, transport.jwt)]
+        interceptors = [*interceptors, TokenAuth(transport.tokens, namespace, transport.jwt)]
     if metrics_listen is not None and metrics_registry is None:
         raise ValueError("a metrics port needs the service's own registry (rpc.metrics)")
     if tls is None and not insecure and not _is_loopback(split_listen(listen)[0]):

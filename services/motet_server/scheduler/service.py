@@ -23,6 +23,7 @@ from motet_server.config import (
     WORKER_SILENCE_LIMIT,
 )
 from motet_server.rpc import auth, errors, metrics
+from motet_server.rpc.guard import Undecodable
 from motet_server.scheduler import inspection, nodes, transitions
 from motet_server.scheduler.committer import Committer, TooManyConflicts, jittered
 from motet_server.scheduler.dispatch import Dispatcher, Session
@@ -366,6 +367,10 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
         pending: set[asyncio.Task[None]] = set()
         while True:
             frame: object = await context.read()  # grpc.aio.EOF too, whatever the stubs say
+            if isinstance(frame, Undecodable):
+                await errors.abort(
+                    context, "invalid_request", f"a frame is not a motet.v1.ConnectRequest ({frame.error})"
+                )
             if not isinstance(frame, worker_pb2.ConnectRequest):  # grpc.aio.EOF: the worker closed its side
                 break
             session.last_seen = time.monotonic()
