@@ -58,7 +58,10 @@ def _scrape(endpoints: Iterable[str]) -> Samples:
         for family in text_string_to_metric_families(_text(endpoint)):
             for s in family.samples:
                 if s.name.startswith("motet_"):
-                    key = (s.name, frozenset(s.labels.items()))
+                    # The scheduler's and results' series carry their namespace (the worker's do
+                    # not: it serves whichever scheduler it is pointed at).
+                    labels = {k: v for k, v in s.labels.items() if k != "namespace"}
+                    key = (s.name, frozenset(labels.items()))
                     out[key] = out.get(key, 0.0) + s.value
     return out
 
@@ -85,6 +88,14 @@ def test_each_service_exports_only_its_own_metrics(metrics: Any) -> None:
     assert _families(metrics.results_metrics) == RESULTS_SERIES
     for endpoint in metrics.worker_metrics:
         assert _families(endpoint) == WORKER_SERIES
+
+
+def test_the_services_series_carry_their_namespace(metrics: Any) -> None:
+    for endpoint in (metrics.scheduler_metrics, metrics.results_metrics):
+        samples = [s for f in text_string_to_metric_families(_text(endpoint)) for s in f.samples]
+        assert samples and all(s.labels.get("namespace") == "default" for s in samples), endpoint
+    worker = [s for f in text_string_to_metric_families(_text(metrics.worker_metrics[0])) for s in f.samples]
+    assert all("namespace" not in s.labels for s in worker)
 
 
 def test_the_results_service_counts_get_and_wait_calls(metrics: Any) -> None:

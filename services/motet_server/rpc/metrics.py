@@ -11,6 +11,7 @@ read as "nothing happens"). Each registry also carries the standard ``process_*`
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import (
@@ -23,6 +24,8 @@ from prometheus_client import (
     Histogram,
     start_http_server,
 )
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 from motet_server.ports import listen_error, split_listen
 
@@ -146,12 +149,31 @@ worker_tasks_in_flight = Gauge(
 )
 
 
-def serve(listen: str, registry: CollectorRegistry) -> tuple[WSGIServer, threading.Thread, int]:
+class _Labelled(Collector):
+    """Another registry's series, each with constant labels added (the service's namespace)."""
+
+    def __init__(self, registry: CollectorRegistry, labels: dict[str, str]) -> None:
+        self._registry = registry
+        self._labels = labels
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self._registry.collect():
+            labelled = Metric(family.name, family.documentation, family.type, family.unit)
+            labelled.samples = [s._replace(labels={**s.labels, **self._labels}) for s in family.samples]
+            yield labelled
+
+
+def serve(
+    listen: str, registry: CollectorRegistry, *, namespace: str | None = None
+) -> tuple[WSGIServer, threading.Thread, int]:
     """Serves ``registry`` over HTTP (Prometheus text format) on a daemon thread.
 
     Args:
         listen: ``host:port`` (port 0 picks a free port).
         registry: The service's registry: `SCHEDULER`, `RESULTS` or `WORKER`.
+        namespace: Add ``namespace="<it>"`` to every series (the scheduler's and results'
+            namespace), so the services of several namespaces scrape into one Prometheus
+            without mixing.
 
     Returns:
         The HTTP server (``shutdown()`` then ``server_close()`` to stop it), its thread, and
@@ -162,8 +184,12 @@ def serve(listen: str, registry: CollectorRegistry) -> tuple[WSGIServer, threadi
         OSError: The address could not be bound.
     """
     host, port = split_listen(listen)
+    served: CollectorRegistry = registry
+    if namespace is not None:
+        served = CollectorRegistry(auto_describe=False)
+        served.register(_Labelled(registry, {"namespace": namespace}))
     try:
-        server, thread = start_http_server(port, addr=host, registry=registry)
+        server, thread = start_http_server(port, addr=host, registry=served)
     except OSError as exc:
         raise listen_error(listen, exc, "metrics") from None
     return server, thread, int(server.server_port)

@@ -348,7 +348,7 @@ async def start_server(
     metrics = thread = None
     metrics_port = None
     if metrics_listen is not None and metrics_registry is not None:
-        metrics, thread, metrics_port = metrics_http.serve(metrics_listen, metrics_registry)
+        metrics, thread, metrics_port = metrics_http.serve(metrics_listen, metrics_registry, namespace=namespace)
     await server.start()
     running = RunningServer(server, health_servicer, names, port, metrics, thread, metrics_port)
     running.health_server, running.health_port = health_server, health_port
