@@ -32,7 +32,8 @@ def service(args: argparse.Namespace) -> int:
     from motet_server.rpc.jwt import watch_jwks
     from motet_server.rpc.server import InsecureListen, Transport
     from motet_server.rpc.tls import ServerTLS, TLSConfigError
-    from motet_server.store.errors import StoreUnavailable
+    from motet_server.store.errors import StoreError, StoreUnavailable
+    from motet_server.store.etcd import EtcdAccess, EtcdAccessError
 
     name, etcd = args.command, args.etcd.split(",")
     if name == "scheduler":
@@ -43,6 +44,9 @@ def service(args: argparse.Namespace) -> int:
         tls = ServerTLS.from_flags(args.tls_cert, args.tls_key, args.tls_client_ca)
         tokens = watch_tokens(args.tokens) if args.tokens else None
         jwt = watch_jwks(args.jwks, args.jwt_issuer, args.jwt_audience)
+        access = EtcdAccess.from_flags(
+            args.etcd_ca, args.etcd_cert, args.etcd_key, args.etcd_user, args.etcd_password_file
+        )
         transport = Transport(tls=tls, health_listen=args.health, insecure=args.insecure, tokens=tokens, jwt=jwt)
         asyncio.run(
             serve(
@@ -51,12 +55,15 @@ def service(args: argparse.Namespace) -> int:
                 namespace=args.namespace,
                 metrics_listen=args.metrics,
                 transport=transport,
+                etcd_access=access,
             )
         )
-    except (TLSConfigError, InsecureListen, TokenFileError) as exc:
+    except (TLSConfigError, InsecureListen, TokenFileError, EtcdAccessError) as exc:
         return _fail(name, str(exc))
     except StoreUnavailable as exc:
         return _fail(name, f"cannot reach etcd at {','.join(etcd)}: {exc}")
+    except StoreError as exc:  # e.g. a wrong etcd password, or a user without the namespace's keys
+        return _fail(name, f"etcd at {','.join(etcd)} refused: {exc}")
     except OSError as exc:  # the message is the line (str() would prefix "[Errno 98]")
         return _fail(name, exc.strerror or str(exc))
     except KeyboardInterrupt:

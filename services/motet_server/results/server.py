@@ -10,7 +10,7 @@ from motet_server import config
 from motet_server.results.service import ResultsServicer
 from motet_server.rpc import metrics
 from motet_server.rpc.server import PLAINTEXT, ServiceSpec, Transport, start_server
-from motet_server.store.etcd import Etcd
+from motet_server.store.etcd import PLAIN, Etcd, EtcdAccess
 from motet_server.store.keys import Keys
 from motet_server.store.result_lease import ResultLease
 
@@ -27,10 +27,11 @@ async def serve(
     metrics_listen: str | None = None,
     ready: Callable[[int], None] | None = None,
     transport: Transport = PLAINTEXT,
+    etcd_access: EtcdAccess = PLAIN,
 ) -> None:
     """Runs a results service until SIGTERM / SIGINT (arguments as for the scheduler)."""
-    store = await Etcd.connect(etcd)
     keys = Keys(namespace)
+    store = await Etcd.connect(etcd, access=etcd_access, probe_key=keys.root)
     lease = ResultLease(store)
     await lease.start()
     servicer = ResultsServicer(store, keys, lease)

@@ -14,7 +14,7 @@ from motet_server.rpc.server import PLAINTEXT, ServiceSpec, Transport, start_ser
 from motet_server.scheduler.committer import Committer
 from motet_server.scheduler.dispatch import Dispatcher
 from motet_server.scheduler.service import SchedulerServicer, WorkerServicer
-from motet_server.store.etcd import Etcd
+from motet_server.store.etcd import PLAIN, Etcd, EtcdAccess
 from motet_server.store.keys import Keys
 from motet_server.store.result_lease import ResultLease
 from motet_server.store.stm import apply_outbox
@@ -35,6 +35,7 @@ async def serve(
     metrics_listen: str | None = None,
     ready: Callable[[int], None] | None = None,
     transport: Transport = PLAINTEXT,
+    etcd_access: EtcdAccess = PLAIN,
 ) -> None:
     """Runs a scheduler until SIGTERM / SIGINT.
 
@@ -45,9 +46,10 @@ async def serve(
         metrics_listen: host:port for Prometheus metrics, or None.
         ready: Called with the bound port once serving (else a line is printed).
         transport: TLS, the plaintext health port, and whether plaintext may leave loopback.
+        etcd_access: TLS to etcd and the etcd user (`store.etcd.EtcdAccess`).
     """
-    store = await Etcd.connect(etcd)
     keys = Keys(namespace)
+    store = await Etcd.connect(etcd, access=etcd_access, probe_key=keys.root)
     lease = ResultLease(store)
     await lease.start()
     committer = Committer(store, keys, lease)

@@ -9,6 +9,13 @@ closed channel) become `StoreUnavailable`. Nothing here retries a request after 
 reached etcd: a transaction whose outcome is unknown raises `StoreUnavailable`, and the caller
 re-reads and re-runs its transition (the compares make that safe). Calls wait for the channel
 to be ready up to the timeout, so a brief etcd restart costs latency, not an error.
+
+Access (`EtcdAccess`, the services' ``--etcd-ca/--etcd-cert/--etcd-key`` and ``--etcd-user``
+flags): TLS to etcd's client port, with a client certificate when etcd asks for one
+(``--client-cert-auth``), and etcd's own authentication: the client authenticates as the user,
+sends the token with every request, and authenticates again when etcd says the token is no
+longer valid (its simple tokens lapse after ``--auth-token-ttl`` of idleness, 300 s by default).
+A request refused for its token never reached the store, so it is sent again once.
 """
 
 from __future__ import annotations
@@ -17,6 +24,8 @@ import asyncio
 import ipaddress
 import socket
 from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Self
 
 import grpc
@@ -26,7 +35,7 @@ from motet_server.rpc.channels import open_channel
 from motet_server.store.errors import StoreError, StoreUnavailable, WatchCompacted
 from motet_server.store.kv import KV, MAX_TXN_OPS, Compare, Op, TxnResult, WatchEvent, prefix_end
 
-__all__ = ["PAGE_KEYS", "Etcd"]
+__all__ = ["PAGE_KEYS", "Etcd", "EtcdAccess", "EtcdAccessError"]
 
 _HEALTH_TIMEOUT = 1.0
 """A health probe must answer fast: it decides NOT_SERVING while etcd is unreachable."""
@@ -144,17 +153,110 @@ async def _target(endpoints: list[tuple[str, int]]) -> str:
     return "ipv6:" + ",".join(dict.fromkeys(v6))
 
 
+class EtcdAccessError(ValueError):
+    """The etcd TLS or user flags cannot be used; the message says which and why."""
+
+
+def _read(path: str, what: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise EtcdAccessError(f"cannot read the {what} {path}: {exc.strerror or exc}") from None
+
+
+@dataclass(frozen=True)
+class EtcdAccess:
+    """How the services reach etcd besides its addresses: TLS and an etcd user.
+
+    Attributes:
+        ca: PEM CA bundle of etcd's server certificates: connect over TLS (``https``).
+        cert: PEM client certificate, for an etcd started with ``--client-cert-auth``.
+        key: PEM private key of ``cert``.
+        user: etcd user to authenticate as (etcd started with authentication enabled).
+        password: That user's password.
+    """
+
+    ca: bytes | None = None
+    cert: bytes | None = None
+    key: bytes | None = None
+    user: str | None = None
+    password: str | None = None
+
+    @classmethod
+    def from_flags(
+        cls,
+        ca: str | None = None,
+        cert: str | None = None,
+        key: str | None = None,
+        user: str | None = None,
+        password_file: str | None = None,
+    ) -> EtcdAccess:
+        """The access the --etcd-ca / --etcd-cert / --etcd-key / --etcd-user /
+        --etcd-password-file flags describe (files read now).
+
+        Raises:
+            EtcdAccessError: a certificate without its key (or the other way round), a client
+                certificate without a CA, a user without a password file (or the reverse), or a
+                file that cannot be read.
+        """
+        if bool(cert) != bool(key):
+            raise EtcdAccessError("give both --etcd-cert and --etcd-key, or neither")
+        if cert and not ca:
+            raise EtcdAccessError("--etcd-cert needs --etcd-ca (the CA of etcd's server certificate)")
+        if bool(user) != bool(password_file):
+            raise EtcdAccessError("give both --etcd-user and --etcd-password-file, or neither")
+        password = _read(password_file, "etcd password file").decode().strip() if password_file else None
+        return cls(
+            ca=_read(ca, "etcd CA bundle") if ca else None,
+            cert=_read(cert, "etcd client certificate") if cert else None,
+            key=_read(key, "etcd client key") if key else None,
+            user=user or None,
+            password=password,
+        )
+
+    def credentials(self) -> grpc.ChannelCredentials | None:
+        """TLS channel credentials, or None for plaintext."""
+        if self.ca is None:
+            return None
+        return grpc.ssl_channel_credentials(
+            root_certificates=self.ca, private_key=self.key, certificate_chain=self.cert
+        )
+
+
+PLAIN = EtcdAccess()
+"""Plaintext, no etcd user (a local etcd, the tests)."""
+
+
+def _bad_token(exc: grpc.aio.AioRpcError) -> bool:
+    # etcd's ErrGRPCInvalidAuthToken (and the older "auth old revision", a token minted before
+    # a change of users or roles) mean: authenticate again; the request was not applied.
+    details = exc.details() or ""
+    return exc.code() == grpc.StatusCode.UNAUTHENTICATED or "auth old revision" in details
+
+
 class Etcd:
     """An etcd client over one gRPC channel. Create it with `Etcd.connect`."""
 
-    def __init__(self, channel: grpc.aio.Channel, *, endpoints: list[str], timeout: float) -> None:
+    def __init__(
+        self,
+        channel: grpc.aio.Channel,
+        *,
+        endpoints: list[str],
+        timeout: float,
+        access: EtcdAccess = PLAIN,
+        probe_key: bytes = b"\0",
+    ) -> None:
         self._channel = channel
         self._kv = rpc_pb2_grpc.KVStub(channel)
         self._watch = rpc_pb2_grpc.WatchStub(channel)
         self._lease = rpc_pb2_grpc.LeaseStub(channel)
-        self._maintenance = rpc_pb2_grpc.MaintenanceStub(channel)
+        self._auth = rpc_pb2_grpc.AuthStub(channel)
         self.endpoints = endpoints
         self.timeout = timeout
+        self._access = access
+        self._probe_key = probe_key
+        self._metadata: tuple[tuple[str, str], ...] | None = None
+        self._authenticating: asyncio.Lock | None = None
 
     @classmethod
     async def connect(
@@ -162,7 +264,8 @@ class Etcd:
         endpoints: Sequence[str] | str,
         *,
         timeout: float = 5.0,
-        credentials: grpc.ChannelCredentials | None = None,
+        access: EtcdAccess = PLAIN,
+        probe_key: bytes = b"\0",
         check: bool = True,
     ) -> Etcd:
         """Opens a channel to etcd.
@@ -172,26 +275,47 @@ class Etcd:
                 prefix is ignored). With several, the first reachable member is used and
                 gRPC fails over to the next.
             timeout: Deadline in seconds for each request (watches have none).
-            credentials: TLS channel credentials, or None for plaintext.
-            check: Make one read before returning, so a wrong address fails here.
+            access: TLS and the etcd user (`EtcdAccess`); plaintext without a user by default.
+            probe_key: The key `revision` and `is_healthy` read (count only): one the etcd user
+                may read, e.g. the namespace's root (``/motet/<namespace>/``).
+            check: Make one read before returning, so a wrong address (or user) fails here.
 
         Returns:
             A connected client.
 
         Raises:
             StoreUnavailable: ``check`` is set and etcd did not answer within ``timeout``.
+            StoreError: etcd refused the user or password, or the probe read.
         """
         eps = _parse_endpoints(endpoints)
         target = await _target(eps)
-        channel = open_channel(target, credentials=credentials, options=_CHANNEL_OPTIONS)
-        client = cls(channel, endpoints=[f"{h}:{p}" for h, p in eps], timeout=timeout)
-        if check:
-            try:
+        channel = open_channel(target, credentials=access.credentials(), options=_CHANNEL_OPTIONS)
+        client = cls(
+            channel, endpoints=[f"{h}:{p}" for h, p in eps], timeout=timeout, access=access, probe_key=probe_key
+        )
+        try:
+            if access.user:
+                await client._authenticate(None)
+            if check:
                 await client.revision()
-            except BaseException:
-                await client.close()
-                raise
+        except BaseException:
+            await client.close()
+            raise
         return client
+
+    async def _authenticate(self, stale: tuple[tuple[str, str], ...] | None) -> None:
+        """Gets a new token, unless another caller already replaced ``stale``."""
+        if self._authenticating is None:
+            self._authenticating = asyncio.Lock()
+        async with self._authenticating:
+            if self._metadata != stale:
+                return
+            request = rpc_pb2.AuthenticateRequest(name=self._access.user or "", password=self._access.password or "")
+            try:
+                resp = await self._auth.Authenticate(request, timeout=self.timeout, wait_for_ready=True)
+            except grpc.aio.AioRpcError as exc:
+                raise _map_error(exc, f"authenticate as {self._access.user!r}") from exc
+            self._metadata = (("token", resp.token),)
 
     async def close(self) -> None:
         """Closes the channel (open watches end with `StoreUnavailable`)."""
@@ -204,10 +328,24 @@ class Etcd:
         await self.close()
 
     async def _unary(self, method: Any, request: Any, what: str, timeout: float | None = None) -> Any:
-        try:
-            return await method(request, timeout=timeout or self.timeout, wait_for_ready=True)
-        except grpc.aio.AioRpcError as exc:
-            raise _map_error(exc, what) from exc
+        for attempt in (1, 2):
+            sent = self._metadata
+            try:
+                return await method(request, timeout=timeout or self.timeout, wait_for_ready=True, metadata=sent)
+            except grpc.aio.AioRpcError as exc:
+                if attempt == 1 and self._access.user and _bad_token(exc):
+                    await self._authenticate(sent)  # refused before it was applied: send it again
+                    continue
+                raise _map_error(exc, what) from exc
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    async def _stream_failed(self, exc: grpc.aio.AioRpcError, sent: Any, what: str) -> StoreError:
+        """The error for a broken stream; a stale token is renewed first and the stream's end
+        reported as `StoreUnavailable`, which its caller answers by opening it again."""
+        if self._access.user and _bad_token(exc):
+            await self._authenticate(sent)
+            return StoreUnavailable(f"etcd {what}: the auth token had lapsed; renewed")
+        return _map_error(exc, what)
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -276,15 +414,17 @@ class Etcd:
 
     async def revision(self) -> int:
         """The store's current revision (a linearizable read)."""
-        req = rpc_pb2.RangeRequest(key=b"\0", count_only=True)
+        req = rpc_pb2.RangeRequest(key=self._probe_key, count_only=True)
         resp = await self._unary(self._kv.Range, req, "revision")
         return int(resp.header.revision)
 
     async def is_healthy(self) -> bool:
         """Whether etcd answers a linearizable read within a second (i.e. has a leader)."""
         try:
-            await self._kv.Range(rpc_pb2.RangeRequest(key=b"\0", count_only=True), timeout=_HEALTH_TIMEOUT)
-        except grpc.aio.AioRpcError:
+            await self._unary(
+                self._kv.Range, rpc_pb2.RangeRequest(key=self._probe_key, count_only=True), "health", _HEALTH_TIMEOUT
+            )
+        except StoreError:
             return False
         return True
 
@@ -355,12 +495,13 @@ class Etcd:
 
     async def lease_keepalive_once(self, lease_id: int) -> int:
         """Renews a lease once; returns its new TTL in seconds, or 0 when it no longer exists."""
-        call = self._lease.LeaseKeepAlive(None, timeout=self.timeout, wait_for_ready=True)
+        sent = self._metadata
+        call = self._lease.LeaseKeepAlive(None, timeout=self.timeout, wait_for_ready=True, metadata=sent)
         try:
             await call.write(rpc_pb2.LeaseKeepAliveRequest(ID=lease_id))
             resp = await call.read()
         except grpc.aio.AioRpcError as exc:
-            raise _map_error(exc, "lease_keepalive") from exc
+            raise await self._stream_failed(exc, sent, "lease_keepalive") from exc
         finally:
             call.cancel()
         if not isinstance(resp, rpc_pb2.LeaseKeepAliveResponse):  # grpc.aio.EOF: the stream ended
@@ -389,7 +530,8 @@ class Etcd:
             StoreUnavailable: the stream broke (etcd restarted or unreachable); watch again
                 from the last seen revision + 1.
         """
-        call = self._watch.Watch(None, wait_for_ready=True)
+        sent = self._metadata
+        call = self._watch.Watch(None, wait_for_ready=True, metadata=sent)
         create = rpc_pb2.WatchCreateRequest(
             key=prefix,
             range_end=prefix_end(prefix),
@@ -405,6 +547,11 @@ class Etcd:
                 if resp.compact_revision:
                     raise WatchCompacted(int(resp.compact_revision))
                 if resp.canceled:
+                    if self._access.user and "invalid auth token" in resp.cancel_reason:
+                        # etcd checks the token when the watch is created and cancels it for a
+                        # lapsed one: renew the token; the caller opens the watch again.
+                        await self._authenticate(sent)
+                        raise StoreUnavailable(f"etcd canceled the watch: {resp.cancel_reason}; token renewed")
                     raise StoreError(f"etcd canceled the watch: {resp.cancel_reason or 'no reason given'}")
                 if resp.events:
                     yield [
@@ -412,6 +559,6 @@ class Etcd:
                         for ev in resp.events
                     ]
         except grpc.aio.AioRpcError as exc:
-            raise _map_error(exc, "watch") from exc
+            raise await self._stream_failed(exc, sent, "watch") from exc
         finally:
             call.cancel()

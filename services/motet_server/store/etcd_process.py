@@ -79,6 +79,9 @@ class EtcdProcess:
         client_port: 0 picks a free one. peer_port: likewise.
         extra_args: More etcd flags (e.g. ``["--max-txn-ops", "256"]``).
         startup_timeout: Seconds to wait for ``/health`` to report true.
+        tls: ``(ca, cert, key)`` PEM files: serve the client port over TLS and require client
+            certificates the CA signed (``--client-cert-auth``); ``/health`` then moves to a
+            plaintext metrics port.
     """
 
     def __init__(
@@ -91,6 +94,7 @@ class EtcdProcess:
         name: str = "motet",
         extra_args: Sequence[str] = (),
         startup_timeout: float = 20.0,
+        tls: tuple[str | Path, str | Path, str | Path] | None = None,
     ) -> None:
         self._owns_dir = data_dir is None
         self.dir = Path(data_dir) if data_dir is not None else Path(tempfile.mkdtemp(prefix="motet-etcd-"))
@@ -100,6 +104,8 @@ class EtcdProcess:
         self.name = name
         self.extra_args = list(extra_args)
         self.startup_timeout = startup_timeout
+        self.tls = tls
+        self.metrics_port = free_port() if tls else 0
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -119,8 +125,13 @@ class EtcdProcess:
 
     def args(self) -> list[str]:
         """The full command line."""
-        client = f"http://127.0.0.1:{self.client_port}"
+        client = f"{'https' if self.tls else 'http'}://127.0.0.1:{self.client_port}"
         peer = f"http://127.0.0.1:{self.peer_port}"
+        secure: list[str] = []
+        if self.tls:
+            ca, cert, key = (str(p) for p in self.tls)
+            secure = ["--trusted-ca-file", ca, "--cert-file", cert, "--key-file", key, "--client-cert-auth",
+                      "--listen-metrics-urls", f"http://127.0.0.1:{self.metrics_port}"]  # fmt: skip
         return [
             self.binary,
             "--name", self.name,
@@ -142,6 +153,7 @@ class EtcdProcess:
             "--logger", "zap",
             "--log-outputs", "stderr",
             "--log-level", "warn",
+            *secure,
             *self.extra_args,
         ]  # fmt: skip
 
@@ -181,8 +193,9 @@ class EtcdProcess:
 
     def healthy(self) -> bool:
         """Whether ``GET /health`` reports true right now."""
+        where = f"127.0.0.1:{self.metrics_port}" if self.tls else self.endpoint
         try:
-            with urllib.request.urlopen(f"http://{self.endpoint}/health", timeout=1.0) as resp:
+            with urllib.request.urlopen(f"http://{where}/health", timeout=1.0) as resp:
                 return str(json.loads(resp.read()).get("health")) == "true"
         except (OSError, ValueError, urllib.error.URLError):
             return False
