@@ -54,7 +54,7 @@ def _rss(pid: int | None) -> int:
 def _metric(endpoint: str, name: str) -> float:
     with urllib.request.urlopen(f"http://{endpoint}/metrics", timeout=10) as reply:
         text = reply.read().decode()
-    match = re.search(rf"^{re.escape(name)} (\S+)$", text, flags=re.M)
+    match = re.search(rf"^{re.escape(name)}(?:\{{[^}}]*\}})? (\S+)$", text, flags=re.M)  # {namespace=...}
     assert match is not None, f"{name} is not exported by {endpoint}"
     return float(match.group(1))
 
