@@ -144,12 +144,24 @@ class Client {
     if (!(canvas instanceof Signature)) throw new MotetError(`submit takes a signature or canvas, got ${typeof canvas}`);
     const sig = canvas._copy();
     const result = sig.freeze();
-    const request = { canvas: sig.toProto() };
-    if (parentId) request.parentId = parentId;
-    const reply = await this._unary('scheduler', 'submitting the canvas', 'SubmitCanvas', request, SUBMIT_TIMEOUT);
+    const reply = await this.submitCanvas(sig.toProto(), { parentId });
     result.bind(this);
     result.submitted = reply;
     return result;
+  }
+
+  /**
+   * Submits a `motet.v1.Canvas` message as it is (a plain object with camelCase fields, e.g. one
+   * made by `toProto()` or received from elsewhere); empty ids are assigned by the server.
+   * @param {object} message - The canvas message.
+   * @param {object} [opts] - `parentId`, as in `submit`.
+   * @returns {Promise<{rootId: string, resultId: string, created: boolean}>} the SubmitCanvasResponse.
+   * @throws {InvalidCanvas} when the scheduler refuses it (`.reason`, `.violations`).
+   */
+  async submitCanvas(message, { parentId = '' } = {}) {
+    const request = { canvas: message };
+    if (parentId) request.parentId = parentId;
+    return this._unary('scheduler', 'submitting the canvas', 'SubmitCanvas', request, SUBMIT_TIMEOUT);
   }
 
   /**

@@ -137,11 +137,13 @@ function statusDetails(err) {
   try {
     const status = types.Status.decode(raw[0]);
     for (const detail of status.details || []) {
-      if (detail.typeUrl === ERROR_INFO) {
+      // protobufjs' bundled google/protobuf/any.proto keeps its snake_case name whatever keepCase says.
+      const typeUrl = detail.typeUrl || detail.type_url;
+      if (typeUrl === ERROR_INFO) {
         const info = types.ErrorInfo.decode(detail.value);
         out.reason = info.reason || null;
         out.metadata = { ...(info.metadata || {}) };
-      } else if (detail.typeUrl === BAD_REQUEST) {
+      } else if (typeUrl === BAD_REQUEST) {
         const bad = types.BadRequest.decode(detail.value);
         for (const v of bad.fieldViolations || []) out.violations.push({ field: v.field, description: v.description });
       }
