@@ -138,6 +138,8 @@ export interface GetOptions {
   timeout?: number | null;
   /** Throw the task's error (default), or return it. */
   propagate?: boolean;
+  /** On failure, throw the first failed ancestor's error, from the root down (default true). */
+  followParents?: boolean;
 }
 
 export type State = 'PENDING' | 'RECEIVED' | 'STARTED' | 'SUCCESS' | 'FAILURE' | 'RETRY' | 'REVOKED';

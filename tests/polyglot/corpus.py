@@ -146,6 +146,26 @@ def _chain_group_then_task() -> Any:
     return chain(s("add", 2, 2), group(s("mul", 1), s("mul", 2)), s("xsum"), s("mul", 3))
 
 
+def _chord_in_chord_header() -> Any:
+    return chord([chord([s("add", 1, 1), s("add", 2, 2)], s("xsum")), s("add", 3, 3)], s("xsum"))
+
+
+def _chain_of_two_chords() -> Any:
+    return chain(chord([s("add", 1, 1), s("add", 2, 2)], s("xsum")), chord([s("add", 3), s("add", 4)], s("xsum")))
+
+
+def _chain_of_two_groups() -> Any:
+    return chain(group(s("add", 1, 1), s("add", 2, 2)), group(s("mul", 2), s("mul", 3)))
+
+
+def _chain_one_member_group() -> Any:
+    return chain(s("add", 1, 1), group(s("mul", 2)))
+
+
+def _map_in_chain() -> Any:
+    return chain(s("add", 1, 1), xmap(s("add", 1), [1, 2]))
+
+
 def _map() -> Any:
     return xmap(s("add", 10), [1, 2, 3])
 
@@ -193,6 +213,15 @@ def _numbers() -> Signature:
     )
 
 
+def _some_ids_given() -> Any:
+    # freeze computes a fresh id before it looks for an existing one (dict.setdefault): the id
+    # it then drops still counts, so the ids after it are numbered one higher.
+    first = Signature("tasks.add", (1, 1), task_id="given-first")
+    return chain(
+        first, chord([s("mul", 2), Signature("tasks.mul", (3,), task_id="given-member")], s("xsum")), s("add", 1)
+    )
+
+
 def _explicit_ids() -> Any:
     return chord(
         [Signature("tasks.add", (1, 1), task_id="m1"), Signature("tasks.add", (2, 2), task_id="m2")],
@@ -222,12 +251,18 @@ CORPUS: list[tuple[str, Callable[[], Any]]] = [
     ("chord_link", _chord_link),
     ("chain_ending_in_chord", _chain_ending_in_chord),
     ("chain_group_then_task", _chain_group_then_task),
+    ("chord_in_chord_header", _chord_in_chord_header),
+    ("chain_of_two_chords", _chain_of_two_chords),
+    ("chain_of_two_groups", _chain_of_two_groups),
+    ("chain_one_member_group", _chain_one_member_group),
+    ("map_in_chain", _map_in_chain),
     ("map", _map),
     ("starmap", _starmap),
     ("chunks", _chunks),
     ("chunks_then_body", _chunks_then_body),
     ("unicode", _unicode),
     ("numbers", _numbers),
+    ("some_ids_given", _some_ids_given),
     ("explicit_ids", _explicit_ids),
 ]
 

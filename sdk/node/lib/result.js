@@ -123,6 +123,20 @@ class ResultBase {
     visit(this);
     return this;
   }
+
+  /**
+   * Celery's `follow_parents`: walks the parents from the root down and throws the first failed
+   * one's error (so a chord body's ChordError gives way to the header member's own error).
+   */
+  async _raiseFailedAncestor() {
+    const line = [];
+    const seen = new Set([this.id]);
+    for (let node = this.parent; node && !seen.has(node.id); node = node.parent) {
+      seen.add(node.id);
+      line.push(node);
+    }
+    for (const ancestor of line.reverse()) await ancestor._maybeThrow();
+  }
 }
 
 /** A task's result (Celery's AsyncResult); works in any process that knows the id. */
@@ -186,11 +200,14 @@ class AsyncResult extends ResultBase {
    * @param {object} [opts]
    * @param {number|null} [opts.timeout] - Seconds to wait at most (null: no limit).
    * @param {boolean} [opts.propagate] - Throw the task's error if it failed (else return it).
+   * @param {boolean} [opts.followParents] - When the task failed, throw the first failed
+   *   ancestor's error instead, from the root down (Celery's default): `get()` on a chord whose
+   *   header failed throws the member's own error, not the body's ChordError.
    * @returns {Promise<*>} The value decoded from JSON; null at once for an ignored result.
-   * @throws {TaskError} if the task failed (TaskRevokedError if it was revoked);
-   *   Timeout after `timeout` seconds.
+   * @throws {TaskError} if the task (or an ancestor) failed (TaskRevokedError if it was
+   *   revoked); Timeout after `timeout` seconds.
    */
-  async get({ timeout = null, propagate = true } = {}) {
+  async get({ timeout = null, propagate = true, followParents = true } = {}) {
     if (this.ignored) return null;
     let meta = this._readyMeta();
     if (!meta) {
@@ -199,7 +216,14 @@ class AsyncResult extends ResultBase {
       }
     }
     if (!meta) throw new MotetError(`the results service ended the wait for ${this.id} without a result`);
+    if (propagate && followParents && stateName(meta) !== 'SUCCESS') await this._raiseFailedAncestor();
     return valueOf(meta, propagate);
+  }
+
+  async _maybeThrow() {
+    const meta = await this.meta();
+    const state = stateName(meta);
+    if (state === 'FAILURE' || state === 'REVOKED') throw taskError(meta);
   }
 
   /**
@@ -263,7 +287,11 @@ class GroupResult extends ResultBase {
     if (pending.size) {
       for await (const result of needClient(this).wait([...pending.keys()], timeout)) {
         for (const leaf of leaves) if (leaf.id === result.taskId) leaf._meta = result;
-        if (propagate && stateName(result) !== 'SUCCESS') throw taskError(result);
+        if (propagate && stateName(result) !== 'SUCCESS') {
+          // A member that never ran because what the group waited on failed: throw that failure.
+          if (result.failure && result.failure.kind === 'FAILURE_KIND_UPSTREAM') await this._raiseFailedAncestor();
+          throw taskError(result);
+        }
       }
     }
     const value = (r) => {
@@ -272,6 +300,12 @@ class GroupResult extends ResultBase {
       return valueOf(r._meta, propagate);
     };
     return this.results.map(value);
+  }
+
+  async _maybeThrow() {
+    const results = await needClient(this).getResults(this.leafIds());
+    const failed = results.find((r) => ['FAILURE', 'REVOKED'].includes(stateName(r)));
+    if (failed) throw taskError(failed);
   }
 
   /** Whether every member finished. */

@@ -95,6 +95,11 @@ const CORPUS = [
   ],
   ['chain_ending_in_chord', () => chain(s('add', [1, 1]), chord([s('add', [2]), s('add', [3])], s('xsum')))],
   ['chain_group_then_task', () => chain(s('add', [2, 2]), group(s('mul', [1]), s('mul', [2])), s('xsum'), s('mul', [3]))],
+  ['chord_in_chord_header', () => chord([chord([s('add', [1, 1]), s('add', [2, 2])], s('xsum')), s('add', [3, 3])], s('xsum'))],
+  ['chain_of_two_chords', () => chain(chord([s('add', [1, 1]), s('add', [2, 2])], s('xsum')), chord([s('add', [3]), s('add', [4])], s('xsum')))],
+  ['chain_of_two_groups', () => chain(group(s('add', [1, 1]), s('add', [2, 2])), group(s('mul', [2]), s('mul', [3])))],
+  ['chain_one_member_group', () => chain(s('add', [1, 1]), group(s('mul', [2])))],
+  ['map_in_chain', () => chain(s('add', [1, 1]), map(s('add', [1]), [1, 2]))],
   ['map', () => map(s('add', [10]), [1, 2, 3])],
   [
     'starmap',
@@ -144,6 +149,15 @@ const CORPUS = [
         [],
         {},
       ]),
+  ],
+  [
+    'some_ids_given',
+    () => {
+      // freeze computes a fresh id before it looks for an existing one (Python's dict.setdefault):
+      // the id it then drops still counts, so the ids after it are numbered one higher.
+      const first = s('add', [1, 1], {}, { taskId: 'given-first' });
+      return chain(first, chord([s('mul', [2]), s('mul', [3], {}, { taskId: 'given-member' })], s('xsum')), s('add', [1]));
+    },
   ],
   [
     'explicit_ids',

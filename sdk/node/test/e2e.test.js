@@ -222,6 +222,21 @@ describe('against a motet dev cluster', { timeout: 240000 }, () => {
     await assert.rejects(result.get(GET), (err) => err instanceof motet.TaskError && err.excType === 'builtins.ValueError');
   });
 
+  test("a chord whose header failed throws the member's error; the body's own is a ChordError", async () => {
+    const result = await client.submit(chord([task('add', [1, 1]), task('raising_task')], task('xsum')));
+    await assert.rejects(result.get(GET), (err) => err instanceof motet.TaskError && err.excType === 'builtins.ValueError');
+    await assert.rejects(result.get({ ...GET, followParents: false }), (err) => {
+      assert.equal(err.excType, 'motet.exceptions.ChordError');
+      assert.notEqual(err.taskId, result.id, 'the failure names the member that raised first');
+      return true;
+    });
+  });
+
+  test('a chain whose first step failed throws that step\'s error from its last step', async () => {
+    const result = await client.submit(chain(task('raising_task'), task('add', [1]), task('mul', [2])));
+    await assert.rejects(result.get(GET), (err) => err.excType === 'builtins.ValueError' && err.taskId === result.parent.parent.id);
+  });
+
   test('a revoked task raises TaskRevokedError', async () => {
     const result = await client.submit(task('add', [1, 1], {}, { countdown: 60 }));
     await result.revoke();
