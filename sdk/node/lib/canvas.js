@@ -459,20 +459,21 @@ class Composite extends Signature {
     return this.kind || 'composite';
   }
 
-  _mergePartial() {
-    throw new CanvasError(`${this._where()}: partial arguments are not supported on a canvas here`);
-  }
-
   /**
-   * A deep copy with options merged.
-   * @param {Array} [args] - Must be empty (partial arguments go to the tasks themselves).
-   * @param {object} [kwargs] - Must be empty.
+   * A deep copy with partial arguments passed to the first task(s) and options merged (as
+   * Celery's `canvas.clone(args, kwargs, **options)`): a chain's first step, every member of a
+   * group, every header member of a chord get them; an immutable canvas drops them as a whole.
+   * @param {Array} [args]
+   * @param {object} [kwargs]
    * @param {object} [options]
+   * @returns {Signature}
    */
   clone(args = [], kwargs = {}, options = {}) {
-    if ((args && args.length) || (kwargs && Object.keys(kwargs).length)) this._mergePartial();
     const copy = this._copy();
     copy.set(options);
+    const partialArgs = asArgs(args, this._where());
+    const partialKwargs = asKwargs(kwargs, this._where());
+    if ((partialArgs.length || Object.keys(partialKwargs).length) && !this.immutable) copy._mergePartial(partialArgs, partialKwargs);
     return copy;
   }
 }
@@ -507,6 +508,11 @@ class Chain extends Composite {
     return Chain._build(this.tasks.map((t) => t._copy()), copyOptions(this.options));
   }
 
+  _mergePartial(args, kwargs) {
+    if (!this.tasks.length) throw new CanvasError('a chain needs at least one task');
+    this.tasks[0] = this.tasks[0].clone(args, kwargs);
+  }
+
   /** A chain of exactly these steps (options normalised into a new object, as Python's `_build`). */
   static _build(tasks, options) {
     return build(Chain, { tasks: [...tasks] }, options, { normalise: true });
@@ -522,6 +528,11 @@ Chain.KIND = 'chain';
 class Group extends Composite {
   _copy() {
     return Group._build(this.tasks.map((t) => t._copy()), copyOptions(this.options));
+  }
+
+  _mergePartial(args, kwargs) {
+    // Celery: a group's partial arguments (a parent's result) go to every member.
+    this.tasks = this.tasks.map((t) => t.clone(args, kwargs));
   }
 
   /** A group of exactly these members with these (already valid) options, shared. */
@@ -554,6 +565,11 @@ class Chord extends Composite {
 
   _copy() {
     return Chord._build(this.tasks.map((t) => t._copy()), this.body ? this.body._copy() : null, copyOptions(this.options));
+  }
+
+  _mergePartial(args, kwargs) {
+    // Celery: a chord's partial arguments go to the header members.
+    this.tasks = this.tasks.map((t) => t.clone(args, kwargs));
   }
 
   /** A chord of exactly these parts with these (already valid) options, shared. */
@@ -665,6 +681,10 @@ class Chunks extends Composite {
       copyOptions(this.options),
       { normalise: false },
     );
+  }
+
+  _mergePartial() {
+    throw new CanvasError(`${this._where()} takes no partial arguments; put them in the items`);
   }
 
   /**

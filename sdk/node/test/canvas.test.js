@@ -155,6 +155,16 @@ describe('chain', () => {
     assert.equal(m.options.link[0].signature.task, 'done');
   });
 
+  test("clone with partial args: a chain's first step, a group's and a chord header's members get them", () => {
+    const c = chain(sig('a', [1]), sig('b')).clone([0], { k: 1 }, { queue: 'q' });
+    assert.deepEqual([c.tasks[0].args, c.tasks[0].kwargs, c.tasks[1].args, c.options.queue], [[0, 1], { k: 1 }, [], 'q']);
+    const g = group(sig('a'), si('b', [2])).clone([9]);
+    assert.deepEqual(g.tasks.map((t) => t.args), [[9], [2]]);
+    const h = chord([sig('a')], sig('body')).clone([7]);
+    assert.deepEqual([h.tasks[0].args, h.body.args], [[7], []]);
+    assert.throws(() => map('t', [1]).clone([1]), /no partial arguments/);
+  });
+
   test('an empty chain cannot be compiled or frozen', () => {
     assert.throws(() => chain().toProto(), /at least one task/);
     assert.throws(() => chain().freeze(), /at least one task/);

@@ -4,8 +4,9 @@
  *
  * `motet dev --app examples.guide.tasks` (etcd, scheduler, results, a worker running the guide's
  * Python tasks) is started as a detached child on free ports, with its data under a private
- * temporary folder; a second scheduler started with `--tokens` on the same etcd checks bearer
- * tokens. `after()` stops both by pid (SIGTERM to their process groups; `motet dev` stops its own
+ * temporary folder; a second scheduler started with `--tokens` and a results service started
+ * with `--tls-cert` (a throwaway CA from tests/support/certs.py), both on the same etcd, check
+ * bearer tokens and TLS. `after()` stops them all by pid (SIGTERM to their process groups; `motet dev` stops its own
  * services), then checks that no process they started is left running.
  */
 
@@ -15,7 +16,7 @@ const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
-const { spawn } = require('node:child_process');
+const { execFileSync, spawn } = require('node:child_process');
 const motet = require('..');
 const { REPO, python, pythonEnv } = require('./support');
 
@@ -115,6 +116,7 @@ describe('against a motet dev cluster', { timeout: 240000 }, () => {
   let dir;
   let dev;
   let secured;
+  let tls;
   let client;
   const started = []; // pids of the services the dev process started
 
@@ -139,12 +141,28 @@ describe('against a motet dev cluster', { timeout: 240000 }, () => {
       /motet scheduler listening/,
     );
     secured.endpoint = `127.0.0.1:${securedPort}`;
+    const makeCerts = [
+      'from pathlib import Path',
+      'from tests.support.certs import CA',
+      `ca = CA(Path(${JSON.stringify(path.join(dir, 'ca'))}))`,
+      'server = ca.issue("server")',
+      'print(ca.path, server.cert, server.key)',
+    ].join('\n');
+    const [ca, cert, key] = execFileSync(python(), ['-c', makeCerts], { cwd: REPO, env: pythonEnv(), encoding: 'utf8' }).trim().split(' ');
+    const tlsPort = await freePort();
+    tls = await startProcess(
+      [python(), '-m', 'motet', 'results', '--listen', `127.0.0.1:${tlsPort}`, '--etcd', etcd, '--tls-cert', cert, '--tls-key', key],
+      pythonEnv({ TMPDIR: dir }),
+      /motet results listening/,
+    );
+    Object.assign(tls, { endpoint: `127.0.0.1:${tlsPort}`, ca });
     client = new Client({ scheduler, results });
   });
 
   after(async () => {
     if (client) client.close();
     await stopGroup(secured && secured.proc);
+    await stopGroup(tls && tls.proc);
     if (dev) started.push(...childrenOf(dev.proc.pid).filter((p) => !started.includes(p)));
     await stopGroup(dev && dev.proc);
     const left = started.filter(alive);
@@ -286,6 +304,23 @@ describe('against a motet dev cluster', { timeout: 240000 }, () => {
       assert.equal(result.submitted.created, true);
     } finally {
       good.close();
+    }
+  });
+
+  test('TLS: a CA (argument or MOTET_TLS_CA) reaches a TLS service; plaintext does not', async () => {
+    const secure = new Client({ scheduler: client.scheduler, results: tls.endpoint, tls: { ca: tls.ca } });
+    const saved = process.env.MOTET_TLS_CA;
+    process.env.MOTET_TLS_CA = tls.ca;
+    const fromEnv = new Client({ scheduler: client.scheduler, results: tls.endpoint });
+    if (saved === undefined) delete process.env.MOTET_TLS_CA;
+    else process.env.MOTET_TLS_CA = saved;
+    const plain = new Client({ scheduler: client.scheduler, results: tls.endpoint });
+    try {
+      assert.equal((await secure.getResult('never-seen')).state, 'TASK_STATE_PENDING');
+      assert.equal(await fromEnv.asyncResult('never-seen').state(), 'PENDING');
+      await assert.rejects(plain.getResult('never-seen'), motet.Unavailable);
+    } finally {
+      for (const c of [secure, fromEnv, plain]) c.close();
     }
   });
 
