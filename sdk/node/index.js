@@ -14,6 +14,7 @@ const errors = require('./lib/errors');
 const payload = require('./lib/payload');
 const result = require('./lib/result');
 const client = require('./lib/client');
+const worker = require('./lib/worker');
 
 module.exports = {
   // canvas
@@ -60,4 +61,12 @@ module.exports = {
   ImproperlyConfigured: errors.ImproperlyConfigured,
   TaskError: errors.TaskError,
   TaskRevokedError: errors.TaskRevokedError,
+  // worker
+  Worker: worker.Worker,
+  TaskContext: worker.TaskContext,
+  Retry: worker.Retry,
+  TimeLimitExceeded: worker.TimeLimitExceeded,
+  SoftTimeLimitExceeded: worker.SoftTimeLimitExceeded,
+  MaxRetriesExceededError: worker.MaxRetriesExceededError,
+  NotRegistered: worker.NotRegistered,
 };

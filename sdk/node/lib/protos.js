@@ -42,6 +42,7 @@ const MOTET_FILES = [
   'motet/v1/canvas.proto',
   'motet/v1/scheduler.proto',
   'motet/v1/results.proto',
+  'motet/v1/worker.proto',
   'motet/v1/error_reason.proto',
 ];
 const GOOGLE_FILES = ['google/rpc/status.proto', 'google/rpc/error_details.proto'];

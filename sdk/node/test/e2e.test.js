@@ -337,4 +337,27 @@ describe('against a motet dev cluster', { timeout: 240000 }, () => {
       nowhere.close();
     }
   });
+
+  test('a Node worker serves JavaScript tasks to a Node client, and drains when stopped', async () => {
+    const { tasks } = require('./fixtures/tasks');
+    const worker = tasks(new motet.Worker({ scheduler: client.scheduler, queues: ['node-e2e'], concurrency: 2, log: () => {} }));
+    const ready = new Promise((resolve) => worker.once('ready', resolve));
+    const running = worker.run();
+    await ready;
+    const js = (name, args) => signature(`js.${name}`, args, {}, { queue: 'node-e2e' });
+    const result = await client.submit(chord([js('multiply', [2, 3]), js('multiply', [4, 5])], js('sum', [])));
+    assert.equal(await result.get(GET), 26);
+    const received = new Promise((resolve) => worker.once('received', resolve));
+    const slow = await client.submit(js('sleep', [0.5]));
+    assert.equal(await received, slow.id);
+    await worker.stop();
+    await running;
+    assert.equal(await slow.get(GET), 0.5, 'a task held when stop() was called finished and reported');
+  });
+
+  test('a Node worker whose token is refused stops with the error, not retrying', async () => {
+    const worker = new motet.Worker({ scheduler: secured.endpoint, token: 'forged', log: () => {} });
+    worker.task('js.nothing', () => null);
+    await assert.rejects(worker.run(), (err) => err instanceof motet.MotetError && err.code === 16); // UNAUTHENTICATED
+  });
 });

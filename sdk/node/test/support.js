@@ -10,13 +10,11 @@ const path = require('node:path');
 /** The repository root (sdk/node/test -> ../../..). */
 const REPO = path.resolve(__dirname, '..', '..', '..');
 
-/** The Python with the Motet SDK and services installed: $MOTET_PYTHON, else a known venv. */
+/** The Python with the Motet SDK and services installed: $MOTET_PYTHON, else the repository's venv. */
 function python() {
   if (process.env.MOTET_PYTHON) return process.env.MOTET_PYTHON;
-  for (const candidate of ['/work/main/.venv/bin/python', path.join(REPO, '.venv', 'bin', 'python')]) {
-    if (fs.existsSync(candidate)) return candidate;
-  }
-  return 'python3';
+  const venv = path.join(REPO, '.venv', 'bin', 'python'); // what `make venv` builds
+  return fs.existsSync(venv) ? venv : 'python3';
 }
 
 const CREDENTIALS = ['MOTET_TLS_CA', 'MOTET_TLS_CERT', 'MOTET_TLS_KEY', 'MOTET_TOKEN', 'MOTET_NAMESPACE', 'MOTET_SCHEDULER', 'MOTET_RESULTS'];
