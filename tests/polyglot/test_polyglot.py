@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from motet import AsyncResult, chain, chord, group, signature
+from motet import AsyncResult, chain, chord, signature
 from motet.exceptions import RemoteError, TaskRevokedError, TimeLimitExceeded
 from motet_server.devcluster import DevCluster, ServiceProcess
 from tests.support.processes import ROOT, process_env
@@ -52,7 +52,9 @@ def polyglot(monkeypatch_module: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]
                 name,
                 [node, str(FIXTURES / "tasks.js")],
                 cluster.dir / f"{name}.log",
-                process_env(MOTET_SCHEDULER=cluster.scheduler, MOTET_RESULTS=cluster.results, MOTET_QUEUES=queues, **env),
+                process_env(
+                    MOTET_SCHEDULER=cluster.scheduler, MOTET_RESULTS=cluster.results, MOTET_QUEUES=queues, **env
+                ),
                 "motet worker ready",
             ).start()
             started.append(proc)
@@ -111,7 +113,9 @@ def test_a_js_error_surfaces_in_python_with_its_type_and_message(polyglot: dict[
 
 def test_a_python_error_surfaces_in_js_with_its_type_and_message(polyglot: dict[str, Any]) -> None:
     got = _node_client(polyglot, "python-error")
-    assert got == {"error": {"name": "TaskError", "excType": "builtins.RuntimeError", "message": "fail", "reason": None}}
+    assert got == {
+        "error": {"name": "TaskError", "excType": "builtins.RuntimeError", "message": "fail", "reason": None}
+    }
 
 
 def test_js_retries_and_time_limits_behave_as_pythons(polyglot: dict[str, Any]) -> None:
