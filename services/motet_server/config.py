@@ -16,6 +16,8 @@ import os
 from motet import settings as _shared
 
 __all__ = [
+    "METRICS_EVERY",
+    "METRIC_TASK_NAMES",
     "DEFAULT_RESULT_EXPIRES",
     "DEFAULT_CONCURRENCY",
     "DEFAULT_ETCD",
@@ -100,6 +102,14 @@ heartbeat): how it proves it is alive, whatever TCP says."""
 WORKER_SILENCE_LIMIT = 3 * WORKER_HEARTBEAT
 """Seconds of silence after which the scheduler ends a worker's session (a frozen process, a
 half-open connection): its lease is revoked and its tasks go to other workers."""
+
+METRIC_TASK_NAMES = 100
+"""Distinct task names that get their own ``task`` label value in the scheduler's metrics; later
+names are counted as ``other``, so a label never grows without bound (Prometheus's cardinality)."""
+
+METRICS_EVERY = 2.0
+"""Seconds between two updates of the scheduler's snapshot gauges (queue depth, oldest ready
+task, worker slots)."""
 
 SCHEDULER_DRAIN_GRACE = 8.0
 """Seconds a stopping scheduler waits for its workers to finish and report the tasks they hold

@@ -111,7 +111,11 @@ def _scrape(endpoint: str) -> dict[str, float]:
     from prometheus_client.parser import text_string_to_metric_families
 
     text = urllib.request.urlopen(f"http://{endpoint}/metrics", timeout=10).read().decode()
-    return {s.name: s.value for family in text_string_to_metric_families(text) for s in family.samples}
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:  # summed over the labels (queue, task, op, namespace ...)
+            out[s.name] = out.get(s.name, 0.0) + s.value
+    return out
 
 
 def test_prometheus_metrics_are_served(cluster: object) -> None:
@@ -133,7 +137,7 @@ def test_prometheus_metrics_are_served(cluster: object) -> None:
     for name in (
         "motet_chord_joins_total",
         "motet_outbox_parts_applied_total",
-        "motet_task_duration_seconds_count",
+        "motet_task_run_seconds_count",
         "motet_etcd_txn_ops_count",
         "motet_etcd_txn_seconds_count",
     ):

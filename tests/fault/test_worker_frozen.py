@@ -15,6 +15,7 @@ import pytest
 
 from motet_server.config import WORKER_SILENCE_LIMIT
 from motet_server.devcluster import DevCluster
+from tests.support.scrape import scrape, total
 
 pytestmark = [pytest.mark.fault, pytest.mark.slow]
 
@@ -23,6 +24,7 @@ def test_a_frozen_worker_loses_its_task_to_a_live_one(fault_cluster: DevCluster)
     from tests.e2e.tasks import sleep_task
 
     frozen = fault_cluster.add_worker(queues="frozen", concurrency="1", prefetch="1")
+    before = scrape(fault_cluster.scheduler_metrics)
     res = sleep_task.apply_async((0.5,), queue="frozen")
     deadline = time.time() + 60
     while res.state == "PENDING" and time.time() < deadline:
@@ -34,5 +36,10 @@ def test_a_frozen_worker_loses_its_task_to_a_live_one(fault_cluster: DevCluster)
         fault_cluster.add_worker(queues="frozen", concurrency="1")
         # The silence limit, one lease-renewal period to notice it, and time to redeliver.
         assert res.get(timeout=WORKER_SILENCE_LIMIT + 20) == 0.5
+        # What an operator sees: one worker lost, its one task redelivered.
+        after = scrape(fault_cluster.scheduler_metrics)
+        assert total(after, "motet_worker_lost_total") - total(before, "motet_worker_lost_total") == 1
+        lost = {"reason": "worker_lost"}
+        assert total(after, "motet_redeliveries_total", **lost) - total(before, "motet_redeliveries_total", **lost) == 1
     finally:
         os.kill(frozen.pid, signal.SIGCONT)

@@ -13,6 +13,7 @@ import pytest
 
 from examples.guide.tasks import add, tsum
 from motet import chord, group
+from tests.support.scrape import scrape, total
 
 pytestmark = [pytest.mark.fault, pytest.mark.slow]
 
@@ -29,6 +30,7 @@ def test_sigkill_mid_task_redelivers_and_finishes_once(fault_cluster: object, re
     from tests.e2e.tasks import slow_add
 
     n = 12
+    before = scrape(fault_cluster.scheduler_metrics)  # type: ignore[attr-defined]
     res = chord(slow_add.s(i, i) for i in range(n))(tsum.s())
     deadline = time.time() + 30
     while len(_started_ids(record_dir)) < 2 and time.time() < deadline:
@@ -41,6 +43,11 @@ def test_sigkill_mid_task_redelivers_and_finishes_once(fault_cluster: object, re
     started = _started_ids(record_dir)
     # Every member ran at least once; the ones the killed worker held ran again.
     assert set(started) >= {m.id for m in members}
+    # What an operator sees: the worker lost, what it held redelivered.
+    after = scrape(fault_cluster.scheduler_metrics)  # type: ignore[attr-defined]
+    assert total(after, "motet_worker_lost_total") - total(before, "motet_worker_lost_total") == 1
+    lost = {"reason": "worker_lost"}
+    assert total(after, "motet_redeliveries_total", **lost) - total(before, "motet_redeliveries_total", **lost) >= 1
     # A later plain workload still completes on the surviving worker (nothing wedged).
     assert group(add.s(i, 1) for i in range(5))().get(timeout=30) == [1, 2, 3, 4, 5]
 

@@ -27,24 +27,42 @@ from prometheus_client import (
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
+from motet_server.config import METRIC_TASK_NAMES
 from motet_server.ports import listen_error, split_listen
 
 __all__ = [
     "RESULTS",
     "SCHEDULER",
     "WORKER",
+    "TaskLabels",
+    "canvas_end_to_end_seconds",
+    "chord_join_seconds",
     "chord_joins_total",
+    "etcd_txn_conflicts_total",
     "etcd_txn_ops",
     "etcd_txn_seconds",
     "etcd_txn_total",
+    "grpc_server_handled_total",
+    "grpc_server_handling_seconds",
+    "grpc_server_started_total",
     "outbox_parts_applied_total",
+    "payload_rejected_total",
+    "queue_depth",
+    "queue_oldest_ready_age_seconds",
+    "reconciler_repairs_total",
+    "redeliveries_total",
     "result_requests_total",
     "serve",
-    "task_duration_seconds",
+    "task_label",
+    "task_queue_wait_seconds",
+    "task_run_seconds",
+    "task_transitions_total",
     "tasks_completed_total",
     "tasks_submitted_total",
     "tasks_unserved",
     "wait_streams",
+    "worker_lost_total",
+    "worker_slots",
     "worker_task_run_seconds",
     "worker_tasks_executed_total",
     "worker_tasks_in_flight",
@@ -71,7 +89,8 @@ _TASK_SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5
 # The scheduler.
 tasks_submitted_total = Counter(
     "motet_tasks_submitted_total",
-    "Tasks created by SubmitCanvas (every member of a canvas).",
+    "Tasks created by SubmitCanvas (every member of a canvas), by queue and task name.",
+    ["queue", "task"],
     registry=SCHEDULER,
 )
 tasks_completed_total = Counter(
@@ -81,10 +100,71 @@ tasks_completed_total = Counter(
     ["state"],
     registry=SCHEDULER,
 )
-task_duration_seconds = Histogram(
-    "motet_task_duration_seconds",
-    "Seconds from dispatch to completion report.",
+task_transitions_total = Counter(
+    "motet_task_transitions_total",
+    "Task state changes committed by this scheduler, by the state reached (DISPATCHED, STARTED, "
+    "SUCCESS, FAILURE, REVOKED, RETRY, REPLACED).",
+    ["to"],
+    registry=SCHEDULER,
+)
+task_run_seconds = Histogram(
+    "motet_task_run_seconds",
+    "Seconds from dispatch to the worker's report, by task name.",
+    ["task"],
     buckets=_TASK_SECONDS,
+    registry=SCHEDULER,
+)
+task_queue_wait_seconds = Histogram(
+    "motet_task_queue_wait_seconds",
+    "Seconds a task waited ready (from its creation, or its countdown / eta) until dispatched.",
+    buckets=_TASK_SECONDS,
+    registry=SCHEDULER,
+)
+queue_depth = Gauge(
+    "motet_queue_depth",
+    "Tasks per queue and state (ready, delayed: countdown / eta / retry not due, running: "
+    "held by a worker); every scheduler replica counts every task.",
+    ["queue", "state"],
+    registry=SCHEDULER,
+)
+queue_oldest_ready_age_seconds = Gauge(
+    "motet_queue_oldest_ready_age_seconds",
+    "Age of the oldest ready task of the queue (0 when none waits).",
+    ["queue"],
+    registry=SCHEDULER,
+)
+canvas_end_to_end_seconds = Histogram(
+    "motet_canvas_end_to_end_seconds",
+    "Seconds from SubmitCanvas to the canvas's result being ready, by kind of canvas (counted by "
+    "the replica that accepted the submission).",
+    ["kind"],
+    buckets=_TASK_SECONDS,
+    registry=SCHEDULER,
+)
+redeliveries_total = Counter(
+    "motet_redeliveries_total",
+    "Tasks handed back unreported when a worker session ended, to run again elsewhere, by how it "
+    "ended (worker_lost: silent or connection broken; worker_stopped: closed while holding them; "
+    "scheduler_stopping).",
+    ["reason"],
+    registry=SCHEDULER,
+)
+worker_lost_total = Counter(
+    "motet_worker_lost_total",
+    "Worker sessions ended because the worker went silent or its connection broke.",
+    registry=SCHEDULER,
+)
+chord_join_seconds = Histogram(
+    "motet_chord_join_seconds",
+    "Seconds from the last member's report reaching the scheduler to the commit that fires the "
+    "join (chord body or group result).",
+    buckets=_TASK_SECONDS,
+    registry=SCHEDULER,
+)
+worker_slots = Gauge(
+    "motet_worker_slots",
+    "Task slots (concurrency) of the workers connected to this scheduler, free or busy.",
+    ["state"],
     registry=SCHEDULER,
 )
 etcd_txn_total = Counter(
@@ -101,12 +181,30 @@ etcd_txn_ops = Histogram(
 )
 etcd_txn_seconds = Histogram(
     "motet_etcd_txn_seconds",
-    "Seconds per etcd transaction round trip.",
+    "Seconds per etcd transaction round trip, by operation (the transition, or batch for several).",
+    ["op"],
     buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1),
+    registry=SCHEDULER,
+)
+etcd_txn_conflicts_total = Counter(
+    "motet_etcd_txn_conflicts_total",
+    "etcd transactions whose compares failed (another writer got there first), by operation.",
+    ["op"],
     registry=SCHEDULER,
 )
 outbox_parts_applied_total = Counter(
     "motet_outbox_parts_applied_total", "Spilled write-set parts applied.", registry=SCHEDULER
+)
+reconciler_repairs_total = Counter(
+    "motet_reconciler_repairs_total",
+    "Repairs by the reconciler: outbox parts a crashed writer left, claimed tasks never sent.",
+    ["what"],
+    registry=SCHEDULER,
+)
+payload_rejected_total = Counter(
+    "motet_payload_rejected_total",
+    "Payloads refused (too large, not valid JSON, not a list / object) in submissions and reports.",
+    registry=SCHEDULER,
 )
 chord_joins_total = Counter(
     "motet_chord_joins_total",
@@ -119,6 +217,56 @@ tasks_unserved = Gauge(
     "Ready tasks whose task name and queue no connected worker (of any replica) serves; checked every 5 s.",
     registry=SCHEDULER,
 )
+
+# Both services: the standard gRPC server series (names as go-grpc-prometheus / py-grpc-prometheus).
+grpc_server_started_total = Counter(
+    "grpc_server_started_total",
+    "RPCs started on the server.",
+    ["grpc_type", "grpc_service", "grpc_method"],
+    registry=None,
+)
+grpc_server_handled_total = Counter(
+    "grpc_server_handled_total",
+    "RPCs completed on the server, by status code.",
+    ["grpc_type", "grpc_service", "grpc_method", "grpc_code"],
+    registry=None,
+)
+grpc_server_handling_seconds = Histogram(
+    "grpc_server_handling_seconds",
+    "Seconds from an RPC's start to its end (a stream: its whole life).",
+    ["grpc_type", "grpc_service", "grpc_method"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 300),
+    registry=None,
+)
+for _registry_of_service in (SCHEDULER, RESULTS):
+    for _collector in (grpc_server_started_total, grpc_server_handled_total, grpc_server_handling_seconds):
+        _registry_of_service.register(_collector)
+
+
+class TaskLabels:
+    """Task names as label values, capped: the first `limit` distinct names keep their own
+    series, later ones count as ``other`` (a label never grows without bound)."""
+
+    OTHER = "other"
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._names: set[str] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, name: str) -> str:
+        if name in self._names:
+            return name
+        with self._lock:
+            if len(self._names) < self.limit:
+                self._names.add(name)
+                return name
+        return self.OTHER
+
+
+task_label = TaskLabels(METRIC_TASK_NAMES)
+"""The task label of the scheduler's series (`config.METRIC_TASK_NAMES` names, then ``other``)."""
+
 
 # The results service.
 wait_streams = Gauge("motet_wait_streams", "Open WaitResult streams on this results service.", registry=RESULTS)

@@ -38,6 +38,7 @@ from motet_server import config
 from motet_server.ports import listen_error, split_listen
 from motet_server.rpc import metrics as metrics_http  # the HTTP side only; series live there
 from motet_server.rpc.auth import Principal, TokenAuth
+from motet_server.rpc.grpc_metrics import GrpcMetrics
 from motet_server.rpc.guard import RequestGuard
 from motet_server.rpc.jwt import JWTVerifier
 from motet_server.rpc.reload import Reloading
@@ -288,7 +289,7 @@ async def start_server(
             non-loopback address unless ``transport.insecure``.
     """
     tls, health_listen, insecure = transport.tls, transport.health_listen, transport.insecure
-    interceptors = [RequestGuard(namespace), *interceptors]
+    interceptors = [GrpcMetrics(), RequestGuard(namespace), *interceptors]
     if transport.tokens is not None or transport.jwt is not None:
         interceptors = [*interceptors, TokenAuth(transport.tokens, namespace, transport.jwt)]
     if metrics_listen is not None and metrics_registry is None:

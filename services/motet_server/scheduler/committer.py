@@ -69,6 +69,13 @@ class _Pending(Generic[T]):
     prefetch: list[bytes]
     seeds: list[tuple[bytes, KV | None]]
     future: asyncio.Future[T] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    enqueued: float = field(default_factory=time.monotonic)
+    """When the transition was asked for (a report's arrival): the start of a join's latency."""
+
+    @property
+    def op(self) -> str:
+        """The transition's name (``claim``, ``finish`` ...): the ``op`` label of its txn."""
+        return str(getattr(getattr(self.fn, "func", self.fn), "__name__", "transition"))
 
 
 class Committer:
@@ -152,6 +159,7 @@ class Committer:
     async def _run_batch(self, batch: list[_Pending[Any]]) -> None:
         flow = self.flow()
         stm = STM(self._etcd, self._keys)
+        stm.op = batch[0].op if len(batch) == 1 else "batch"
         for item in batch:
             for key, kv in item.seeds:
                 stm.seed(key, kv)
@@ -163,6 +171,7 @@ class Committer:
                 item.future.set_exception(exc)
             return
         results: list[Any] = []
+        fired: list[tuple[float, int]] = []  # (when asked for, joins it completed)
         ran: list[_Pending[Any]] = []
         failed: list[_Pending[Any]] = []  # raised in the batch: each re-runs alone afterwards
         for n, item in enumerate(batch):
@@ -188,6 +197,8 @@ class Committer:
                 break
             results.append(result)
             ran.append(item)
+            if len(flow.joins_fired) > collected[2]:  # this transition completed a join
+                fired.append((item.enqueued, len(flow.joins_fired) - collected[2]))
         committed = False
         if len(ran) > 1 and not stm.fits():
             # The batch would spill to the outbox: each runs alone (below), so writes pinned to
@@ -195,7 +206,7 @@ class Committer:
             pass
         elif ran:
             try:
-                committed = await self._commit(stm, flow)
+                committed = await self._commit(stm, flow, fired)
             except StoreUnavailable as exc:
                 # The outcome is unknown: never retry a txn blindly; every caller decides.
                 for item in ran:
@@ -213,7 +224,7 @@ class Committer:
         for item in [*ran, *failed]:
             await self._run_alone(item)
 
-    async def _commit(self, stm: STM, flow: Flow) -> bool:
+    async def _commit(self, stm: STM, flow: Flow, fired: Iterable[tuple[float, int]] = ()) -> bool:
         token = await self.hooks.before_commit(stm, flow) if self.hooks is not None else None
         committed = False
         outcome = "error"  # stays so when the commit raises (store unavailable, write set refused)
@@ -224,8 +235,14 @@ class Committer:
             if self.hooks is not None:
                 self.hooks.after_commit(stm, flow, token, committed)
             metrics.etcd_txn_total.labels(outcome=outcome).inc()
+            if outcome == "conflict":
+                metrics.etcd_txn_conflicts_total.labels(op=stm.op).inc()
         if committed:
             metrics.chord_joins_total.inc(len(flow.joins_fired))
+            now = time.monotonic()
+            for enqueued, n in fired:
+                for _ in range(n):
+                    metrics.chord_join_seconds.observe(now - enqueued)
             for join_id in flow.joins_fired:
                 log.debug("join %s completed: its body or next step is created", join_id)
         return committed
@@ -236,10 +253,11 @@ class Committer:
         for attempt in range(RETRIES):
             flow = self.flow()
             stm = STM(self._etcd, self._keys)
+            stm.op = item.op
             try:
                 await stm.prefetch(item.prefetch)
                 result = await item.fn(flow, stm)
-                committed = await self._commit(stm, flow)
+                committed = await self._commit(stm, flow, [(item.enqueued, len(flow.joins_fired))])
             except Exception as exc:  # noqa: BLE001 - handed to the caller
                 item.future.set_exception(exc)
                 return

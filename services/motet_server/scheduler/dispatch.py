@@ -19,7 +19,7 @@ from functools import partial
 from typing import Any
 
 from motet.v1 import worker_pb2
-from motet_server.config import DEFAULT_QUEUE
+from motet_server.config import DEFAULT_QUEUE, METRICS_EVERY
 from motet_server.rpc import metrics
 from motet_server.scheduler import transitions
 from motet_server.scheduler.committer import Committer
@@ -42,6 +42,8 @@ ORPHAN_CHECK_DELAY = 0.5
 """Seconds after seeing a claim of a local session that no assignment went out for, before it is
 looked at again (and, if still held and unsent, sent): long enough for a claim whose commit
 this process is still finishing to be sent by its own path."""
+_CANVASES_TIMED = 100_000
+"""Canvases whose end-to-end time a replica follows at once (the oldest unfinished are dropped)."""
 RECONCILE_EVERY = 5.0
 """Seconds between sweeps comparing the claims local sessions hold with what they were sent."""
 
@@ -67,6 +69,8 @@ class Session:
     """Reports received in this session, by task name (for inspection)."""
     last_seen: float = field(default_factory=time.monotonic)
     """When the worker last sent a frame (monotonic seconds): its proof of life."""
+    draining: bool = False
+    """The worker withdrew credit (a graceful stop): its end is not a lost worker."""
 
     def send(self, frame: worker_pb2.ConnectResponse) -> None:
         """Queues a frame for the worker (dropped once the session is closed)."""
@@ -111,6 +115,9 @@ class Dispatcher:
         self.unserved = 0
         """Ready tasks whose name and queue no connected worker serves (checked every 5 s)."""
         self._unserved_routes: set[tuple[str, str]] = set()
+        self._canvases: dict[str, tuple[str, float]] = {}
+        """Result id of a canvas this replica accepted -> (its kind, when): end-to-end timing."""
+        self._gauged: set[tuple[str, str]] = set()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -139,6 +146,7 @@ class Dispatcher:
             self._loops.append(asyncio.create_task(self._follow(prefix, revision + 1, handler)))
         self._loops.append(asyncio.create_task(self._dispatch_loop()))
         self._loops.append(asyncio.create_task(self._reconcile_loop()))
+        self._loops.append(asyncio.create_task(self._gauge_loop()))
         self.kick()
 
     async def stop(self) -> None:
@@ -321,12 +329,15 @@ class Dispatcher:
             for session, _ in handoffs:
                 session.available += 1
             return
+        for join_id in flow.joins_fired:
+            self.finished(join_id)  # a group's result is its join's (a chord's is its body's)
         handed = set()
         for session, rec in handoffs:
             handed.add(rec.id)
             self._remember(rec)
             self.claims[rec.id] = session.id
             session.inflight[rec.id] = time.monotonic()
+            _dispatched(rec)
             session.send(worker_pb2.ConnectResponse(assignment=assignment(rec)))
         # Every key of a committed txn has mod_revision == the txn's revision: remember the
         # claimed records, so their completion compares against them without reading them. A
@@ -452,6 +463,7 @@ class Dispatcher:
         )
         session.available -= 1
         session.inflight[task_id] = time.monotonic()
+        metrics.reconciler_repairs_total.labels(what="claim_resent").inc()
         session.send(worker_pb2.ConnectResponse(assignment=assignment(rec)))
 
     async def _reconcile_loop(self) -> None:
@@ -520,6 +532,60 @@ class Dispatcher:
             heapq.heappush(self._delayed, entry)
         else:
             heapq.heappush(self._ready.setdefault(_route(rec), []), entry)
+
+    # ------------------------------------------------------------------ metrics
+
+    def submitted(self, result_id: str, kind: str) -> None:
+        """Starts the end-to-end clock of a new canvas (`finished` stops it)."""
+        self._canvases[result_id] = (kind, time.monotonic())
+        while len(self._canvases) > _CANVASES_TIMED:
+            self._canvases.pop(next(iter(self._canvases)))  # the oldest: never finished here
+
+    def finished(self, result_id: str) -> None:
+        """A task's result, or a group's, is ready: the end of a canvas timed by `submitted`."""
+        timed = self._canvases.pop(result_id, None)
+        if timed is not None:
+            metrics.canvas_end_to_end_seconds.labels(kind=timed[0]).observe(time.monotonic() - timed[1])
+
+    def snapshot_gauges(self) -> None:
+        """Sets the queue-depth, oldest-ready and worker-slot gauges from the cache."""
+        depth: dict[tuple[str, str], int] = dict.fromkeys(self._gauged, 0)
+        oldest: dict[str, float] = dict.fromkeys({q for q, _ in self._gauged}, 0.0)
+        now = time.time()
+        for (queue, _), heap in self._ready.items():
+            for entry in heap:
+                if entry.task_id not in self.tasks or entry.task_id in self.claims:
+                    continue  # finished, revoked or claimed meanwhile: its entry goes when popped
+                depth[(queue, "ready")] = depth.get((queue, "ready"), 0) + 1
+                age = now - max(entry.created_at, entry.not_before)
+                oldest[queue] = max(oldest.get(queue, 0.0), age)
+        for entry in self._delayed:
+            rec = self.tasks.get(entry.task_id)
+            if rec is not None:
+                key = (_route(rec)[0], "delayed")
+                depth[key] = depth.get(key, 0) + 1
+        for task_id in self.claims:
+            rec = self.tasks.get(task_id)
+            if rec is not None:
+                key = (_route(rec)[0], "running")
+                depth[key] = depth.get(key, 0) + 1
+        for (queue, state), n in depth.items():
+            metrics.queue_depth.labels(queue=queue, state=state).set(n)
+        for queue, age in oldest.items():
+            metrics.queue_oldest_ready_age_seconds.labels(queue=queue).set(age)
+        self._gauged = set(depth)  # a queue that empties reads 0, not its last value
+        slots = busy = 0
+        for session in self.sessions.values():
+            concurrency = max(session.hello.concurrency, 1)
+            slots += concurrency
+            busy += min(len(session.inflight), concurrency)
+        metrics.worker_slots.labels(state="busy").set(busy)
+        metrics.worker_slots.labels(state="free").set(slots - busy)
+
+    async def _gauge_loop(self) -> None:
+        while True:
+            self.snapshot_gauges()
+            await asyncio.sleep(METRICS_EVERY)
 
     # ------------------------------------------------------------------ sessions
 
@@ -628,6 +694,7 @@ class Dispatcher:
             return
         self.claims[task_id] = session.id
         session.inflight[task_id] = time.monotonic()
+        _dispatched(rec)
         session.send(worker_pb2.ConnectResponse(assignment=assignment(rec)))
 
     async def revoke(self, task_id: str, reason: str = "revoked") -> int | None:
@@ -636,6 +703,12 @@ class Dispatcher:
             partial(transitions.revoke, task_id=task_id, reason=reason),
             prefetch=[self._keys.task(task_id), self._keys.claim(task_id)],
         )
+
+
+def _dispatched(rec: records_pb2.TaskRecord) -> None:
+    """Counts a task handed to a worker, and how long it waited ready."""
+    metrics.task_transitions_total.labels(to="DISPATCHED").inc()
+    metrics.task_queue_wait_seconds.observe(max(time.time() - max(rec.created_at, rec.not_before), 0.0))
 
 
 def _route(rec: records_pb2.TaskRecord) -> tuple[str, str]:

@@ -223,6 +223,33 @@ def all_task_ids(node: canvas_pb2.Canvas) -> Iterator[str]:
         yield options_of(node).task_id
 
 
+def task_routes(node: canvas_pb2.Canvas, queue: str = "") -> Iterator[tuple[str, str]]:
+    """``(queue, task name)`` of every task ``all_task_ids`` yields, in the same order; a node
+    without a queue of its own takes its nearest ancestor's ("" when none sets one)."""
+    kind = kind_of(node)
+    if kind is None:
+        return
+    queue = options_of(node).queue or queue
+    if kind == "chain":
+        for child in node.chain.tasks:
+            yield from task_routes(child, queue)
+    elif kind == "group":
+        for child in node.group.tasks:
+            yield from task_routes(child, queue)
+    elif kind == "chord":
+        for child in node.chord.header:
+            yield from task_routes(child, queue)
+        yield from task_routes(node.chord.body, queue)
+    elif kind == "chunks":
+        task = node.chunks.task.task
+        for _ in node.chunks.member_ids:
+            yield (node.chunks.task.options.queue or queue, task)
+    elif kind == "map":
+        yield (queue or node.map.task.options.queue, node.map.task.task)
+    else:
+        yield (queue, node.signature.task)
+
+
 def validate(node: canvas_pb2.Canvas, path: str = "canvas", depth: int = 0) -> list[tuple[str, str]]:
     """Returns the violations of a canvas (empty when it can run)."""
     out: list[tuple[str, str]] = []

@@ -98,6 +98,9 @@ async def _reconcile(store: Etcd, keys: Keys) -> None:
     while True:
         await asyncio.sleep(RECONCILE_EVERY)
         try:
-            await apply_outbox(store, keys)
+            repaired = await apply_outbox(store, keys)
+            if repaired:
+                # A part still queued a pass later: its writer died between commit and apply.
+                metrics.reconciler_repairs_total.labels(what="outbox_part").inc(repaired)
         except Exception:  # noqa: BLE001 - next pass tries again
             log.warning("reconciler pass failed", exc_info=True)

@@ -61,11 +61,23 @@ async def _valid_canvas(
     canvas.CopyFrom(message)
     violations = nodes.validate(canvas)
     if violations:
+        refused = [v for v in violations if v[0].endswith((".args", ".kwargs", ".items"))]
+        if refused:
+            metrics.payload_rejected_total.inc(len(refused))
         too_big = [v for v in violations if "exceeds" in v[1]]
         kind = "payload_too_large" if too_big else "invalid_canvas"
         await errors.abort(context, kind, f"{what} cannot run: " + violations[0][1], violations=violations)
     nodes.ensure_ids(canvas)
     return canvas
+
+
+def _count_submitted(canvas: canvas_pb2.Canvas) -> int:
+    """Counts a new canvas's tasks in `metrics.tasks_submitted_total`; returns how many."""
+    n = 0
+    for queue, task in nodes.task_routes(canvas):
+        metrics.tasks_submitted_total.labels(queue=queue or DEFAULT_QUEUE, task=metrics.task_label(task)).inc()
+        n += 1
+    return n
 
 
 class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
@@ -105,8 +117,9 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
                 f"the canvas cannot be submitted: {done.conflict}",
                 metadata={"task_id": done.conflict_id},
             )
-        n = sum(1 for _ in nodes.all_task_ids(canvas))
-        metrics.tasks_submitted_total.inc(n if done.created else 0)
+        n = _count_submitted(canvas) if done.created else sum(1 for _ in nodes.all_task_ids(canvas))
+        if done.created:
+            self._dispatcher.submitted(done.result_id, nodes.kind_of(canvas) or "signature")
         log.debug(
             "canvas %s submitted: %d task(s)%s", done.root_id, n, "" if done.created else " (a repeat: nothing new)"
         )
@@ -200,7 +213,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
         if added.refused:
             await errors.abort(context, "not_in_chord", added.refused, metadata={"task_id": request.task_id})
         if added.created:
-            metrics.tasks_submitted_total.inc(sum(1 for _ in nodes.all_task_ids(canvas)))
+            _count_submitted(canvas)
         return scheduler_pb2.AddToChordResponse(
             group_id=added.group_id, group_index=added.group_index, result_id=added.result_id, created=added.created
         )
@@ -215,6 +228,7 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
         self._committer = committer
         self._dispatcher = dispatcher
         self._streams: set[Session] = set()
+        self._stopping = False
         dispatcher.on_revoke_running = self._notify_revoke
 
     def _notify_revoke(self, task_id: str, record: records_pb2.RevokeRecord) -> None:
@@ -230,6 +244,7 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
         """Drains the connected workers: each is told to stop taking tasks, to finish and report
         what it holds, then to close its stream (and reconnect elsewhere). Streams still open
         after `grace` seconds are ended; only their unfinished tasks run again elsewhere."""
+        self._stopping = True
         sessions = list(self._dispatcher.sessions.values())
         for session in sessions:
             session.available = -(10**9)  # no more hand-offs to a draining session
@@ -303,9 +318,20 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
             asyncio.create_task(self._read(session, context)),
             asyncio.create_task(self._write(session, context)),
         ]
+        reason = "worker_lost"  # unless the worker stopped gracefully: killed, silent, cut off
         try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            reader = tasks[1]
+            ended = reader in done and not reader.cancelled() and reader.exception() is None
+            if ended and session.draining:  # it withdrew its credit, then closed: a stop, not a loss
+                reason = "worker_stopped"
         finally:
+            if self._stopping:
+                reason = "scheduler_stopping"
+            if reason == "worker_lost":
+                metrics.worker_lost_total.inc()
+            if session.inflight:
+                metrics.redeliveries_total.labels(reason=reason).inc(len(session.inflight))
             self._dispatcher.remove_session(session)
             for task in tasks:
                 task.cancel()
@@ -376,6 +402,7 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
             session.last_seen = time.monotonic()
             kind = frame.WhichOneof("frame")
             if kind == "credit":
+                session.draining = session.draining or frame.credit.n < 0
                 if session.available + frame.credit.n > MAX_CREDIT:
                     # A worker cannot swallow the queue: what it may hold unreported is capped.
                     log.warning("worker %s asked for credit beyond %d; capped", session.worker_id, MAX_CREDIT)
@@ -400,6 +427,7 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
                 partial(transitions.start, task_id=started.task_id, session_id=session.id, delivery=started.delivery),
                 prefetch=[self._keys.task(started.task_id), self._keys.claim(started.task_id)],
             )
+            metrics.task_transitions_total.labels(to="STARTED").inc()
         except StoreError:
             log.warning("STARTED for %s not recorded (store unavailable)", started.task_id)
 
@@ -421,13 +449,18 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
         finally:
             sent = session.inflight.pop(report.task_id, None)
             if sent is not None:
-                metrics.task_duration_seconds.observe(time.monotonic() - sent)
+                name = rec.task if rec is not None else ""
+                metrics.task_run_seconds.labels(task=metrics.task_label(name)).observe(time.monotonic() - sent)
             session.available += 1
             self._dispatcher.kick()
             if rec is not None:
                 session.completed[rec.task] = session.completed.get(rec.task, 0) + 1
         if applied is not None:  # a duplicate or stale report changed nothing: not a completion
-            metrics.tasks_completed_total.labels(state=_report_state(applied)).inc()
+            state = _report_state(applied)
+            metrics.tasks_completed_total.labels(state=state).inc()
+            metrics.task_transitions_total.labels(to=state).inc()
+            if state in ("SUCCESS", "FAILURE", "REVOKED"):
+                self._dispatcher.finished(report.task_id)
 
 
 REPORT_REFUSED_TYPE = "motet.exceptions.MotetError"
@@ -462,6 +495,7 @@ async def commit_report(
     """
     problem = _refused_payload(report)
     if problem is not None:
+        metrics.payload_rejected_total.inc()
         report = _failed_instead(report, VALUE_REFUSED_TYPE, problem)
     failing_instead = problem is not None
     keys, seeds = list(prefetch), list(seeds)

@@ -198,6 +198,8 @@ class STM:
         self._done = False
         self.revision = 0
         """The commit revision after a successful `commit`."""
+        self.op = "other"
+        """What the transaction does (the committer's transition name): the ``op`` metric label."""
         self.txid: str | None = None
         """The outbox write-set id when the commit spilled, else None."""
         self._spilled: frozenset[bytes] = frozenset()
@@ -450,7 +452,7 @@ class STM:
         # A compare each would also cap a spill at etcd's 128 compares (a 10,000-task group).
         sent = time.perf_counter()
         result = await self._etcd.txn(compares, ops)
-        metrics.etcd_txn_seconds.observe(time.perf_counter() - sent)
+        metrics.etcd_txn_seconds.labels(op=self.op).observe(time.perf_counter() - sent)
         if not result.succeeded:
             return False
         metrics.etcd_txn_ops.observe(len(ops))

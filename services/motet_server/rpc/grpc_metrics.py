@@ -1,0 +1,87 @@
+"""The standard gRPC server series of every Motet service (`rpc.metrics`: grpc_server_started_total,
+grpc_server_handled_total, grpc_server_handling_seconds, as go-grpc-prometheus names them), by
+service, method and status code, from one server interceptor installed by `rpc.server`."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import grpc
+
+from motet_server.rpc import metrics
+from motet_server.rpc.handlers import Behavior, replace_behavior
+
+__all__ = ["GrpcMetrics"]
+
+if TYPE_CHECKING:
+    _Interceptor = grpc.aio.ServerInterceptor[Any, Any]
+else:  # the runtime class is not generic; only its stubs are
+    _Interceptor = grpc.aio.ServerInterceptor
+
+_TYPES = {
+    (False, False): "unary",
+    (False, True): "server_stream",
+    (True, False): "client_stream",
+    (True, True): "bidi_stream",
+}
+
+
+def _code(context: Any, raised: BaseException | None) -> str:
+    if isinstance(raised, asyncio.CancelledError):
+        return "CANCELLED"
+    code = context.code()
+    if code is not None:
+        return str(code.name if isinstance(code, grpc.StatusCode) else grpc.StatusCode(code).name)
+    return "OK" if raised is None else "UNKNOWN"
+
+
+class GrpcMetrics(_Interceptor):
+    """Counts and times every call of the Motet services (health and reflection too)."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        handler = await continuation(details)
+        if handler is None or not details.method:  # an unknown method (gRPC answers UNIMPLEMENTED)
+            return handler
+        service, _, method = details.method.lstrip("/").rpartition("/")
+        kind = _TYPES[(bool(handler.request_streaming), bool(handler.response_streaming))]
+        labels = {"grpc_type": kind, "grpc_service": service, "grpc_method": method}
+
+        def finish(start: float, context: Any, raised: BaseException | None) -> None:
+            metrics.grpc_server_handled_total.labels(**labels, grpc_code=_code(context, raised)).inc()
+            metrics.grpc_server_handling_seconds.labels(**labels).observe(time.perf_counter() - start)
+
+        def change(behavior: Behavior) -> Behavior:
+            async def gen(request: Any, context: Any) -> AsyncIterator[Any]:
+                metrics.grpc_server_started_total.labels(**labels).inc()
+                start, raised = time.perf_counter(), None
+                try:
+                    async for item in behavior(request, context):
+                        yield item
+                except BaseException as exc:
+                    raised = exc
+                    raise
+                finally:
+                    finish(start, context, raised)
+
+            async def call(request: Any, context: Any) -> Any:
+                metrics.grpc_server_started_total.labels(**labels).inc()
+                start, raised = time.perf_counter(), None
+                try:
+                    return await behavior(request, context)
+                except BaseException as exc:
+                    raised = exc
+                    raise
+                finally:
+                    finish(start, context, raised)
+
+            return gen if inspect.isasyncgenfunction(behavior) else call
+
+        return replace_behavior(handler, change)
