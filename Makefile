@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PROTO_SRC := $(shell find protos -name '*.proto')
 
-.PHONY: venv proto lint test test-unit test-conformance test-node node run bench clean etcd redis
+.PHONY: venv proto lint test test-unit test-conformance test-node node run bench clean etcd redis prometheus
 
 NODE_SDK := sdk/node
 # Node.js (the Node SDK, the cross-language tests): the machine's when it is 20 or newer, else
@@ -41,6 +41,14 @@ redis:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server >/dev/null; }
 
+# Prometheus and promtool for the metrics tests (tests/e2e/test_prometheus.py scrapes a running
+# cluster with a real Prometheus and lints every exposition with promtool).
+prometheus:
+	@command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || { \
+	  echo "installing prometheus (Debian)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq prometheus >/dev/null; }
+
 # The proto is the product: lint (STANDARD + COMMENTS), format, and no breaking change against
 # the committed baseline image (refresh it with `buf build -o baseline/motet.binpb` on release).
 # Then the Python: ruff (lint + format) over the tree, mypy --strict over sdk/ and services/
@@ -61,7 +69,7 @@ $(NODE_SDK)/node_modules/.installed: $(NODE_SDK)/package-lock.json
 	cd $(NODE_SDK) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-test: proto etcd redis lint node
+test: proto etcd redis prometheus lint node
 	$(BIN)/python -m pytest -q
 	cd $(NODE_SDK) && npm test
 

@@ -243,6 +243,26 @@ for _registry_of_service in (SCHEDULER, RESULTS):
         _registry_of_service.register(_collector)
 
 
+# Label values known in advance start at 0, so their series exist (a rate() or an alert sees 0,
+# not "no data") before the first event.
+for _to in ("DISPATCHED", "STARTED", "SUCCESS", "FAILURE", "REVOKED", "RETRY", "REPLACED"):
+    task_transitions_total.labels(to=_to)
+for _state in ("SUCCESS", "FAILURE", "REVOKED", "RETRY", "REPLACED"):
+    tasks_completed_total.labels(state=_state)
+for _reason in ("worker_lost", "worker_stopped", "scheduler_stopping"):
+    redeliveries_total.labels(reason=_reason)
+for _what in ("outbox_part", "claim_resent"):
+    reconciler_repairs_total.labels(what=_what)
+for _kind in ("signature", "chain", "group", "chord", "map", "chunks"):
+    canvas_end_to_end_seconds.labels(kind=_kind)
+for _op in ("submit", "claim", "start", "finish", "revoke", "batch"):
+    etcd_txn_conflicts_total.labels(op=_op)
+for _outcome in ("committed", "conflict", "error"):
+    etcd_txn_total.labels(outcome=_outcome)
+for _slot in ("free", "busy"):
+    worker_slots.labels(state=_slot)
+
+
 class TaskLabels:
     """Task names as label values, capped: the first `limit` distinct names keep their own
     series, later ones count as ``other`` (a label never grows without bound)."""

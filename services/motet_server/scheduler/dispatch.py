@@ -549,8 +549,11 @@ class Dispatcher:
 
     def snapshot_gauges(self) -> None:
         """Sets the queue-depth, oldest-ready and worker-slot gauges from the cache."""
+        # Every queue a worker serves (and the default one) has its series, 0 when empty.
+        served = {DEFAULT_QUEUE}.union(*(session.queues for session in self.sessions.values()))
         depth: dict[tuple[str, str], int] = dict.fromkeys(self._gauged, 0)
-        oldest: dict[str, float] = dict.fromkeys({q for q, _ in self._gauged}, 0.0)
+        depth.update(dict.fromkeys(((q, st) for q in served for st in ("ready", "delayed", "running")), 0))
+        oldest: dict[str, float] = dict.fromkeys({q for q, _ in depth}, 0.0)
         now = time.time()
         for (queue, _), heap in self._ready.items():
             for entry in heap:
