@@ -236,3 +236,23 @@ def test_inspect_colours_only_on_a_terminal_or_when_asked(cluster: Any) -> None:
     assert "\x1b[32mSUCCESS\x1b[0m" in coloured.stdout
     bad = _motet(cluster, "inspect", res.id, "--color", "sometimes")
     assert bad.returncode == 2 and "invalid choice" in bad.stderr
+
+
+def test_wait_for_an_id_never_seen_says_so_when_it_times_out(cluster: Any) -> None:
+    out = _motet(cluster, "wait", "never-seen-id", "--timeout", "0.5")
+    assert out.returncode == 2, out.stderr
+    assert "nothing is known about never-seen-id: is the id right?" in out.stderr.splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    ("argv", "code"), [(["wait", "x"], 3), (["graph", "x"], 1), (["workers"], 1), (["revoke", "x"], 1)]
+)
+def test_an_unreachable_service_is_one_line(argv: list[str], code: int) -> None:
+    from motet_server.ports import free_port
+
+    env = {**os.environ, "MOTET_SCHEDULER": f"127.0.0.1:{free_port()}", "MOTET_RESULTS": f"127.0.0.1:{free_port()}"}
+    out = subprocess.run(
+        [sys.executable, "-m", "motet", *argv], capture_output=True, text=True, env=env, timeout=60, check=False
+    )
+    assert out.returncode == code, out.stderr
+    assert "no Motet service answers" in _error_line(out, argv[0])

@@ -111,6 +111,12 @@ def follow(
                 err.write(f"motet wait: {result.task or 'task'}[{result.task_id}] {verb}: {error_line(result)}\n")
                 return EXIT_FAILED
             if needed <= results.keys():
+                # The stream sends what is already ready in no particular order: count the
+                # rest that finished too (upstream of the value, they normally all have).
+                rest = [i for i in ids if i not in results]
+                for other in client.get_results(rest) if rest else []:
+                    if state_name(other) in READY_STATES:
+                        progress.advance(other)
                 break
     except TimeoutError as exc:
         progress.close()
