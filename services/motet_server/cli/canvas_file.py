@@ -125,8 +125,9 @@ def _parse_text(text: str, name: str) -> Any:
         raise CanvasFileError(f"{name}: neither JSON nor YAML{at}: {problem}") from None
 
 
-def load(path: str, stdin_text: str | None = None) -> canvas_pb2.Canvas:
-    """The canvas in the file at `path` ("-": `stdin_text`).
+def load(path: str, stdin_text: str | None = None) -> tuple[canvas_pb2.Canvas, str]:
+    """The canvas in the file at `path` ("-": `stdin_text`), and the parent task id a whole
+    SubmitCanvasRequest names ("" for none).
 
     Raises:
         CanvasFileError: the file is missing, is neither JSON nor YAML, or is not a canvas.
@@ -140,7 +141,12 @@ def load(path: str, stdin_text: str | None = None) -> canvas_pb2.Canvas:
         except (OSError, UnicodeDecodeError) as err:
             raise CanvasFileError(f"cannot read {path}: {getattr(err, 'strerror', None) or err}") from None
     data = _parse_text(text, name)
+    parent_id = ""
     if isinstance(data, dict) and set(data) <= {"canvas", "parent_id", "parentId"} and "canvas" in data:
+        named = data.get("parent_id", data.get("parentId", ""))
+        if not isinstance(named, str):
+            raise CanvasFileError(f"{name}: parent_id is a task id (a string)")
+        parent_id = named
         data = data["canvas"]  # a whole SubmitCanvasRequest, as grpcurl takes it
     if not isinstance(data, dict) or not data:
         raise CanvasFileError(f'{name}: a canvas is an object such as {{"signature": {{"task": ...}}}}')
@@ -151,7 +157,7 @@ def load(path: str, stdin_text: str | None = None) -> canvas_pb2.Canvas:
         raise CanvasFileError(f"{name}: not a motet.v1.Canvas: {' '.join(str(err).split())}") from None
     if canvas.WhichOneof("kind") is None:
         raise CanvasFileError(f"{name}: the canvas names no node (signature, chain, group, chord, map or chunks)")
-    return canvas
+    return canvas, parent_id
 
 
 def _new_id() -> str:

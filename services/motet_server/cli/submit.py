@@ -31,14 +31,14 @@ def submit(settings: ClientSettings, path: str, *, wait_for: bool = False, timeo
     it (a chord's header too) is saved under its id, so `motet wait|inspect|graph GROUP_ID` work."""
     refused = wait.EXIT_ERROR if wait_for else 1
     try:
-        canvas = canvas_file.load(path, sys.stdin.read() if path == "-" else None)
+        canvas, parent_id = canvas_file.load(path, sys.stdin.read() if path == "-" else None)
     except canvas_file.CanvasFileError as exc:
         _fail("submit", exc)
         return refused
     canvas_file.assign_ids(canvas)
     client = Client(settings)
     try:
-        reply = client.submit(canvas, parent_id="")
+        reply = client.submit(canvas, parent_id=parent_id)
     except MotetError as exc:
         _fail("submit", exc)
         return refused
