@@ -50,10 +50,15 @@ def test_inspect_prints_a_workflow_as_a_tree_with_states(cluster: Any) -> None:
     out = _motet(cluster, "inspect", root.id)
     assert out.returncode == 0, out.stdout + out.stderr
     lines = out.stdout.splitlines()
-    assert lines[0] == f"{add.name}[{root.id}] SUCCESS 2"
-    assert any(re.fullmatch(rf"└── {re.escape(mul.name)}\[{res.parent.id}\] SUCCESS 20", line) for line in lines)
+    done = r"\(done \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}Z"
+    assert re.fullmatch(rf"{re.escape(add.name)}\[{root.id}\] SUCCESS 2 {done}\)", lines[0]), lines[0]
+    after = r", \d+\.\d{3}s after its parent\)"  # a child's time since its parent finished
+    mul_line = rf"└── {re.escape(mul.name)}\[{res.parent.id}\] SUCCESS 20 {done}{after}"
+    assert any(re.fullmatch(mul_line, line) for line in lines), out.stdout
     assert any("group[" in line and "(2 members)" in line for line in lines), out.stdout
-    assert sum(1 for line in lines if re.search(rf"{re.escape(add.name)}\[.*\] SUCCESS 2[12]$", line)) == 2
+    assert (
+        sum(1 for line in lines if re.search(rf"{re.escape(add.name)}\[.*\] SUCCESS 2[12] {done}{after}$", line)) == 2
+    )
 
 
 def test_inspect_shows_a_failure_and_an_unknown_id(cluster: Any) -> None:

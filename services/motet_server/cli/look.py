@@ -5,6 +5,7 @@ Both talk to the services over gRPC with the Python SDK's client, as any user pr
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 
 import grpc
@@ -15,6 +16,7 @@ from motet.client import Client
 from motet.exceptions import MotetError, NotFound
 from motet.settings import ClientSettings
 from motet.v1 import common_pb2, results_pb2
+from motet_server.cli.render import Palette, describe
 
 __all__ = ["inspect", "status"]
 
@@ -67,36 +69,32 @@ def status(settings: ClientSettings) -> int:
     return 0
 
 
-def _describe(result: results_pb2.TaskResult) -> str:
-    state = common_pb2.TaskState.Name(result.state).removeprefix("TASK_STATE_")
-    text = f"{result.task or '?'}[{result.task_id}] {state}"
-    if result.state == common_pb2.TASK_STATE_SUCCESS and result.value.data:
-        value = result.value.data.decode(errors="replace")
-        text += f" {value if len(value) <= 80 else value[:80] + '...'}"
-    elif result.HasField("failure") and result.failure.exc_type:
-        text += f" {result.failure.exc_type}: {result.failure.message[:120]}"
-    elif result.state == common_pb2.TASK_STATE_PENDING and result.queue:
-        text += f" (waiting in queue {result.queue})"
-    return text
-
-
-def _tree(client: Client, root: results_pb2.TaskResult) -> Iterator[str]:
+def _tree(client: Client, root: results_pb2.TaskResult, palette: Palette) -> Iterator[str]:
     """The lines of the tree under ``root``: each result, then what it started."""
     printed = 0
 
-    def walk(result: results_pb2.TaskResult, prefix: str, last: bool, top: bool) -> Iterator[str]:
+    def walk(
+        result: results_pb2.TaskResult,
+        prefix: str,
+        last: bool,
+        top: bool,
+        parent: results_pb2.TaskResult | None = None,
+    ) -> Iterator[str]:
         nonlocal printed
         printed += 1
-        yield (_describe(result) if top else prefix + ("└── " if last else "├── ") + _describe(result))
+        line = describe(result, palette, parent)
+        yield (line if top else prefix + ("└── " if last else "├── ") + line)
         inner = "" if top else prefix + ("    " if last else "│   ")
         refs = list(result.children)
         for i, ref in enumerate(refs):
             if printed >= _MAX_NODES:
                 yield inner + "└── ... (more results not shown)"
                 return
-            yield from walk_ref(ref, inner, i == len(refs) - 1)
+            yield from walk_ref(ref, inner, i == len(refs) - 1, result)
 
-    def walk_ref(ref: results_pb2.ResultRef, prefix: str, last: bool) -> Iterator[str]:
+    def walk_ref(
+        ref: results_pb2.ResultRef, prefix: str, last: bool, parent: results_pb2.TaskResult | None
+    ) -> Iterator[str]:
         nonlocal printed
         if ref.WhichOneof("ref") == "group":
             members = list(ref.group.members)
@@ -110,20 +108,23 @@ def _tree(client: Client, root: results_pb2.TaskResult) -> Iterator[str]:
                     yield inner + "└── ... (more results not shown)"
                     return
                 if member.WhichOneof("ref") == "task_id":
-                    yield from walk(known[member.task_id], inner, i == len(members) - 1, False)
+                    yield from walk(known[member.task_id], inner, i == len(members) - 1, False, parent)
                 else:
-                    yield from walk_ref(member, inner, i == len(members) - 1)
+                    yield from walk_ref(member, inner, i == len(members) - 1, parent)
         else:
             (result,) = client.get_results([ref.task_id])
-            yield from walk(result, prefix, last, False)
+            yield from walk(result, prefix, last, False, parent)
 
     yield from walk(root, "", True, True)
 
 
-def inspect(settings: ClientSettings, task_id: str) -> int:
+def inspect(settings: ClientSettings, task_id: str, color: str = "auto") -> int:
     """Prints the workflow that starts at ``task_id`` (a task or a saved group id) as a tree of
-    results with their states; returns 1 when nothing is known about the id."""
+    results: each one's state, value or error, and when it finished (with the time since its
+    parent finished, where both are known). Colour per `color` (auto: on a terminal only).
+    Returns 1 when nothing is known about the id or a service cannot be reached."""
     client = Client(settings)
+    palette = Palette.choose(color, sys.stdout)
     try:
         (root,) = client.get_results([task_id])
         if root.state == common_pb2.TASK_STATE_PENDING and not root.task:
@@ -133,10 +134,10 @@ def inspect(settings: ClientSettings, task_id: str) -> int:
                 print(f"nothing is known about {task_id}: no task, result or saved group with that id")
                 return 1
             ref = results_pb2.ResultRef(group=group)
-            for line in _tree(client, results_pb2.TaskResult(task_id=task_id, task="group", children=[ref])):
+            for line in _tree(client, results_pb2.TaskResult(task_id=task_id, task="group", children=[ref]), palette):
                 print(line)
             return 0
-        for line in _tree(client, root):
+        for line in _tree(client, root, palette):
             print(line)
     except MotetError as exc:
         print(f"cannot inspect {task_id}: {exc}")

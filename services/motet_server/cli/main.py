@@ -14,6 +14,7 @@ from typing import Any
 from motet.settings import ClientSettings
 from motet_server import config
 from motet_server.cli import serve
+from motet_server.cli.render import COLOR_CHOICES
 
 __all__ = ["LOG_LEVELS", "POOLS", "main"]
 
@@ -69,6 +70,12 @@ def _client_tls(p: argparse.ArgumentParser) -> None:
     _flag(p, "--tls-key", None, "PEM private key of --tls-cert")
 
 
+def _switch(p: argparse.ArgumentParser, flag: str, text: str) -> None:
+    """Adds an on/off `flag`, also turned on by a non-empty MOTET_<FLAG>."""
+    var = "MOTET_" + flag.lstrip("-").replace("-", "_").upper()
+    p.add_argument(flag, action="store_true", default=bool(os.environ.get(var)), help=f"{text} (env {var})")
+
+
 def _worker_flags(p: argparse.ArgumentParser) -> None:
     _flag(p, "--app", None, "module with the @app.task functions", required_without_env=True)
     _flag(p, "--concurrency", config.DEFAULT_CONCURRENCY, "tasks a worker runs at once", type=int)
@@ -76,6 +83,10 @@ def _worker_flags(p: argparse.ArgumentParser) -> None:
     _flag(p, "--queues", config.DEFAULT_QUEUE, "queues to serve, comma separated")
     _flag(p, "--prefetch", config.DEFAULT_PREFETCH, "credit per thread (Celery's prefetch multiplier)", type=int)
     _flag(p, "--grace", config.DEFAULT_GRACE, "seconds a stopping worker waits for running tasks", type=float)
+
+
+_WAIT_EXITS = "exit 0: the value was printed; 1: a task failed or was revoked; 2: timed out; 3: could not wait"
+_SUBMIT_EXITS = "exit 0: submitted; 1: not submitted (bad file, refused, unreachable); with --wait as `motet wait`"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -128,13 +139,41 @@ def _parser() -> argparse.ArgumentParser:
     )
     _common(d)
 
-    for name, what in (
-        ("status", "the services' health and the connected workers (queues, slots, tasks)"),
-        ("inspect", "a workflow as a tree of results with their states"),
-    ):
-        p = sub.add_parser(name, help=what)
-        if name == "inspect":
+    client_commands = {
+        "status": ("the services' health and the connected workers (queues, slots, tasks)", ""),
+        "inspect": (
+            "a workflow as a tree of results: states, values, errors, timing",
+            "exit 0, or 1: unknown id, unreachable",
+        ),
+        "wait": ("wait for a task, group or chord: progress on stderr, its value as JSON on stdout", _WAIT_EXITS),
+        "graph": (
+            "a workflow's result graph as indented text, or Graphviz DOT",
+            "exit 0, or 1: unknown id, unreachable",
+        ),
+        "submit": ("submit a canvas written as JSON (or YAML) from a file", _SUBMIT_EXITS),
+        "revoke": ("revoke tasks and what follows them", "exit 0, or 1: the call failed"),
+        "workers": ("the connected workers: queues, task names, concurrency, busy and reserved", "exit 0, or 1"),
+    }
+    for name, (what, exits) in client_commands.items():
+        p = sub.add_parser(name, help=what, description=what, epilog=exits or None)
+        if name in ("inspect", "wait", "graph"):
             p.add_argument("id", help="a task id (the root of a canvas shows all of it) or a saved group id")
+        if name == "submit":
+            p.add_argument("file", help="the canvas: a JSON (or YAML) file, - for standard input; see docs/protocol.md")
+            _switch(p, "--wait", "then wait for it as `motet wait` does")
+        if name == "revoke":
+            p.add_argument("ids", nargs="+", metavar="ID", help="task ids")
+            _switch(p, "--terminate", "also stop the revoked tasks that are running")
+        if name in ("wait", "submit"):
+            _flag(p, "--timeout", None, "seconds to wait before giving up (exit 2)", type=float)
+        if name in ("inspect", "graph"):
+            _flag(
+                p, "--color", "auto", "colour the states: auto (on a terminal), always or never", choices=COLOR_CHOICES
+            )
+        if name == "graph":
+            _switch(p, "--dot", "print Graphviz DOT (pipe it to `dot -Tsvg`)")
+        if name == "workers":
+            _switch(p, "--json", "print a JSON list instead of a table")
         _flag(p, "--scheduler", config.DEFAULT_SCHEDULER, "host:port of a scheduler")
         _flag(p, "--results", config.DEFAULT_RESULTS, "host:port of a results service")
         _flag(p, "--namespace", None, "namespace sent with the requests")
@@ -143,12 +182,44 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+_CLIENT_COMMANDS = ("status", "inspect", "wait", "graph", "submit", "revoke", "workers")
+
+
+def _client_command(args: argparse.Namespace) -> int:
+    # lazy, as the services are (cli/serve.py): `motet --help` needs none of this
+    from motet_server.cli import graph, look, submit, wait
+
+    settings = ClientSettings(
+        scheduler=args.scheduler,
+        results=args.results,
+        namespace=args.namespace or None,
+        tls_ca=args.tls_ca,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        token=args.token,
+    )
+    command: str = args.command
+    if command == "status":
+        return look.status(settings)
+    if command == "inspect":
+        return look.inspect(settings, args.id, args.color)
+    if command == "wait":
+        return wait.wait(settings, args.id, args.timeout)
+    if command == "graph":
+        return graph.graph(settings, args.id, dot=args.dot, color=args.color)
+    if command == "submit":
+        return submit.submit(settings, args.file, wait_for=args.wait, timeout=args.timeout)
+    if command == "revoke":
+        return submit.revoke(settings, args.ids, terminate=args.terminate)
+    return submit.workers(settings, as_json=args.json)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `motet` command."""
     parser = _parser()
     args = parser.parse_args(argv)
     # argparse does not check a default (a MOTET_* value) against the flag's choices.
-    for dest, choices in (("log_level", LOG_LEVELS), ("pool", POOLS)):
+    for dest, choices in (("log_level", LOG_LEVELS), ("pool", POOLS), ("color", COLOR_CHOICES)):
         value = getattr(args, dest, choices[0])
         if value not in choices:
             parser.error(f"MOTET_{dest.upper()} must be one of {', '.join(choices)} (got {value!r})")
@@ -157,19 +228,8 @@ def main(argv: list[str] | None = None) -> int:
         return serve.service(args)
     if args.command == "worker":
         return serve.worker(args)
-    if args.command in ("status", "inspect"):
-        from motet_server.cli import look  # lazy, as the services are (cli/serve.py)
-
-        settings = ClientSettings(
-            scheduler=args.scheduler,
-            results=args.results,
-            namespace=args.namespace or None,
-            tls_ca=args.tls_ca,
-            tls_cert=args.tls_cert,
-            tls_key=args.tls_key,
-            token=args.token,
-        )
-        return look.status(settings) if args.command == "status" else look.inspect(settings, args.id)
+    if args.command in _CLIENT_COMMANDS:
+        return _client_command(args)
     return serve.dev(args)
 
 
