@@ -370,7 +370,13 @@ def test_network_policy_peers(helm: Helm) -> None:
         }
     ]
     clients = np["spec"]["ingress"][0]["from"]
-    assert {"podSelector": {"matchLabels": {"motet.dev/role": "worker"}}} in clients
+    assert {"podSelector": {"matchLabels": {"motet.dev/client": "true"}}} in clients
+    # The release's own workers and test pod stay allowed when clients are restricted.
+    own = next(p for p in clients if "matchExpressions" in p.get("podSelector", {}))
+    labels = [d["spec"]["template"]["metadata"]["labels"] for d in by_kind(docs, "Deployment")]
+    labels += [d["metadata"]["labels"] for d in by_kind(docs, "Pod")]
+    allowed = {ls["app.kubernetes.io/component"] for ls in labels if _selects(own["podSelector"], ls)}
+    assert allowed == {"worker-example", "test"}
     docs = helm.render(ci("in-chart-etcd"))
     np = one(docs, "NetworkPolicy", f"{FULLNAME}-results")
     etcd_rule = next(r for r in np["spec"]["egress"] if r["ports"][0]["port"] == 2379)
