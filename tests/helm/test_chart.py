@@ -519,7 +519,8 @@ def test_helm_test_pod_runs_a_chord(helm: Helm) -> None:
         ({"bogus": 1}, "bogus"),
         ({"scheduler": {"bogusKey": 1}}, "bogusKey"),
         ({"etcd": {"tls": {"enabled": True, "sekretName": "x"}}}, "sekretName"),
-        ({"workers": [{"name": "w", "queues": ["q"], "concurency": 2}]}, "concurency"),
+        ({"workers": [{"name": "w", "queues": ["q"], "args": ["worker"], "concurency": 2}]}, "concurency"),
+        ({"workers": [{"name": "w", "queues": ["q"]}]}, "args"),  # nothing to run
         ({"scheduler": {"replicas": "two"}}, "replicas"),
         ({"tls": {"enabled": "yes"}}, "enabled"),
         ({"logLevel": "LOUD"}, "logLevel"),
@@ -531,6 +532,7 @@ def test_helm_test_pod_runs_a_chord(helm: Helm) -> None:
         "unknown-nested",
         "unknown-etcd-tls",
         "unknown-worker",
+        "worker-without-command",
         "type-int",
         "type-bool",
         "enum",
@@ -555,3 +557,24 @@ def test_default_image_is_the_documented_build(helm: Helm) -> None:
     chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
     assert chart["apiVersion"] == "v2" and chart["appVersion"] == "0.1.0"
     assert container(helm.render(ci("default")), "scheduler")["image"] == "ghcr.io/motet-dev/motet:0.1.0"
+
+
+def test_workers_list(helm: Helm) -> None:
+    minimal = {
+        "workers": [
+            {"name": "off", "queues": ["q"], "args": ["worker"], "enabled": False},
+            {"name": "bare", "queues": ["a", "b"], "args": ["worker", "--app", "proj"]},
+        ]
+    }
+    docs = helm.render(minimal)
+    names = {d["metadata"]["name"] for d in by_kind(docs, "Deployment")}
+    assert names == {f"{FULLNAME}-scheduler", f"{FULLNAME}-results", f"{FULLNAME}-worker-bare"}
+    bare = one(docs, "Deployment", f"{FULLNAME}-worker-bare")
+    assert bare["spec"]["replicas"] == 1
+    (c,) = bare["spec"]["template"]["spec"]["containers"]
+    assert c["image"] == "ghcr.io/motet-dev/motet:0.1.0" and "command" not in c  # the image's entrypoint
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    assert env["MOTET_QUEUES"] == "a,b" and env["MOTET_CONCURRENCY"] == "8" and env["MOTET_METRICS"] == "0.0.0.0:9412"
+    assert "MOTET_TOKEN" not in env and "MOTET_TLS_CA" not in env
+    docs = helm.render({"workers": [], "tests": {"enabled": False}})
+    assert [d["kind"] for d in docs if d["kind"] in ("Deployment", "Pod")] == ["Deployment", "Deployment"]
