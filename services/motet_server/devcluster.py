@@ -256,6 +256,8 @@ class DevCluster:
             flags.get("queues", self.queues),
         )
         argv += ["--prefetch", flags.get("prefetch", str(self.prefetch)), "--grace", str(self.grace)]
+        if "log_format" in flags:
+            argv += ["--log-format", flags["log_format"]]
         metrics = f"{config.LOOPBACK}:{free_port()}"
         argv += ["--metrics", metrics]
         # Tasks that send work (or read results) use this cluster, as its clients do.

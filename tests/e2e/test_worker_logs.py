@@ -57,3 +57,30 @@ def test_a_graceful_worker_stop_announces_its_drain(cluster: Any) -> None:
     text = _wait_for(log, r"draining: waiting for 1 task to finish, up to \d+(\.\d+)? s")
     assert "drained: every task finished and reported" in text
     assert res.get(timeout=30) == 1.5
+
+
+def test_json_logs_carry_the_task_and_workflow_ids(cluster: Any) -> None:
+    import json
+
+    from motet import chain
+
+    queue = "json-logged"
+    worker = cluster.add_worker(queues=queue, log_format="json")
+    log = Path(worker.log_path)
+    try:
+        flow = chain(add.s(1, 2), add.s(3)).apply_async(queue=queue)
+        assert flow.get(timeout=30) == 6
+        first, last = flow.parent.id, flow.id
+        _wait_for(log, rf'"task_id": "{last}".*succeeded|succeeded.*"task_id": "{last}"')
+        records = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+        assert records, "no JSON log line"
+        assert all({"time", "level", "logger", "message"} <= r.keys() for r in records)
+        about = {r["task_id"]: r for r in records if r.get("task_id") == last and "received" in r["message"]}
+        assert about[last]["root_id"] == first and about[last]["parent_id"] == first
+        assert about[last]["task"] == add.name and about[last]["level"] == "INFO"
+        done = [r for r in records if r.get("task_id") == first and "succeeded" in r["message"]]
+        assert done and done[0]["root_id"] == first
+        # Nothing else on stderr is a text log line: the format is one JSON object per line.
+        assert not [line for line in log.read_text().splitlines() if re.match(r"\d{4}-\d\d-\d\d \d", line)]
+    finally:
+        worker.stop()

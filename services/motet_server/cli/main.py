@@ -5,16 +5,16 @@ variable, so `--help` is the reference."""
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from importlib import metadata
 from typing import Any
 
 from motet.settings import ClientSettings
-from motet_server import config
+from motet_server import config, logs
 from motet_server.cli import serve
 from motet_server.cli.render import COLOR_CHOICES
+from motet_server.logs import FORMATS
 
 __all__ = ["LOG_LEVELS", "POOLS", "main"]
 
@@ -60,6 +60,14 @@ def _common(p: argparse.ArgumentParser) -> None:
         type=str.upper,
         choices=LOG_LEVELS,
         metavar="{" + ",".join(LOG_LEVELS) + "}",
+    )
+    _flag(
+        p,
+        "--log-format",
+        "text",
+        "log lines as text, or one JSON object per line with the task and workflow ids as fields"
+        + (" (also for every service it starts)" if p.prog.endswith(" dev") else ""),
+        choices=FORMATS,
     )
 
 
@@ -219,11 +227,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     # argparse does not check a default (a MOTET_* value) against the flag's choices.
-    for dest, choices in (("log_level", LOG_LEVELS), ("pool", POOLS), ("color", COLOR_CHOICES)):
+    for dest, choices in (
+        ("log_level", LOG_LEVELS),
+        ("log_format", FORMATS),
+        ("pool", POOLS),
+        ("color", COLOR_CHOICES),
+    ):
         value = getattr(args, dest, choices[0])
         if value not in choices:
             parser.error(f"MOTET_{dest.upper()} must be one of {', '.join(choices)} (got {value!r})")
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(args.log_level, args.log_format)
     if args.command in ("scheduler", "results"):
         return serve.service(args)
     if args.command == "worker":

@@ -112,6 +112,7 @@ def dev(args: argparse.Namespace) -> int:
     if not os.environ.get("MOTET_RESULT_EXPIRES"):
         # The app's Celery-style `app.conf.result_expires` reaches the scheduler that writes results.
         env["MOTET_RESULT_EXPIRES"] = str(int(app.conf.result_expires))
+    env["MOTET_LOG_FORMAT"] = args.log_format  # every service logs as `motet dev` was asked to
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -24,6 +24,7 @@ from motet.failures import failure_from_exception
 from motet.settings import ClientSettings
 from motet.v1 import common_pb2, worker_pb2, worker_pb2_grpc
 from motet_server.config import WORKER_HEARTBEAT
+from motet_server.logs import task_fields
 from motet_server.rpc import metrics
 from motet_server.rpc.channels import open_channel
 from motet_server.worker.pool import Pool
@@ -82,6 +83,8 @@ class Worker:
         self.received: dict[str, float] = {}
         self.names: dict[str, str] = {}
         """Task name by id of what this worker holds (for its log lines)."""
+        self.roots: dict[str, str] = {}
+        """Workflow (root) id by task id of what this worker holds (for its log lines)."""
         self.reporting: set[asyncio.Future[None]] = set()
         self.outgoing: asyncio.Queue[worker_pb2.ConnectRequest | None] | None = None
 
@@ -209,7 +212,7 @@ class Worker:
         await asyncio.sleep(0.05)
 
     def _start(self, a: worker_pb2.Assignment, outgoing: asyncio.Queue[worker_pb2.ConnectRequest | None]) -> None:
-        log.info("Task %s[%s] received", a.task, a.task_id)
+        log.info("Task %s[%s] received", a.task, a.task_id, extra=_fields(a))
         future = self.pool.submit(a)
         if getattr(self.app.tasks.get(a.task), "track_started", False):
             # Celery's task_track_started: the state reads STARTED once the pool has the task.
@@ -220,6 +223,7 @@ class Worker:
         self.deliveries[a.task_id] = a.delivery
         self.received[a.task_id] = time.monotonic()
         self.names[a.task_id] = a.task
+        self.roots[a.task_id] = a.request.root_id
         metrics.worker_tasks_in_flight.set(len(self.inflight))
         limit = a.request.time_limit or getattr(self.app.tasks.get(a.task), "time_limit", None) or 0
         soft = a.request.soft_time_limit or getattr(self.app.tasks.get(a.task), "soft_time_limit", None) or 0
@@ -268,6 +272,7 @@ class Worker:
             self.deliveries.pop(a.task_id, None)
             self.received.pop(a.task_id, None)
             self.names.pop(a.task_id, None)
+            self.roots.pop(a.task_id, None)
             self.terminated.discard(a.task_id)
             self.pool.forget(a.task_id)
             metrics.worker_tasks_in_flight.set(len(self.inflight))
@@ -284,7 +289,7 @@ class Worker:
         if received is not None:
             metrics.worker_task_run_seconds.observe(seconds)
         metrics.worker_tasks_executed_total.labels(state=_reported_state(frame)).inc()
-        _log_outcome(self.names.get(task_id, "?"), task_id, frame, seconds)
+        _log_outcome(self.names.get(task_id, "?"), task_id, frame, seconds, self.roots.get(task_id, ""))
         outgoing.put_nowait(frame)
 
     def _revoke(self, notice: worker_pb2.RevokeNotice, delivery: int | None = None) -> None:
@@ -323,13 +328,20 @@ def _reported_state(frame: worker_pb2.ConnectRequest) -> str:
     return {"succeeded": "SUCCESS", "retry": "RETRY", "replaced": "REPLACED"}.get(kind or "", "UNKNOWN")
 
 
-def _log_outcome(task: str, task_id: str, frame: worker_pb2.ConnectRequest, seconds: float) -> None:
+def _fields(a: worker_pb2.Assignment) -> dict[str, str]:
+    r = a.request
+    return task_fields(a.task_id, a.task, r.root_id, parent_id=r.parent_id, group_id=r.group_id)
+
+
+def _log_outcome(task: str, task_id: str, frame: worker_pb2.ConnectRequest, seconds: float, root_id: str = "") -> None:
     """One line per finished task, in Celery's worker wording (the failure with its traceback)."""
     kind = frame.WhichOneof("frame")
+    extra = task_fields(task_id, task, root_id)
     if kind == "succeeded":
-        log.info("Task %s[%s] succeeded in %.3fs: %s", task, task_id, seconds, _short(frame.succeeded.value.data))
+        value = _short(frame.succeeded.value.data)
+        log.info("Task %s[%s] succeeded in %.3fs: %s", task, task_id, seconds, value, extra=extra)
     elif kind == "failed" and frame.failed.failure.kind == common_pb2.FAILURE_KIND_REVOKED:
-        log.warning("Task %s[%s] revoked: %s", task, task_id, frame.failed.failure.message)
+        log.warning("Task %s[%s] revoked: %s", task, task_id, frame.failed.failure.message, extra=extra)
     elif kind == "failed":
         failure = frame.failed.failure
         log.error(
@@ -339,6 +351,7 @@ def _log_outcome(task: str, task_id: str, frame: worker_pb2.ConnectRequest, seco
             failure.exc_type,
             failure.message,
             failure.traceback.rstrip(),
+            extra=extra,
         )
     elif kind == "retry":
         failure = frame.retry.failure
@@ -349,9 +362,10 @@ def _log_outcome(task: str, task_id: str, frame: worker_pb2.ConnectRequest, seco
             frame.retry.countdown,
             failure.exc_type,
             failure.message,
+            extra=extra,
         )
     elif kind == "replaced":
-        log.info("Task %s[%s] replaced by a new canvas in %.3fs", task, task_id, seconds)
+        log.info("Task %s[%s] replaced by a new canvas in %.3fs", task, task_id, seconds, extra=extra)
 
 
 def _short(data: bytes, limit: int = 200) -> str:
