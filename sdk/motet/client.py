@@ -18,7 +18,7 @@ import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from motet import state
+from motet import state, tracing
 from motet.channels import channel
 from motet.exceptions import (
     CanvasError,
@@ -91,7 +91,9 @@ class Client:
         if parent_id is None:
             running = state.current_worker_request()
             parent_id = (getattr(running, "id", None) or "") if running is not None else ""
-        request = scheduler_pb2.SubmitCanvasRequest(canvas=canvas, parent_id=parent_id)
+        request = scheduler_pb2.SubmitCanvasRequest(
+            canvas=canvas, parent_id=parent_id, traceparent=tracing.current_traceparent()
+        )
         reply: scheduler_pb2.SubmitCanvasResponse = self._unary(
             self.settings.scheduler, "submitting the canvas", self._scheduler.SubmitCanvas, request, _SUBMIT_TIMEOUT
         )
@@ -119,7 +121,9 @@ class Client:
         Raises:
             NotInChord: the task is not running as a member of a chord header.
         """
-        request = scheduler_pb2.AddToChordRequest(task_id=task_id, canvas=canvas)
+        request = scheduler_pb2.AddToChordRequest(
+            task_id=task_id, canvas=canvas, traceparent=tracing.current_traceparent()
+        )
         reply: scheduler_pb2.AddToChordResponse = self._unary(
             self.settings.scheduler, "adding to the chord", self._scheduler.AddToChord, request, _UNARY_TIMEOUT
         )

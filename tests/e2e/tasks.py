@@ -259,3 +259,11 @@ def _deep_helper(n: int) -> int:
 def fails_deep(n: int) -> int:
     """Raises from a helper: the remote traceback shows both frames, and none of Motet's."""
     return _deep_helper(n)
+
+
+@app.task
+def current_trace() -> str:
+    """The traceparent a canvas sent from inside this task would carry (tracing tests)."""
+    from motet import tracing
+
+    return tracing.current_traceparent()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import uuid
 from collections.abc import Iterable, Iterator
 
@@ -248,6 +249,35 @@ def task_routes(node: canvas_pb2.Canvas, queue: str = "") -> Iterator[tuple[str,
         yield (queue or node.map.task.options.queue, node.map.task.task)
     else:
         yield (queue, node.signature.task)
+
+
+TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
+"""A W3C ``traceparent`` value (version, trace id, parent span id, flags)."""
+
+
+def stamp_traceparent(node: canvas_pb2.Canvas, traceparent: str) -> None:
+    """Writes ``traceparent`` into every node's options that has none: the canvas's tasks, the
+    signatures inside map and chunks, and every callback and errback."""
+    kind = kind_of(node)
+    if kind is None:
+        return
+    opts = options_of(node)
+    if not opts.traceparent:
+        opts.traceparent = traceparent
+    children: list[canvas_pb2.Canvas] = [*opts.link, *opts.link_error]
+    if kind == "chain":
+        children += node.chain.tasks
+    elif kind == "group":
+        children += node.group.tasks
+    elif kind == "chord":
+        children += [*node.chord.header, node.chord.body]
+    elif kind in ("map", "chunks"):
+        inner = getattr(node, kind).task.options
+        if not inner.traceparent:
+            inner.traceparent = traceparent
+        children += [*inner.link, *inner.link_error]
+    for child in children:
+        stamp_traceparent(child, traceparent)
 
 
 def validate(node: canvas_pb2.Canvas, path: str = "canvas", depth: int = 0) -> list[tuple[str, str]]:

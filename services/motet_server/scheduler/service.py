@@ -71,6 +71,20 @@ async def _valid_canvas(
     return canvas
 
 
+async def _trace(canvas: canvas_pb2.Canvas, traceparent: str, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+    """Carries the caller's trace context into every node of the canvas (`nodes.stamp_traceparent`)."""
+    if not traceparent:
+        return
+    if not nodes.TRACEPARENT.match(traceparent):
+        await errors.abort(
+            context,
+            "invalid_request",
+            f"traceparent {traceparent[:80]!r} is not a W3C trace context (00-<32 hex>-<16 hex>-<2 hex>)",
+            violations=[("traceparent", "not a W3C traceparent")],
+        )
+    nodes.stamp_traceparent(canvas, traceparent)
+
+
 def _count_submitted(canvas: canvas_pb2.Canvas) -> int:
     """Counts a new canvas's tasks in `metrics.tasks_submitted_total`; returns how many."""
     n = 0
@@ -95,6 +109,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
         context: grpc.aio.ServicerContext[scheduler_pb2.SubmitCanvasRequest, scheduler_pb2.SubmitCanvasResponse],
     ) -> scheduler_pb2.SubmitCanvasResponse:
         canvas = await _valid_canvas(request.canvas, context, "the canvas")
+        await _trace(canvas, request.traceparent, context)
         try:
             # A new root id is the common case: assume its submit key is absent (the compare
             # checks it; a repeated submission fails it and re-runs with a real read).
@@ -203,6 +218,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
         if not request.task_id:
             await errors.abort(context, "invalid_request", "name the running task", violations=[("task_id", "empty")])
         canvas = await _valid_canvas(request.canvas, context, "the member")
+        await _trace(canvas, request.traceparent, context)
         try:
             added = await self._committer.run(
                 partial(transitions.add_to_chord, task_id=request.task_id, canvas=canvas),

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 
 from motet_server import config
 from motet_server.rpc import metrics
+from motet_server.tracing import configure_from_env as configure_tracing
 from motet_server.worker.loader import find_app
 from motet_server.worker.session import Worker
 
 __all__ = ["run"]
+
+log = logging.getLogger(__name__)
 
 
 def run(
@@ -38,6 +42,12 @@ def run(
     (`rpc.metrics.WORKER`) are served there for Prometheus.
     """
     os.environ.setdefault("MOTET_SCHEDULER", scheduler)
+    wanted = os.environ.get("OTEL_TRACES_EXPORTER", "none").strip().lower()
+    if not configure_tracing() and wanted not in ("", "none"):
+        log.warning(
+            "OTEL_TRACES_EXPORTER=%s, but opentelemetry-sdk (or that exporter) is not installed: no spans are exported",
+            wanted,
+        )
     app = find_app(app_module)
     if metrics_listen is not None:
         # Bound before the session starts, so a taken port fails the start, not a scrape later.

@@ -20,6 +20,7 @@ from motet import App
 from motet.exceptions import TaskRevokedError
 from motet.failures import failure_from_exception
 from motet.v1 import worker_pb2
+from motet_server.tracing import configure_from_env as configure_tracing
 from motet_server.worker.loader import find_app
 from motet_server.worker.runtime import Running, execute
 
@@ -79,6 +80,7 @@ _child_app: App | None = None
 def _init_child(module: str, parent: int) -> None:
     global _child_app
     _die_with(parent)
+    configure_tracing()  # the child exports its tasks' spans as the worker does
     _child_app = find_app(module)
 
 

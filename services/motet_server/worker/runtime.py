@@ -8,7 +8,7 @@ import random
 import threading
 from typing import Any
 
-from motet import App, payload
+from motet import App, payload, tracing
 from motet.canvas import Signature
 from motet.exceptions import Ignore, NotRegistered, Replace, Retry, TaskRevokedError
 from motet.failures import exception_from_failure, failure_from_exception, user_traceback
@@ -92,7 +92,15 @@ def execute(app: App, a: worker_pb2.Assignment, running: Running) -> worker_pb2.
     task.push_request(**fields)
     running.enter(a.task_id)
     try:
-        value = _call(task, a, args, kwargs)
+        attributes = {
+            "motet.task_id": a.task_id,
+            "motet.task": a.task,
+            "motet.root_id": a.request.root_id or a.task_id,
+            "motet.group_id": a.request.group_id,
+            "motet.retries": a.request.retries,
+        }
+        with tracing.task_span(a.task, a.request.options.traceparent, attributes):
+            value = _call(task, a, args, kwargs)
     except Retry as retry:
         return _retry(
             a,
