@@ -83,6 +83,11 @@ def test_a_chord_is_one_trace_under_the_submitting_span(traced_worker: Path) -> 
     assert ids == {m.id for m in result.parent.results} | {result.id}
     assert {s["attributes"]["motet.root_id"] for s in spans} == {result.parent.results[0].id}
     assert all(s["status"]["status_code"] == "UNSET" for s in spans)
+    # The body's span links to each header member's run.
+    (body,) = [s for s in spans if s["attributes"]["motet.task_id"] == result.id]
+    members = {s["context"]["span_id"] for s in spans if s is not body}
+    assert {link["context"]["span_id"] for link in body["links"]} == members
+    assert all(s["links"] == [] for s in spans if s is not body)
     assert all(s["resource"]["attributes"]["service.name"] == "traced-worker" for s in spans)
 
 

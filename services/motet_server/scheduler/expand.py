@@ -113,6 +113,8 @@ class NewTask:
     failed_task_id: str = ""
     """For an errback: the task that failed."""
     errback_request: worker_pb2.FailedRequest | None = None
+    links: tuple[str, ...] = ()
+    """Trace contexts its span links to (a chord body: the header members' runs)."""
     """For an errback: the request of the task that failed (what a new-style errback receives)."""
 
 
@@ -148,6 +150,8 @@ class SlotFill:
     value: common_pb2.Payload
     parent_id: str
     root_id: str
+    traceparent: str = ""
+    """The trace context of the span that produced the value (the join's body links to it)."""
 
 
 Record = NewTask | NewJoin | SlotFill
@@ -195,7 +199,7 @@ def expand(node: canvas_pb2.Canvas, ctx: Context, partial: tuple[object, ...] = 
     return Plan(out)
 
 
-def follow(value: common_pb2.Payload, ctx: Context) -> Plan:
+def follow(value: common_pb2.Payload, ctx: Context, traceparent: str = "") -> Plan:
     """What a value starts when it reaches ``ctx.continuation``.
 
     The next chain step receives it (the steps stored in a continuation already carry what
@@ -203,7 +207,7 @@ def follow(value: common_pb2.Payload, ctx: Context) -> Plan:
     continuation starts nothing.
     """
     out: list[Record] = []
-    _follow(value, ctx, out)
+    _follow(value, ctx, out, traceparent)
     return Plan(out)
 
 
@@ -558,13 +562,15 @@ def _splice(members: Sequence[canvas_pb2.Canvas]) -> Sequence[canvas_pb2.Canvas]
     return out
 
 
-def _follow(value: common_pb2.Payload, ctx: Context, out: list[Record]) -> None:
+def _follow(value: common_pb2.Payload, ctx: Context, out: list[Record], traceparent: str = "") -> None:
     cont = ctx.continuation
     if cont.remaining:
         rest = _continuation(cont.remaining[1:], cont)
         _node(cont.remaining[0], (nodes.decode_json(value),), Context(ctx.parent_id, ctx.root_id, rest), out)
     elif cont.HasField("slot"):
-        out.append(SlotFill(slot=cont.slot, value=value, parent_id=ctx.parent_id, root_id=ctx.root_id))
+        out.append(
+            SlotFill(slot=cont.slot, value=value, parent_id=ctx.parent_id, root_id=ctx.root_id, traceparent=traceparent)
+        )
 
 
 def _chunk_members(chunks: canvas_pb2.Chunks) -> list[canvas_pb2.Canvas]:

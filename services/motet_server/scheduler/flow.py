@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from google.protobuf import timestamp_pb2
 
@@ -80,7 +80,8 @@ class Flow:
             elif isinstance(record, expand.NewJoin):
                 self._put_join(stm, record)
             else:
-                await self._fill_slot(stm, record.slot, record.value, Origin(record.parent_id, record.root_id))
+                origin = Origin(record.parent_id, record.root_id)
+                await self._fill_slot(stm, record.slot, record.value, origin, record.traceparent)
 
     def _put_task(self, stm: STM, task: expand.NewTask) -> None:
         rec = records_pb2.TaskRecord(
@@ -97,6 +98,7 @@ class Flow:
             retries=task.options.retries,
             parent_id=task.parent_id,
             root_id=task.root_id,
+            links=task.links,
         )
         if task.errback_failure is not None:
             rec.errback_failure.CopyFrom(task.errback_failure)
@@ -126,13 +128,21 @@ class Flow:
     # ------------------------------------------------------------------ delivery
 
     async def deliver(
-        self, stm: STM, value: common_pb2.Payload, cont: records_pb2.Continuation, origin: Origin
+        self,
+        stm: STM,
+        value: common_pb2.Payload,
+        cont: records_pb2.Continuation,
+        origin: Origin,
+        traceparent: str = "",
     ) -> list[results_pb2.ResultRef]:
         """Sends a task's value to what follows it; returns the children it started."""
-        await self.write(stm, expand.follow(value, expand.Context(origin.task_id, origin.root_id, cont)))
+        context = expand.Context(origin.task_id, origin.root_id, cont)
+        await self.write(stm, expand.follow(value, context, traceparent))
         return [nodes.result_ref(cont.remaining[0])] if cont.remaining else []
 
-    async def _fill_slot(self, stm: STM, slot: records_pb2.JoinSlot, value: common_pb2.Payload, origin: Origin) -> None:
+    async def _fill_slot(
+        self, stm: STM, slot: records_pb2.JoinSlot, value: common_pb2.Payload, origin: Origin, traceparent: str = ""
+    ) -> None:
         join_key = self.keys.join(slot.join_id)
         raw = await stm.get(join_key)
         if raw is None:
@@ -143,12 +153,13 @@ class Flow:
         slot_key = self.keys.join_slot(slot.join_id, slot.index)
         if await stm.get(slot_key) is not None:
             return  # a redelivered member is not counted twice
-        stm.put(slot_key, value.SerializeToString())
+        stored = records_pb2.SlotValue(encoding=value.encoding, data=value.data, traceparent=traceparent)
+        stm.put(slot_key, stored.SerializeToString())  # reads as a Payload too (fields 1, 2)
         join.done += 1
         if join.done < join.size:
             stm.put(join_key, join.SerializeToString())
             return
-        values = await self._slot_values(stm, join)
+        values, links = await self._slot_values(stm, join)
         stm.delete(join_key)
         stm.delete_prefix(self.keys.join_slot_prefix(slot.join_id))
         if join.result_id:
@@ -167,19 +178,29 @@ class Flow:
             )
         # Links and the body (or the join's continuation) commit with the last member's value.
         self.joins_fired.append(join.id)
-        await self.write(stm, expand.after_join(join, values, origin.task_id, join.root_id or origin.root_id))
+        after = expand.after_join(join, values, origin.task_id, join.root_id or origin.root_id)
+        if links:  # what the join starts links its span to every traced member's
+            after = expand.Plan(
+                [replace(r, links=tuple(links)) if isinstance(r, expand.NewTask) else r for r in after.records]
+            )
+        await self.write(stm, after)
 
-    async def _slot_values(self, stm: STM, join: records_pb2.JoinRecord) -> list[object]:
+    async def _slot_values(self, stm: STM, join: records_pb2.JoinRecord) -> tuple[list[object], list[str]]:
+        """The members' values in order, and the trace contexts of the traced ones."""
         stored = {key: val for key, val in await stm.get_prefix(self.keys.join_slot_prefix(join.id))}
         values: list[object] = []
+        links: list[str] = []
         for index in range(join.size):
             key = self.keys.join_slot(join.id, index)
             # Slots written earlier in this same transaction are only visible through get().
             raw = stored.get(key)
             if raw is None:
                 raw = await stm.get(key)
-            values.append(nodes.decode_json(common_pb2.Payload.FromString(raw or b"")))
-        return values
+            slot = records_pb2.SlotValue.FromString(raw or b"")
+            values.append(nodes.decode_json(common_pb2.Payload(encoding=slot.encoding, data=slot.data)))
+            if slot.traceparent:
+                links.append(slot.traceparent)
+        return values, links
 
     # ------------------------------------------------------------------ failure
 
@@ -330,6 +351,7 @@ def request_context(rec: records_pb2.TaskRecord) -> worker_pb2.RequestContext:
     )
     if opts.HasField("max_retries"):
         request.max_retries = opts.max_retries
+    request.links.extend(rec.links)
     return request
 
 

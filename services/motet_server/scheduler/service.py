@@ -615,6 +615,7 @@ def _report(session: Session, frame: worker_pb2.ConnectRequest, kind: str) -> tr
     )
     if kind == "succeeded":
         report.value = body.value
+        report.traceparent = body.traceparent
     elif kind == "failed":
         report.failure = body.failure
     elif kind == "retry":

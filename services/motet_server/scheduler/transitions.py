@@ -249,6 +249,8 @@ class Report:
     revoked: bool = False
     ignore_result_tasks: frozenset[str] = frozenset()
     """Task names the reporting worker declares ignore_result for (WorkerHello)."""
+    traceparent: str = ""
+    """The trace context of the span the task ran in (a chord body's span links to it)."""
 
 
 async def finish(flow: Flow, stm: STM, report: Report) -> bool:
@@ -277,7 +279,8 @@ async def finish(flow: Flow, stm: STM, report: Report) -> bool:
         state = _STATE.TASK_STATE_REVOKED if revoked else _STATE.TASK_STATE_FAILURE
         await _fail(flow, stm, rec, state, report.failure)
     else:
-        await _succeed(flow, stm, rec, report.value or nodes.encode_json(None), revoked=report.revoked)
+        value = report.value or nodes.encode_json(None)
+        await _succeed(flow, stm, rec, value, revoked=report.revoked, traceparent=report.traceparent)
     return True
 
 
@@ -314,7 +317,13 @@ async def revoke(flow: Flow, stm: STM, task_id: str, reason: str = "revoked") ->
 
 
 async def _succeed(
-    flow: Flow, stm: STM, rec: records_pb2.TaskRecord, value: common_pb2.Payload, *, revoked: bool
+    flow: Flow,
+    stm: STM,
+    rec: records_pb2.TaskRecord,
+    value: common_pb2.Payload,
+    *,
+    revoked: bool,
+    traceparent: str = "",
 ) -> None:
     stm.delete(flow.keys.task(rec.id))
     origin = Origin(task_id=rec.id, root_id=rec.root_id)
@@ -326,7 +335,7 @@ async def _succeed(
         )
         await flow.fail_downstream(stm, _STATE.TASK_STATE_REVOKED, failure, rec.continuation, origin)
     else:
-        children = await flow.deliver(stm, value, rec.continuation, origin)
+        children = await flow.deliver(stm, value, rec.continuation, origin, traceparent)
         for callback in expand.callbacks(rec.options.link, rec.id):
             context = expand.Context(rec.id, rec.root_id)
             await flow.write(stm, expand.expand(callback, context, (nodes.decode_json(value),)))

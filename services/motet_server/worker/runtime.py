@@ -99,8 +99,9 @@ def execute(app: App, a: worker_pb2.Assignment, running: Running) -> worker_pb2.
             "motet.group_id": a.request.group_id,
             "motet.retries": a.request.retries,
         }
-        with tracing.task_span(a.task, a.request.options.traceparent, attributes):
+        with tracing.task_span(a.task, a.request.options.traceparent, attributes, links=a.request.links):
             value = _call(task, a, args, kwargs)
+            traceparent = tracing.current_traceparent()
     except Retry as retry:
         return _retry(
             a,
@@ -126,7 +127,9 @@ def execute(app: App, a: worker_pb2.Assignment, running: Running) -> worker_pb2.
     except Exception as exc:  # noqa: BLE001 - an unencodable value is the task's failure
         return _failed(a, exc)
     return worker_pb2.ConnectRequest(
-        succeeded=worker_pb2.TaskSucceeded(task_id=a.task_id, delivery=a.delivery, value=encoded)
+        succeeded=worker_pb2.TaskSucceeded(
+            task_id=a.task_id, delivery=a.delivery, value=encoded, traceparent=traceparent
+        )
     )
 
 
