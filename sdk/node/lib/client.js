@@ -13,6 +13,7 @@
 const fs = require('node:fs');
 const grpc = require('@grpc/grpc-js');
 const { grpcObject } = require('./protos');
+const { currentTraceparent } = require('./tracing');
 const { Signature } = require('./canvas');
 const { AsyncResult, GroupResult, stateName } = require('./result');
 const { ImproperlyConfigured, MotetError, Timeout, errorFromGrpc } = require('./errors');
@@ -159,7 +160,7 @@ class Client {
    * @throws {InvalidCanvas} when the scheduler refuses it (`.reason`, `.violations`).
    */
   async submitCanvas(message, { parentId = '' } = {}) {
-    const request = { canvas: message };
+    const request = { canvas: message, traceparent: currentTraceparent() };
     if (parentId) request.parentId = parentId;
     return this._unary('scheduler', 'submitting the canvas', 'SubmitCanvas', request, SUBMIT_TIMEOUT);
   }

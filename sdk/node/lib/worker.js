@@ -37,6 +37,7 @@ const grpc = require('@grpc/grpc-js');
 const { grpcObject } = require('./protos');
 const { credentials, DEFAULT_QUEUE, DEFAULT_SCHEDULER, MAX_MESSAGE_BYTES } = require('./client');
 const payload = require('./payload');
+const tracing = require('./tracing');
 const { MotetError, TaskError } = require('./errors');
 
 /** Seconds of silence after which a heartbeat is sent (the scheduler ends a session silent 15 s). */
@@ -523,19 +524,30 @@ class Worker extends EventEmitter {
       const params = named && Object.keys(named).length ? [...positional, named] : positional;
       return def.bind ? def.fn(ctx, ...params) : def.fn(...params);
     };
-    let value;
-    try {
+    const run = async () => {
       if (a.call === 'CALL_KIND_MAP' || a.call === 'CALL_KIND_STARMAP') {
         const [items, ...rest] = args;
-        value = [];
+        const out = [];
         for (const item of items) {
-          value.push(await call(a.call === 'CALL_KIND_MAP' ? [item, ...rest] : [...item, ...rest], kwargs));
+          out.push(await call(a.call === 'CALL_KIND_MAP' ? [item, ...rest] : [...item, ...rest], kwargs));
         }
-      } else if (a.call === 'CALL_KIND_ERRBACK') {
-        value = await this._errback(a, def, args, kwargs, call);
-      } else {
-        value = await call(args, kwargs);
+        return out;
       }
+      if (a.call === 'CALL_KIND_ERRBACK') return this._errback(a, def, args, kwargs, call);
+      return call(args, kwargs);
+    };
+    const r = a.request || {};
+    const attributes = {
+      'motet.task_id': a.taskId,
+      'motet.task': a.task,
+      'motet.root_id': r.rootId || a.taskId,
+      'motet.group_id': r.groupId || '',
+      'motet.retries': r.retries || 0,
+    };
+    let value;
+    let traceparent = '';
+    try {
+      ({ value, traceparent } = await tracing.inTaskSpan(a.task, (r.options && r.options.traceparent) || '', attributes, r.links || [], run));
     } catch (err) {
       if (err instanceof Retry) return this._retryFrame(a, err.countdown, err.exc || err, err.maxRetries);
       if (err instanceof Replace) return this._replaced(a, err.canvas);
@@ -546,7 +558,8 @@ class Worker extends EventEmitter {
       return this._failed(a, err);
     }
     try {
-      return { succeeded: { taskId: a.taskId, delivery: a.delivery, value: payload.encode(value === undefined ? null : value, `task ${a.task} return value`) } };
+      const encoded = payload.encode(value === undefined ? null : value, `task ${a.task} return value`);
+      return { succeeded: { taskId: a.taskId, delivery: a.delivery, value: encoded, traceparent } };
     } catch (err) {
       return this._failed(a, err);
     }

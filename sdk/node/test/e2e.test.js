@@ -360,4 +360,45 @@ describe('against a motet dev cluster', { timeout: 240000 }, () => {
     worker.task('js.nothing', () => null);
     await assert.rejects(worker.run(), (err) => err instanceof motet.MotetError && err.code === 16); // UNAUTHENTICATED
   });
+
+  test('OpenTelemetry: one trace per canvas, the chord body linked to its header members', async () => {
+    const api = require('@opentelemetry/api');
+    const { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } = require('@opentelemetry/sdk-trace-base');
+    const { AsyncLocalStorageContextManager } = require('@opentelemetry/context-async-hooks');
+    const exporter = new InMemorySpanExporter();
+    const provider = new BasicTracerProvider();
+    provider.addSpanProcessor(new SimpleSpanProcessor(exporter));
+    provider.register({ contextManager: new AsyncLocalStorageContextManager().enable() });
+    const { tasks } = require('./fixtures/tasks');
+    const worker = tasks(new motet.Worker({ scheduler: client.scheduler, queues: ['node-traced'], log: () => {} }));
+    const ready = new Promise((resolve) => worker.once('ready', resolve));
+    const running = worker.run();
+    await ready;
+    try {
+      const js = (name, args) => signature(`js.${name}`, args, {}, { queue: 'node-traced' });
+      const tracer = api.trace.getTracer('test-client');
+      const { result, clientSpan } = await tracer.startActiveSpan('client submits', async (span) => {
+        const submitted = await client.submit(chord([js('multiply', [2, 3]), js('multiply', [4, 5])], js('sum', [])));
+        span.end();
+        return { result: submitted, clientSpan: span.spanContext() };
+      });
+      assert.equal(await result.get(GET), 26);
+      let spans = [];
+      for (let i = 0; i < 50 && spans.length < 3; i++) {
+        spans = exporter.getFinishedSpans().filter((s) => s.name.startsWith('run js.') && s.spanContext().traceId === clientSpan.traceId);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(spans.length, 3, 'a span per task, in the trace of the client');
+      for (const s of spans) assert.equal(s.parentSpanId, clientSpan.spanId, 'each is a child of the submitting span');
+      const body = spans.find((s) => s.attributes['motet.task_id'] === result.id);
+      const members = spans.filter((s) => s !== body).map((s) => s.spanContext().spanId).sort();
+      assert.deepEqual(body.links.map((l) => l.context.spanId).sort(), members);
+    } finally {
+      await worker.stop();
+      await running;
+      await provider.shutdown();
+      api.trace.disable();
+      api.context.disable();
+    }
+  });
 });
