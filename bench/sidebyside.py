@@ -205,6 +205,8 @@ def _ratio(name: str, motet: float, celery: float) -> str:
     ratio = motet / celery
     faster = ratio > 1 if name == "S1" else ratio < 1
     factor = ratio if ratio >= 1 else 1 / ratio
+    if factor < 1.05:
+        return f"{ratio:.2f} (about the same)"
     return f"{ratio:.2f} (Motet {factor:.1f}× {'faster' if faster else 'slower'})"
 
 
