@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PROTO_SRC := $(shell find protos -name '*.proto')
 
-.PHONY: venv proto lint test test-unit test-conformance test-node node run bench clean etcd redis prometheus
+.PHONY: venv proto lint test test-unit test-conformance test-node node run bench bench-quick bench-motet clean etcd redis prometheus
 
 NODE_SDK := sdk/node
 # Node.js (the Node SDK, the cross-language tests): the machine's when it is 20 or newer, else
@@ -87,7 +87,18 @@ test-conformance: proto etcd redis
 run: proto etcd
 	$(BIN)/python -m examples.guide
 
-bench: proto etcd
+# Motet and Celery 5.7 + Redis side by side (bench/sidebyside.py; the Celery venv is the
+# conformance suite's, made on first use): 3 alternating rounds, about 10 minutes; writes
+# bench/results/<timestamp>.json (git-ignored) and docs/performance.md.
+bench: proto etcd redis
+	$(BIN)/python -m bench.sidebyside
+
+# The same, smaller sizes and one round of each system: about a minute.
+bench-quick: proto etcd redis
+	$(BIN)/python -m bench.sidebyside --quick --repeats 1
+
+# Motet's own figures only (no Celery): bench/canvas.py.
+bench-motet: proto etcd
 	$(BIN)/python -m bench.canvas
 
 clean:

@@ -1,5 +1,5 @@
-"""`make bench` (`python -m bench.canvas` from the repository root): Motet's figures on this
-machine, to compare with the README's Celery figures.
+"""`make bench-motet` (`python -m bench.canvas` from the repository root): Motet's figures on
+this machine alone (`make bench`, bench/sidebyside.py, runs Celery beside it).
 
 Starts a private cluster (etcd, scheduler, results, workers) and measures: fan-out (10,000
 independent tasks), round trip (sequential `delay().get()`), a 100-step chain and a

@@ -62,8 +62,11 @@ def _log(path: Path) -> IO[bytes]:
 class Redis:
     """A private redis-server on a free loopback port."""
 
-    def __init__(self, workdir: Path) -> None:
+    NO_PERSISTENCE = ("--save", "", "--appendonly", "no")
+
+    def __init__(self, workdir: Path, persistence: tuple[str, ...] = NO_PERSISTENCE) -> None:
         self.dir = workdir / "redis"
+        self.persistence = persistence
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
@@ -79,7 +82,7 @@ class Redis:
             raise RuntimeError("redis-server is not installed: run `make redis` (Debian's redis-server package)")
         self._log = _log(self.dir / "redis.log")
         argv = [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir)]
-        argv += ["--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "yes"]
+        argv += [*self.persistence, "--daemonize", "no", "--protected-mode", "yes"]
         self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
@@ -116,10 +119,25 @@ def celery_env(python: Path, redis: Redis, record_dir: Path) -> dict[str, str]:
 
 
 class CeleryWorker:
-    """``celery worker -P threads -c 8 -Q celery,q2`` from the Celery venv."""
+    """``celery worker -P threads -c 8 -Q celery,q2`` from the Celery venv (the benchmarks pass
+    their own app, pool and concurrency)."""
 
-    def __init__(self, python: Path, env: dict[str, str], workdir: Path) -> None:
+    def __init__(
+        self,
+        python: Path,
+        env: dict[str, str],
+        workdir: Path,
+        *,
+        app: str = "tests.conformance.celery_app",
+        pool: str = "threads",
+        concurrency: int = 8,
+        queues: str = "celery,q2",
+    ) -> None:
         self.python = python
+        self.app = app
+        self.pool = pool
+        self.concurrency = concurrency
+        self.queues = queues
         self.env = env
         self.log_path = workdir / "celery-worker.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -127,8 +145,9 @@ class CeleryWorker:
 
     def start(self) -> CeleryWorker:
         self._log = _log(self.log_path)
-        argv = [str(self.python), "-m", "celery", "-A", "tests.conformance.celery_app", "worker"]
-        argv += ["-P", "threads", "-c", "8", "-Q", "celery,q2", "-l", "info", "-n", f"conformance-{os.getpid()}@%h"]
+        argv = [str(self.python), "-m", "celery", "-A", self.app, "worker"]
+        argv += ["-P", self.pool, "-c", str(self.concurrency), "-Q", self.queues]
+        argv += ["-l", "info", "-n", f"conformance-{os.getpid()}@%h"]
         argv += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
         self.proc = subprocess.Popen(
             argv, stdout=self._log, stderr=subprocess.STDOUT, env=self.env, cwd=ROOT, start_new_session=True
