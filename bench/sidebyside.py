@@ -322,6 +322,38 @@ def where_time_goes(summary: dict[str, Any]) -> list[str]:
     return out
 
 
+TARGETS = [
+    # (scenario, figure, target Motet / Celery ratio of medians, higher is better?)
+    ("S2", "p50_ms", 1.0, False),
+    ("S3", "seconds", 1.0, False),
+    ("S1", "tasks_per_s", 3.0, True),
+    ("S5", "seconds", 1 / 3, False),
+    ("S4", "seconds", 1 / 4, False),
+    ("S6", "seconds", 1 / 4, False),
+]
+"""The issue's targets against Celery + Redis without persistence (S2 and S3: no slower; S1 and
+S5 at least 3x, S4 and S6 at least 4x faster), and 150 MiB per Motet process."""
+
+
+def targets(summary: dict[str, Any]) -> list[str]:
+    """One line per target: met, or missed by how much."""
+    motet, celery = summary.get("motet", {}).get("scenarios", {}), summary.get("celery", {}).get("scenarios", {})
+    lines = ["| target | measured | |", "|---|---|---|"]
+    for name, key, goal, higher in TARGETS:
+        if name not in motet or name not in celery:
+            continue
+        m, c = motet[name]["figures"][key]["median"], celery[name]["figures"][key]["median"]
+        speedup = (m / c) if higher else (c / m)  # > 1: Motet faster
+        want = goal if higher else 1 / goal
+        wanted = "no slower than Celery" if want == 1.0 else f"{want:.0f}x faster than Celery"
+        verdict = "met" if speedup >= want else f"missed: {speedup:.2f}x where {want:.0f}x is asked"
+        lines.append(f"| {name}: {wanted} | {speedup:.2f}x ({'faster' if speedup >= 1 else 'slower'}) | {verdict} |")
+    for process, mib in summary.get("motet", {}).get("rss_mb", {}).items():
+        verdict = "met" if mib < 150 else f"missed by {mib - 150:.0f} MiB"
+        lines.append(f"| {process} under 150 MiB during the run | {mib:.0f} MiB | {verdict} |")
+    return lines
+
+
 def render(report: dict[str, Any], command: str) -> str:
     m = report["machine"]
     names = report["scenarios"]
@@ -381,6 +413,13 @@ def render(report: dict[str, Any], command: str) -> str:
         "",
     ]
     lines += [
+        "## Targets",
+        "",
+        "Speed-ups are Celery's median over Motet's (for tasks/s, Motet's over Celery's); > 1 means Motet is "
+        "faster. A missed target stays missed here: it is not relaxed.",
+        "",
+        *targets(summary),
+        "",
         "## Peak memory",
         "",
         "VmHWM of each server process (the maximum over rounds), read just before it is stopped.",
