@@ -160,8 +160,7 @@ def test_submit_takes_the_protobuf_json_form_and_the_friendly_form_from_stdin(cl
 
 
 def test_submit_fills_missing_ids_and_reads_yaml(cluster: Any, tmp_path: Path) -> None:
-    pytest.importorskip("yaml")
-    path = tmp_path / "group.yaml"
+    path = tmp_path / "group.yaml"  # PyYAML comes with the dev extra
     path.write_text(
         f"group:\n  tasks:\n    - signature: {{task: {add.name}, args: [1, 2]}}\n"
         f"    - signature: {{task: {add.name}, args: [3, 4]}}\n"
@@ -169,6 +168,11 @@ def test_submit_fills_missing_ids_and_reads_yaml(cluster: Any, tmp_path: Path) -
     out = _motet(cluster, "submit", str(path), "--wait", "--timeout", "30")
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == [3, 7]
+    # The group was saved under the id the scheduler gave it: the printed result id waits.
+    sent = json.loads(out.stderr.splitlines()[0])
+    again = _motet(cluster, "wait", sent["result_id"], "--timeout", "30")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout) == [3, 7]
 
 
 @pytest.mark.parametrize(

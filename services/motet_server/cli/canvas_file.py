@@ -11,16 +11,14 @@ Two spellings are accepted, mixed freely:
 An object with exactly the keys `encoding` and `data` is read as a payload; any other value is
 plain JSON. YAML (same shapes) needs PyYAML installed (`pip install pyyaml`, in the `dev` extra).
 
-Ids left empty are filled in here (uuid4), so the caller knows every task id before it submits:
-what to wait for, and which groups to save.
+Ids left empty are filled in here, as the scheduler fills them (`nodes.ensure_ids`), so the
+caller knows every task id before it submits: what to wait for, and which groups to save.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
-import math
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,8 +27,9 @@ from google.protobuf import json_format
 
 from motet.v1 import canvas_pb2, common_pb2, results_pb2
 from motet_server.cli.wait import Shape
+from motet_server.scheduler import nodes
 
-__all__ = ["CanvasFileError", "assign_ids", "groups", "load", "ref", "shape", "watched"]
+__all__ = ["CanvasFileError", "assign_ids", "groups", "load", "shape", "watched"]
 
 _PAYLOAD_KEYS = frozenset({"encoding", "data"})
 
@@ -160,41 +159,13 @@ def load(path: str, stdin_text: str | None = None) -> tuple[canvas_pb2.Canvas, s
     return canvas, parent_id
 
 
-def _new_id() -> str:
-    return str(uuid.uuid4())
-
-
-def _count_chunks(chunks: canvas_pb2.Chunks) -> int:
-    try:
-        items = json.loads(chunks.items.data) if chunks.items.data else []
-    except ValueError:
-        return 0
-    return math.ceil(len(items) / chunks.size) if isinstance(items, list) and chunks.size > 0 else 0
-
-
 def assign_ids(canvas: canvas_pb2.Canvas) -> None:
-    """Fills every empty task id, group id (a group's, a chord header's) and chunk id."""
-    kind = canvas.WhichOneof("kind")
-    if kind == "signature":
-        canvas.signature.options.task_id = canvas.signature.options.task_id or _new_id()
-    elif kind == "chain":
-        for step in canvas.chain.tasks:
-            assign_ids(step)
-    elif kind == "group":
-        canvas.group.options.group_id = canvas.group.options.group_id or _new_id()
-        for member in canvas.group.tasks:
-            assign_ids(member)
-    elif kind == "chord":
-        canvas.chord.options.group_id = canvas.chord.options.group_id or _new_id()
-        for member in canvas.chord.header:
-            assign_ids(member)
-        assign_ids(canvas.chord.body)
-    elif kind == "map":
-        canvas.map.options.task_id = canvas.map.options.task_id or _new_id()
-    elif kind == "chunks":
-        canvas.chunks.options.group_id = canvas.chunks.options.group_id or _new_id()
-        if not canvas.chunks.member_ids:
-            canvas.chunks.member_ids.extend(_new_id() for _ in range(_count_chunks(canvas.chunks)))
+    """Fills every empty id as the scheduler would (`nodes.ensure_ids`: a task's, a group's, a
+    chord header's, the chunks'), so the groups saved for `motet wait` carry the ids it uses.
+    A canvas the scheduler will refuse (`nodes.validate`) is left as it is, for the scheduler to
+    say which field is wrong."""
+    if not nodes.validate(canvas):
+        nodes.ensure_ids(canvas)
 
 
 def shape(canvas: canvas_pb2.Canvas) -> Shape:
@@ -242,38 +213,16 @@ def watched(canvas: canvas_pb2.Canvas) -> Iterator[str]:
         yield from canvas.chunks.member_ids
 
 
-def ref(canvas: canvas_pb2.Canvas) -> results_pb2.ResultRef:
-    """The result reference of a node: its task, or its group with the members' references."""
-    kind = canvas.WhichOneof("kind")
-    if kind == "group":
-        members = [ref(m) for m in canvas.group.tasks]
-        return results_pb2.ResultRef(
-            group=results_pb2.GroupRef(group_id=canvas.group.options.group_id, members=members)
-        )
-    if kind == "chunks":
-        members = [results_pb2.ResultRef(task_id=i) for i in canvas.chunks.member_ids]
-        return results_pb2.ResultRef(
-            group=results_pb2.GroupRef(group_id=canvas.chunks.options.group_id, members=members)
-        )
-    if kind == "chain" and canvas.chain.tasks:
-        return ref(canvas.chain.tasks[-1])
-    if kind == "chord":
-        return ref(canvas.chord.body)
-    if kind == "map":
-        return results_pb2.ResultRef(task_id=canvas.map.options.task_id)
-    return results_pb2.ResultRef(task_id=canvas.signature.options.task_id)
-
-
 def groups(canvas: canvas_pb2.Canvas) -> Iterator[results_pb2.GroupRef]:
     """Every group of the canvas (groups, chord headers, chunks) with its members, to save."""
     kind = canvas.WhichOneof("kind")
     if kind in ("group", "chunks"):
-        yield ref(canvas).group
+        yield nodes.result_ref(canvas).group
     if kind in ("chain", "group"):
         for step in getattr(canvas, kind).tasks:
             yield from groups(step)
     elif kind == "chord":
-        header = [ref(m) for m in canvas.chord.header]
+        header = [nodes.result_ref(m) for m in nodes.spliced_members(canvas.chord.header)]
         yield results_pb2.GroupRef(group_id=canvas.chord.options.group_id, members=header)
         for member in canvas.chord.header:
             yield from groups(member)
