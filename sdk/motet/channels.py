@@ -16,17 +16,19 @@ import grpc
 from motet.exceptions import ImproperlyConfigured
 from motet.settings import MAX_MESSAGE_BYTES
 
-__all__ = ["channel", "credentials"]
+__all__ = ["channel", "credentials", "read_file"]
 
 _channels: dict[tuple[str, tuple[str | None, ...]], grpc.Channel] = {}
 _lock = threading.Lock()
 
 
-def _read(path: str, what: str) -> bytes:
+def read_file(path: str, what: str, error: type[Exception] = ImproperlyConfigured) -> bytes:
+    """A certificate, key or secret file's bytes; a file that cannot be read raises ``error``
+    with one line naming it ("cannot read the TLS CA /etc/ca.pem: No such file or directory")."""
     try:
         return Path(path).read_bytes()
     except OSError as exc:
-        raise ImproperlyConfigured(f"cannot read the {what} {path}: {exc.strerror or exc}") from None
+        raise error(f"cannot read the {what} {path}: {exc.strerror or exc}") from None
 
 
 def credentials(ca: str | None, cert: str | None = None, key: str | None = None) -> grpc.ChannelCredentials | None:
@@ -48,9 +50,9 @@ def credentials(ca: str | None, cert: str | None = None, key: str | None = None)
     if bool(cert) != bool(key):
         raise ImproperlyConfigured("give both MOTET_TLS_CERT and MOTET_TLS_KEY (one of them is missing)")
     return grpc.ssl_channel_credentials(
-        root_certificates=_read(ca, "TLS CA"),
-        private_key=_read(key, "TLS key") if key else None,
-        certificate_chain=_read(cert, "TLS certificate") if cert else None,
+        root_certificates=read_file(ca, "TLS CA"),
+        private_key=read_file(key, "TLS key") if key else None,
+        certificate_chain=read_file(cert, "TLS certificate") if cert else None,
     )
 
 

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 
 from motet_server.rpc import errors
-from motet_server.rpc.handlers import Behavior, replace_behavior, run_first
+from motet_server.rpc.handlers import Behavior, ServerInterceptor, replace_behavior, run_first
 from motet_server.rpc.reload import Reloading
 
 if TYPE_CHECKING:
@@ -158,13 +158,7 @@ def _bearer(metadata: Any) -> str | None:
     return None
 
 
-if TYPE_CHECKING:
-    _Interceptor = grpc.aio.ServerInterceptor[Any, Any]
-else:  # the runtime class is not generic; only its stubs are
-    _Interceptor = grpc.aio.ServerInterceptor
-
-
-class TokenAuth(_Interceptor):
+class TokenAuth(ServerInterceptor):
     """Checks every call's bearer token against the token file's entries.
 
     Args:

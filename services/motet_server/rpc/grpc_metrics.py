@@ -8,19 +8,14 @@ import asyncio
 import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import grpc
 
 from motet_server.rpc import metrics
-from motet_server.rpc.handlers import Behavior, replace_behavior
+from motet_server.rpc.handlers import Behavior, ServerInterceptor, replace_behavior
 
 __all__ = ["GrpcMetrics"]
-
-if TYPE_CHECKING:
-    _Interceptor = grpc.aio.ServerInterceptor[Any, Any]
-else:  # the runtime class is not generic; only its stubs are
-    _Interceptor = grpc.aio.ServerInterceptor
 
 _TYPES = {
     (False, False): "unary",
@@ -33,13 +28,13 @@ _TYPES = {
 def _code(context: Any, raised: BaseException | None) -> str:
     if isinstance(raised, asyncio.CancelledError):
         return "CANCELLED"
-    code = context.code()
+    code = context.code()  # the grpc.StatusCode given to abort() / set_code(), or None
     if code is not None:
-        return str(code.name if isinstance(code, grpc.StatusCode) else grpc.StatusCode(code).name)
+        return str(getattr(code, "name", code))
     return "OK" if raised is None else "UNKNOWN"
 
 
-class GrpcMetrics(_Interceptor):
+class GrpcMetrics(ServerInterceptor):
     """Counts and times every call of the Motet services (health and reflection too)."""
 
     async def intercept_service(

@@ -13,12 +13,12 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import grpc
 
 from motet_server.rpc import errors
-from motet_server.rpc.handlers import Behavior, replace_behavior, run_first
+from motet_server.rpc.handlers import Behavior, ServerInterceptor, replace_behavior, run_first
 
 __all__ = ["NAMESPACE_METADATA", "RequestGuard", "Undecodable"]
 
@@ -46,13 +46,7 @@ def _lenient(parse: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
     return read
 
 
-if TYPE_CHECKING:
-    _Interceptor = grpc.aio.ServerInterceptor[Any, Any]
-else:  # the runtime class is not generic; only its stubs are
-    _Interceptor = grpc.aio.ServerInterceptor
-
-
-class RequestGuard(_Interceptor):
+class RequestGuard(ServerInterceptor):
     """Installed on every service (`rpc.server.start_server`), outermost.
 
     Args:

@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
-__all__ = ["Behavior", "replace_behavior", "run_first"]
+__all__ = ["Behavior", "ServerInterceptor", "replace_behavior", "run_first"]
 
 Behavior = Callable[..., Any]
 """A handler's ``(request, context)`` function."""
+
+if TYPE_CHECKING:
+    ServerInterceptor = grpc.aio.ServerInterceptor[Any, Any]
+else:  # the runtime class is not generic; only its stubs are
+    ServerInterceptor = grpc.aio.ServerInterceptor
+"""The base class of Motet's server interceptors (`rpc.auth`, `rpc.guard`, `rpc.grpc_metrics`)."""
 
 
 def replace_behavior(

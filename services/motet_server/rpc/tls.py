@@ -13,9 +13,10 @@ import logging
 import os
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import grpc
+
+from motet.channels import read_file
 
 __all__ = ["ServerTLS", "TLSConfigError"]
 
@@ -27,10 +28,7 @@ class TLSConfigError(ValueError):
 
 
 def _read(path: str, what: str) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except OSError as exc:
-        raise TLSConfigError(f"cannot read the {what} {path}: {exc.strerror or exc}") from None
+    return read_file(path, what, TLSConfigError)
 
 
 @dataclass

@@ -25,11 +25,11 @@ import ipaddress
 import socket
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Self
 
 import grpc
 
+from motet.channels import read_file
 from motet_server.etcd import kv_pb2, rpc_pb2, rpc_pb2_grpc
 from motet_server.rpc.channels import open_channel
 from motet_server.store.errors import StoreError, StoreUnavailable, WatchCompacted
@@ -158,10 +158,7 @@ class EtcdAccessError(ValueError):
 
 
 def _read(path: str, what: str) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except OSError as exc:
-        raise EtcdAccessError(f"cannot read the {what} {path}: {exc.strerror or exc}") from None
+    return read_file(path, what, EtcdAccessError)
 
 
 @dataclass(frozen=True)
