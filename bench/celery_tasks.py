@@ -6,24 +6,9 @@ CONF_BROKER / CONF_BACKEND, as `tests.conformance.services.celery_env` sets them
 
 from __future__ import annotations
 
-import os
+from tests.conformance.celery_base import celery_app
 
-from celery import Celery
-
-app = Celery(
-    "bench",
-    broker=os.environ.get("CONF_BROKER", "redis://127.0.0.1:6379/0"),
-    backend=os.environ.get("CONF_BACKEND", "redis://127.0.0.1:6379/1"),
-)
-app.conf.update(
-    task_serializer="json",
-    result_serializer="json",
-    accept_content=["json"],
-    broker_connection_retry_on_startup=True,
-    worker_hijack_root_logger=False,
-    worker_redirect_stdouts=False,
-    result_expires=3600,
-)
+app = celery_app("bench")
 
 
 @app.task(name="proj.add")

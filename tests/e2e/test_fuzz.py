@@ -9,7 +9,6 @@ import asyncio
 import os
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import grpc
 import pytest
@@ -29,6 +28,7 @@ from motet.v1 import (
 from motet_server.devcluster import DevCluster
 from motet_server.store.etcd import Etcd
 from motet_server.store.keys import Keys
+from tests.support.rpc_errors import code_of, reason
 
 pytestmark = pytest.mark.slow
 
@@ -114,14 +114,6 @@ def _nested(depth: int) -> canvas_pb2.Canvas:
     return node
 
 
-def _code(call: Any) -> grpc.StatusCode:
-    try:
-        call()
-    except grpc.RpcError as err:
-        return err.code()
-    return grpc.StatusCode.OK
-
-
 _SETTINGS = settings(
     max_examples=int(os.environ.get("MOTET_FUZZ_EXAMPLES", "120")),
     deadline=None,
@@ -135,7 +127,7 @@ _SETTINGS = settings(
 def test_any_canvas_gets_a_status_naming_the_problem(fuzz_cluster: DevCluster, canvas: canvas_pb2.Canvas) -> None:
     with grpc.insecure_channel(fuzz_cluster.scheduler) as ch:
         stub = scheduler_pb2_grpc.SchedulerServiceStub(ch)
-        code = _code(lambda: stub.SubmitCanvas(scheduler_pb2.SubmitCanvasRequest(canvas=canvas), timeout=30))
+        code = code_of(lambda: stub.SubmitCanvas(scheduler_pb2.SubmitCanvasRequest(canvas=canvas), timeout=30))
     assert code in ACCEPTABLE, f"{code} for {canvas}"
 
 
@@ -143,11 +135,11 @@ def test_absurd_nesting_and_a_million_member_group_are_refused(fuzz_cluster: Dev
     with grpc.insecure_channel(fuzz_cluster.scheduler) as ch:
         stub = scheduler_pb2_grpc.SchedulerServiceStub(ch)
         # Deeper than Motet's 32 levels (protobuf itself stops decoding at 100 message levels).
-        deep = _code(lambda: stub.SubmitCanvas(scheduler_pb2.SubmitCanvasRequest(canvas=_nested(40)), timeout=60))
+        deep = code_of(lambda: stub.SubmitCanvas(scheduler_pb2.SubmitCanvasRequest(canvas=_nested(40)), timeout=60))
         assert deep == grpc.StatusCode.INVALID_ARGUMENT
         member = canvas_pb2.Canvas(signature=canvas_pb2.Signature(task="fuzz.nope"))
         huge = canvas_pb2.Canvas(group=canvas_pb2.Group(tasks=[member] * 1_000_000))
-        wide = _code(lambda: stub.SubmitCanvas(scheduler_pb2.SubmitCanvasRequest(canvas=huge), timeout=120))
+        wide = code_of(lambda: stub.SubmitCanvas(scheduler_pb2.SubmitCanvasRequest(canvas=huge), timeout=120))
         assert wide in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED)
 
 
@@ -167,9 +159,9 @@ def test_result_reads_with_any_ids_get_a_status_naming_the_problem(fuzz_cluster:
     with grpc.insecure_channel(fuzz_cluster.results) as ch:
         stub = results_pb2_grpc.ResultsServiceStub(ch)
         codes = [
-            _code(lambda: stub.GetResult(results_pb2.GetResultRequest(task_id=ids[0] if ids else ""), timeout=10)),
-            _code(lambda: stub.GetResults(results_pb2.GetResultsRequest(task_ids=ids), timeout=10)),
-            _code(lambda: list(stub.WaitResult(results_pb2.WaitResultRequest(task_ids=ids), timeout=0.5))),
+            code_of(lambda: stub.GetResult(results_pb2.GetResultRequest(task_id=ids[0] if ids else ""), timeout=10)),
+            code_of(lambda: stub.GetResults(results_pb2.GetResultsRequest(task_ids=ids), timeout=10)),
+            code_of(lambda: list(stub.WaitResult(results_pb2.WaitResultRequest(task_ids=ids), timeout=0.5))),
         ]
     # A wait for ids that never finish ends at its deadline, which is the caller's, not an error.
     assert all(c in ACCEPTABLE | {grpc.StatusCode.DEADLINE_EXCEEDED} for c in codes), codes
@@ -213,7 +205,7 @@ def test_a_worker_stream_of_garbage_frames_is_survived(
     sent = [hello, *frames] if hello_first else frames or [worker_pb2.ConnectRequest()]
     with grpc.insecure_channel(fuzz_cluster.scheduler) as ch:
         call = worker_pb2_grpc.WorkerServiceStub(ch).Connect(iter(sent), timeout=3)
-        code = _code(lambda: list(call))
+        code = code_of(lambda: list(call))
     assert code in ACCEPTABLE | {grpc.StatusCode.DEADLINE_EXCEEDED}, code
 
 
@@ -228,17 +220,6 @@ GARBAGE = [b"\xff\xff\xff\xff", b"\x0a\x05ab", b"GET / HTTP/1.1\r\n\r\n"]
 """Bytes that are no protobuf message: a bad tag, a length past the end, another protocol."""
 
 
-def _reason(err: grpc.RpcError) -> str:
-    from google.rpc import error_details_pb2
-    from grpc_status import rpc_status
-
-    status = rpc_status.from_call(err)  # type: ignore[arg-type]  # a failed call is one
-    assert status is not None, err
-    info = error_details_pb2.ErrorInfo()
-    assert status.details[0].Unpack(info)
-    return info.reason
-
-
 @pytest.mark.parametrize(("service", "method"), UNARY)
 def test_bytes_that_are_not_protobuf_are_invalid_argument(fuzz_cluster: DevCluster, service: str, method: str) -> None:
     target = fuzz_cluster.scheduler if service == "scheduler" else fuzz_cluster.results
@@ -248,7 +229,7 @@ def test_bytes_that_are_not_protobuf_are_invalid_argument(fuzz_cluster: DevClust
             with pytest.raises(grpc.RpcError) as caught:
                 call(raw, timeout=10)
             assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, (raw, caught.value)
-            assert _reason(caught.value) == "INVALID_REQUEST"
+            assert reason(caught.value) == "INVALID_REQUEST"
             assert method in (caught.value.details() or "")
         wait = ch.unary_stream("/motet.v1.ResultsService/WaitResult")
         if service == "results":
@@ -267,7 +248,7 @@ def test_a_worker_frame_that_is_not_protobuf_ends_the_stream_invalid_argument(fu
         with pytest.raises(grpc.RpcError) as caught:
             list(connect(iter([hello, credit, GARBAGE[0]]), timeout=10))
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, caught.value
-    assert _reason(caught.value) == "INVALID_REQUEST"
+    assert reason(caught.value) == "INVALID_REQUEST"
 
 
 def test_a_call_for_another_namespace_is_refused_and_names_both(fuzz_cluster: DevCluster) -> None:
@@ -278,7 +259,7 @@ def test_a_call_for_another_namespace_is_refused_and_names_both(fuzz_cluster: De
         with pytest.raises(grpc.RpcError) as caught:
             stub.GetResult(request, metadata=[("motet-namespace", "billing")], timeout=10)
     assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert _reason(caught.value) == "NAMESPACE_MISMATCH"
+    assert reason(caught.value) == "NAMESPACE_MISMATCH"
     assert "'default'" in (caught.value.details() or "") and "'billing'" in (caught.value.details() or "")
 
 

@@ -15,8 +15,6 @@ from typing import Any
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 from prometheus_client.parser import text_string_to_metric_families
 
 from motet.v1 import (
@@ -32,6 +30,7 @@ from motet_server.ports import free_port
 from motet_server.store.etcd import Etcd
 from motet_server.store.etcd_process import EtcdProcess
 from tests.support.processes import process_env
+from tests.support.rpc_errors import reason
 
 NAMESPACES = ("alpha", "beta")
 TOKENS = [
@@ -120,14 +119,6 @@ def _value(result: results_pb2.TaskResult) -> Any:
     return json.loads(result.value.data)
 
 
-def _reason(err: grpc.RpcError) -> str:
-    status = rpc_status.from_call(err)  # type: ignore[arg-type]  # a failed call is one
-    assert status is not None, err
-    info = error_details_pb2.ErrorInfo()
-    assert status.details[0].Unpack(info)
-    return info.reason
-
-
 def test_the_same_ids_live_independently_in_each_namespace(spaces: dict[str, Any]) -> None:
     for ns, x in (("alpha", 1), ("beta", 2)):
         reply = _submit(spaces, ns, _sig("tests.e2e.tasks.slow_add", [x, x], "shared-id"))
@@ -160,7 +151,7 @@ def test_a_token_of_one_namespace_is_refused_by_the_other(spaces: dict[str, Any]
         with pytest.raises(grpc.RpcError) as caught:
             _get(spaces, "beta", "shared-id", token=token)
         assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
-        assert _reason(caught.value) == "PERMISSION_DENIED" and "'alpha'" in (caught.value.details() or "")
+        assert reason(caught.value) == "PERMISSION_DENIED" and "'alpha'" in (caught.value.details() or "")
 
 
 def test_a_client_naming_the_other_namespace_hears_so(spaces: dict[str, Any]) -> None:

@@ -17,13 +17,13 @@ from typing import Any
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_status import rpc_status
 
 from motet.v1 import scheduler_pb2, scheduler_pb2_grpc, worker_pb2, worker_pb2_grpc
 from motet_server.devcluster import ServiceProcess
 from motet_server.ports import free_port
 from motet_server.store.etcd_process import EtcdProcess
 from tests.support.processes import process_env
+from tests.support.rpc_errors import code_of, reason
 
 TOKENS = {
     "client-token": {"name": "api", "roles": ["client"]},
@@ -74,18 +74,6 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
                 proc.stop()
 
 
-def _reason(err: grpc.RpcError) -> str:
-    status = rpc_status.from_call(err)
-    assert status is not None
-    from google.rpc import error_details_pb2
-
-    for detail in status.details:
-        info = error_details_pb2.ErrorInfo()
-        if detail.Unpack(info):
-            return info.reason
-    return ""
-
-
 def _revoke(endpoint: str, token: str | None) -> scheduler_pb2.RevokeTaskResponse:
     metadata = (("authorization", f"Bearer {token}"),) if token else ()
     with grpc.insecure_channel(endpoint) as ch:
@@ -119,13 +107,13 @@ def test_a_client_token_runs_a_chord_and_no_or_a_wrong_token_is_unauthenticated(
         assert "NotAuthenticated" in refused.stderr and "set MOTET_TOKEN" in refused.stderr, refused.stderr
     with pytest.raises(grpc.RpcError) as info:
         _revoke(secured["scheduler"], None)
-    assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED and _reason(info.value) == "UNAUTHENTICATED"
+    assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED and reason(info.value) == "UNAUTHENTICATED"
 
 
 def test_roles_and_namespaces_are_permission_denied(secured: dict[str, str]) -> None:
     with pytest.raises(grpc.RpcError) as client:
         _revoke(secured["scheduler"], "client-token")  # revoking is an admin call
-    assert client.value.code() == grpc.StatusCode.PERMISSION_DENIED and _reason(client.value) == "PERMISSION_DENIED"
+    assert client.value.code() == grpc.StatusCode.PERMISSION_DENIED and reason(client.value) == "PERMISSION_DENIED"
     assert "may not call /motet.v1.SchedulerService/RevokeTask" in client.value.details()
     assert _revoke(secured["scheduler"], "admin-token").revoked == 0
     with pytest.raises(grpc.RpcError) as other:
@@ -184,21 +172,13 @@ def test_a_bad_token_file_is_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in out.stdout + out.stderr
 
 
-def _code_of(call: Any) -> grpc.StatusCode:
-    try:
-        call()
-    except grpc.RpcError as err:
-        return err.code()
-    return grpc.StatusCode.OK
-
-
 def test_the_token_file_is_reloaded_when_it_changes(secured: dict[str, str]) -> None:
     path = Path(secured["dir"]) / "tokens.json"
     original = path.read_text()
     added = {"name": "rotated-in", "token": "new-admin-token", "roles": ["admin"], "namespace": "*"}
 
     def revoke_with(token: str) -> grpc.StatusCode:
-        return _code_of(lambda: _revoke(secured["scheduler"], token))
+        return code_of(lambda: _revoke(secured["scheduler"], token))
 
     def settles(token: str, code: grpc.StatusCode) -> bool:
         deadline = time.monotonic() + 10  # the file is looked at once a second
