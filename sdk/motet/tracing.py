@@ -30,9 +30,15 @@ except ImportError:  # pragma: no cover - exercised where OpenTelemetry is absen
 __all__ = ["current_traceparent", "task_span"]
 
 
-def current_traceparent() -> str:
-    """The ``traceparent`` of the current span, or "" (no OpenTelemetry, or no span)."""
+def current_traceparent(*, recorded: bool = False) -> str:
+    """The ``traceparent`` of the current span, or "" (no OpenTelemetry, or no span).
+
+    With ``recorded``, only a span this process records (exports): a worker without a tracer
+    provider still passes its parent's context on, but has no span of its own to link to.
+    """
     if not _AVAILABLE:
+        return ""
+    if recorded and not trace.get_current_span().is_recording():
         return ""
     carrier: dict[str, str] = {}
     propagate.inject(carrier)

@@ -55,7 +55,8 @@ async function inTaskSpan(task, traceparent, attributes, links, fn) {
   return tracer.startActiveSpan(`run ${task}`, { kind: api.SpanKind.CONSUMER, attributes, links: linked }, base, async (span) => {
     try {
       const value = await fn();
-      return { value, traceparent: currentTraceparent() };
+      // Only a span this process records can be linked to (without a provider it is the parent's).
+      return { value, traceparent: span.isRecording() ? currentTraceparent() : '' };
     } catch (err) {
       span.recordException(err instanceof Error ? err : new Error(String(err)));
       span.setStatus({ code: api.SpanStatusCode.ERROR, message: err && err.message });

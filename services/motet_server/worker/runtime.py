@@ -101,7 +101,7 @@ def execute(app: App, a: worker_pb2.Assignment, running: Running) -> worker_pb2.
         }
         with tracing.task_span(a.task, a.request.options.traceparent, attributes, links=a.request.links):
             value = _call(task, a, args, kwargs)
-            traceparent = tracing.current_traceparent()
+            traceparent = tracing.current_traceparent(recorded=True)  # the run's own span, for links
     except Retry as retry:
         return _retry(
             a,
