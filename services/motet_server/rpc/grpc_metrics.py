@@ -34,8 +34,29 @@ def _code(context: Any, raised: BaseException | None) -> str:
     return "OK" if raised is None else "UNKNOWN"
 
 
+class _Series:
+    """One method's children of the three series, bound once (labels() is not free per call)."""
+
+    def __init__(self, kind: str, service: str, method: str) -> None:
+        self.labels = {"grpc_type": kind, "grpc_service": service, "grpc_method": method}
+        self.started = metrics.grpc_server_started_total.labels(**self.labels)
+        self.seconds = metrics.grpc_server_handling_seconds.labels(**self.labels)
+        self._handled: dict[str, Any] = {}
+
+    def finish(self, start: float, context: Any, raised: BaseException | None) -> None:
+        code = _code(context, raised)
+        handled = self._handled.get(code)
+        if handled is None:
+            handled = self._handled[code] = metrics.grpc_server_handled_total.labels(**self.labels, grpc_code=code)
+        handled.inc()
+        self.seconds.observe(time.perf_counter() - start)
+
+
 class GrpcMetrics(ServerInterceptor):
     """Counts and times every call of the Motet services (health and reflection too)."""
+
+    def __init__(self) -> None:
+        self._series: dict[str, _Series] = {}
 
     async def intercept_service(
         self,
@@ -45,17 +66,15 @@ class GrpcMetrics(ServerInterceptor):
         handler = await continuation(details)
         if handler is None or not details.method:  # an unknown method (gRPC answers UNIMPLEMENTED)
             return handler
-        service, _, method = details.method.lstrip("/").rpartition("/")
-        kind = _TYPES[(bool(handler.request_streaming), bool(handler.response_streaming))]
-        labels = {"grpc_type": kind, "grpc_service": service, "grpc_method": method}
-
-        def finish(start: float, context: Any, raised: BaseException | None) -> None:
-            metrics.grpc_server_handled_total.labels(**labels, grpc_code=_code(context, raised)).inc()
-            metrics.grpc_server_handling_seconds.labels(**labels).observe(time.perf_counter() - start)
+        series = self._series.get(details.method)
+        if series is None:
+            service, _, method = details.method.lstrip("/").rpartition("/")
+            kind = _TYPES[(bool(handler.request_streaming), bool(handler.response_streaming))]
+            series = self._series[details.method] = _Series(kind, service, method)
 
         def change(behavior: Behavior) -> Behavior:
             async def gen(request: Any, context: Any) -> AsyncIterator[Any]:
-                metrics.grpc_server_started_total.labels(**labels).inc()
+                series.started.inc()
                 start, raised = time.perf_counter(), None
                 try:
                     async for item in behavior(request, context):
@@ -64,10 +83,10 @@ class GrpcMetrics(ServerInterceptor):
                     raised = exc
                     raise
                 finally:
-                    finish(start, context, raised)
+                    series.finish(start, context, raised)
 
             async def call(request: Any, context: Any) -> Any:
-                metrics.grpc_server_started_total.labels(**labels).inc()
+                series.started.inc()
                 start, raised = time.perf_counter(), None
                 try:
                     return await behavior(request, context)
@@ -75,7 +94,7 @@ class GrpcMetrics(ServerInterceptor):
                     raised = exc
                     raise
                 finally:
-                    finish(start, context, raised)
+                    series.finish(start, context, raised)
 
             return gen if inspect.isasyncgenfunction(behavior) else call
 
