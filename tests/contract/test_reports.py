@@ -34,9 +34,7 @@ class _Scheduler:
 
     def __init__(self, store: Etcd, keys: Keys, committer: Committer) -> None:
         self.store, self.keys, self.committer = store, keys, committer
-        dispatcher: Any = SimpleNamespace(
-            revoked=set(), known={}, tasks={}, sessions={}, kick=lambda: None, finished=lambda _id: None
-        )
+        dispatcher: Any = SimpleNamespace(revoked=set(), known={}, tasks={}, sessions={}, kick=lambda: None)
         self.servicer = WorkerServicer(store, keys, committer, dispatcher)
 
     async def claimed(self, canvas: Any, task_id: str) -> tuple[Any, int]:

@@ -196,6 +196,18 @@ def test_the_operator_series_move_with_the_work(metrics: Any) -> None:
     assert slots >= metrics.concurrency
 
 
+def test_a_canvas_that_fails_upstream_still_ends_its_end_to_end_clock(metrics: Any) -> None:
+    from motet import chain
+
+    before = scrape(metrics.scheduler_metrics)
+    failing = chain(fail.s(), add.s(1), add.s(2))()  # the last step's result is failed downstream
+    with pytest.raises(RuntimeError):
+        failing.get(timeout=T)
+    after = scrape(metrics.scheduler_metrics)
+    name = "motet_canvas_end_to_end_seconds_count"
+    assert total(after, name, kind="chain") - total(before, name, kind="chain") == 1
+
+
 def test_queue_gauges_show_delayed_and_waiting_tasks(metrics: Any) -> None:
     scheduler = metrics.scheduler_metrics
     later = add.apply_async((1, 1), countdown=4)

@@ -329,8 +329,8 @@ class Dispatcher:
             for session, _ in handoffs:
                 session.available += 1
             return
-        for join_id in flow.joins_fired:
-            self.finished(join_id)  # a group's result is its join's (a chord's is its body's)
+        for result_id in flow.ready:
+            self.finished(result_id)  # a task's, a group's: succeeded, failed downstream, revoked
         handed = set()
         for session, rec in handoffs:
             handed.add(rec.id)
@@ -542,7 +542,7 @@ class Dispatcher:
             self._canvases.pop(next(iter(self._canvases)))  # the oldest: never finished here
 
     def finished(self, result_id: str) -> None:
-        """A task's result, or a group's, is ready: the end of a canvas timed by `submitted`."""
+        """A result was written (`Flow.ready`): the end of a canvas timed by `submitted`."""
         timed = self._canvases.pop(result_id, None)
         if timed is not None:
             metrics.canvas_end_to_end_seconds.labels(kind=timed[0]).observe(time.monotonic() - timed[1])

@@ -55,15 +55,17 @@ class Flow:
     """Tasks this attempt claimed for a worker session, with their claims."""
     joins_fired: list[str] = field(default_factory=list)
     """Joins this attempt completed (their body / links started): counted once it commits."""
+    ready: list[str] = field(default_factory=list)
+    """Ids of the results this attempt wrote (any ready state): what a canvas waits for."""
 
-    def mark(self) -> tuple[int, int, int]:
+    def mark(self) -> tuple[int, int, int, int]:
         """Where the collected lists stand, to take one transition's additions back (`undo`)."""
-        return len(self.created), len(self.claimed), len(self.joins_fired)
+        return len(self.created), len(self.claimed), len(self.joins_fired), len(self.ready)
 
-    def undo(self, mark: tuple[int, int, int]) -> None:
+    def undo(self, mark: tuple[int, int, int, int]) -> None:
         """Forgets what was collected since `mark` (its transition was taken out of the batch)."""
-        created, claimed, fired = mark
-        del self.created[created:], self.claimed[claimed:], self.joins_fired[fired:]
+        created, claimed, fired, ready = mark
+        del self.created[created:], self.claimed[claimed:], self.joins_fired[fired:], self.ready[ready:]
 
     # ------------------------------------------------------------------ plans
 
@@ -294,6 +296,7 @@ class Flow:
             result.root_id = root_id
             result.parent_id = parent_id
         result.date_done.CopyFrom(_timestamp(self.now))
+        self.ready.append(task_id)
         stm.put(
             self.keys.result(task_id),
             records_pb2.ResultRecord(result=result).SerializeToString(),

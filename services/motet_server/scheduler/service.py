@@ -475,8 +475,6 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
             state = _report_state(applied)
             metrics.tasks_completed_total.labels(state=state).inc()
             metrics.task_transitions_total.labels(to=state).inc()
-            if state in ("SUCCESS", "FAILURE", "REVOKED"):
-                self._dispatcher.finished(report.task_id)
 
 
 REPORT_REFUSED_TYPE = "motet.exceptions.MotetError"
