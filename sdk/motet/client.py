@@ -10,6 +10,7 @@ DEADLINE_EXCEEDED -> motet.exceptions.TimeoutError, FAILED_PRECONDITION with rea
 
 from __future__ import annotations
 
+import collections
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, cast
@@ -42,7 +43,7 @@ _SUBMIT_TIMEOUT = 60.0  # a wide canvas is written in several batched transactio
 _UNAVAILABLE_RETRIES = 3  # calls are idempotent on their ids; a restarting service gets ~1.5 s
 _WAIT_RETRIES = 5
 _RESULTS_PER_CALL = 10_000  # the results service's limit per GetResults call
-_DIAGNOSED = 3  # pending ids a timed-out wait looks at to say why
+_DIAGNOSED = 100  # ids a timed-out wait looks at (one GetResults call) to say why
 _PROBE_TIMEOUT = 1.0  # seconds; the diagnosis of a timeout must not add much to it
 
 
@@ -209,37 +210,37 @@ class Client:
         )
 
     def why_waiting(self, ids: list[str]) -> str:
-        """Why the first of ``ids`` that waits for a worker may never run, or "" when a worker
-        serves it (or the services cannot tell within a second).
+        """Why ``ids`` are not ready, or "" when the services cannot tell within a second.
 
-        Asks the results service for each task's name and queue, and the scheduler for the
-        connected workers (every replica's): "no worker serves proj.nope on queue celery".
+        One GetResults call gives each task's state, name and queue. When a task waits for a
+        worker and the scheduler (every replica's view) has none serving its name on its queue,
+        that is the reason: "no connected worker serves proj.nope on queue celery". Otherwise
+        the states of those ids are counted ("2 STARTED, 1 PENDING"), so a wait on a worker
+        busy with them reads differently from a wait on work that never started.
         """
         try:
-            workers = None
-            for task_id in ids:
-                reply = self._results.GetResult(
-                    results_pb2.GetResultRequest(task_id=task_id), timeout=_PROBE_TIMEOUT, metadata=self._metadata
-                )
-                result = reply.result
-                if result.state != common_pb2.TASK_STATE_PENDING or not result.task:
-                    continue
-                if workers is None:
-                    workers = self._scheduler.InspectWorkers(
-                        scheduler_pb2.InspectWorkersRequest(), timeout=_PROBE_TIMEOUT, metadata=self._metadata
-                    ).workers
-                queue = result.queue or DEFAULT_QUEUE
-                if not any(result.task in w.task_names and queue in w.queues for w in workers):
-                    served = sorted({q for w in workers for q in w.queues if result.task in w.task_names})
-                    elsewhere = f" (workers serve it on {', '.join(served)})" if served else ""
-                    return (
-                        f"no connected worker serves {result.task} on queue {queue}{elsewhere}; "
-                        f"task {task_id} is waiting for one"
-                    )
-                return ""
+            results = self._results.GetResults(
+                results_pb2.GetResultsRequest(task_ids=ids), timeout=_PROBE_TIMEOUT, metadata=self._metadata
+            ).results
+            waiting = [r for r in results if r.state == common_pb2.TASK_STATE_PENDING and r.task]
+            if waiting:
+                workers = self._scheduler.InspectWorkers(
+                    scheduler_pb2.InspectWorkersRequest(), timeout=_PROBE_TIMEOUT, metadata=self._metadata
+                ).workers
+                for result in waiting:
+                    queue = result.queue or DEFAULT_QUEUE
+                    if not any(result.task in w.task_names and queue in w.queues for w in workers):
+                        served = sorted({q for w in workers for q in w.queues if result.task in w.task_names})
+                        elsewhere = f" (workers serve it on {', '.join(served)})" if served else ""
+                        return (
+                            f"no connected worker serves {result.task} on queue {queue}{elsewhere}; "
+                            f"task {result.task_id} is waiting for one"
+                        )
         except grpc.RpcError:
             return ""
-        return ""
+        states = collections.Counter(common_pb2.TaskState.Name(r.state).removeprefix("TASK_STATE_") for r in results)
+        counted = ", ".join(f"{n} {name}" for name, n in states.most_common())
+        return f"of {len(results)} looked at, {counted}" if counted else ""
 
     def save_group(self, group: results_pb2.GroupRef) -> None:
         """Saves a group's members under its id."""

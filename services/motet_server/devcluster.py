@@ -118,7 +118,8 @@ class DevCluster:
             shows nothing (tests, `motet dev --quiet`).
         env: Extra environment for every service.
 
-    When a service fails to start, its logs stay in `dir` and the error names the file.
+    When a service fails to start, its logs stay in `dir` and the error names the file; so do
+    they when an exception leaves the `with` block (a note on it names `dir`).
     """
 
     def __init__(
@@ -334,6 +335,9 @@ class DevCluster:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        if isinstance(exc, Exception):  # a failure inside the block: its logs are the evidence
+            self._keep_logs = True
+            exc.add_note(f"the cluster's logs are kept in {self.dir}")
         self.stop()
 
 

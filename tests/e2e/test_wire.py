@@ -206,6 +206,11 @@ def test_a_wait_for_a_task_no_worker_serves_says_so(cluster: object) -> None:
         MotetTimeout, match=r"no connected worker serves .*add on queue nobody-listens \(workers serve it on celery"
     ):
         elsewhere.get(timeout=1)
+    # A wait on work a worker holds says what state it is in instead.
+    slow = add.s(1, 1).set(countdown=60).apply_async()
+    with pytest.raises(MotetTimeout, match=r"waiting for 1 result\(s\): of 1 looked at, 1 (PENDING|RECEIVED)$"):
+        slow.get(timeout=0.5)
+    slow.revoke()
     # The scheduler says so too, once, in its log (it checks every 5 s).
     log = cluster.log_path("scheduler")  # type: ignore[attr-defined]
     wanted = "no connected worker serves task proj.nope on queue celery"

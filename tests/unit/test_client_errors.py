@@ -112,11 +112,13 @@ class FakeStub:
             raise step
         return iter(step)
 
-    def GetResult(  # noqa: N802 - the stub's method name
-        self, request: results_pb2.GetResultRequest, timeout: float | None = None, metadata: Any = ()
-    ) -> results_pb2.GetResultResponse:
-        # What a timed-out wait asks to say why: an id never seen (nothing to add).
-        return results_pb2.GetResultResponse(result=results_pb2.TaskResult(task_id=request.task_id))
+    def GetResults(  # noqa: N802 - the stub's method name
+        self, request: results_pb2.GetResultsRequest, timeout: float | None = None, metadata: Any = ()
+    ) -> results_pb2.GetResultsResponse:
+        # What a timed-out wait asks to say why: ids never seen (PENDING, no task name).
+        return results_pb2.GetResultsResponse(
+            results=[results_pb2.TaskResult(task_id=i, state=common_pb2.TASK_STATE_PENDING) for i in request.task_ids]
+        )
 
 
 def _reply(task_id: str, value: Any) -> results_pb2.WaitResultResponse:
@@ -141,8 +143,10 @@ def test_a_broken_wait_stream_is_reopened_for_the_missing_ids(no_sleep: None) ->
 
 def test_a_wait_deadline_is_a_timeout_error() -> None:
     stub = FakeStub([FakeRpcError(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline")])
-    with pytest.raises(TimeoutError, match="timed out after 0.5 s"):
-        list(_client(stub).wait(["a"], timeout=0.5))
+    with pytest.raises(
+        TimeoutError, match=r"timed out after 0.5 s waiting for 2 result\(s\): of 2 looked at, 2 PENDING$"
+    ):
+        list(_client(stub).wait(["a", "b"], timeout=0.5))
 
 
 def test_an_unreachable_results_service_is_service_unavailable(no_sleep: None) -> None:
