@@ -136,6 +136,11 @@ MAX_CANVAS_NODES = 50_000
 """Nodes one submission may have: refused at once above it (the store takes about 10,000 tasks
 per submission; beyond that a canvas is refused as CANVAS_TOO_LARGE after expansion)."""
 
+CHAIN_INLINE_STEPS = 16
+"""Chain steps a task record carries at most as its continuation; the steps after them are
+stored once, CHAIN_INLINE_STEPS per ChainSegment (key chain/<id>), and read when reached. A
+chain of n steps then writes O(n) bytes in all, not O(n^2), and no record grows with n."""
+
 MAX_CREDIT = 10_000
 """Tasks a worker session may hold unreported at most, whatever credit it announces."""
 

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from examples.guide.tasks import add, identity, mul, raising_task, sleep_task, tsum, xsum
-from motet import AsyncResult, chord, group
+from motet import AsyncResult, chain, chord, group
 from motet.exceptions import ChordError, TaskRevokedError
 
 T = 30
@@ -58,6 +58,21 @@ def test_a_chain_ending_in_a_group_still_gives_a_nested_list(cluster: object) ->
     res = chord(group(identity.s(42) | group(identity.s(), identity.s())), identity.s())()
     assert res.get(timeout=T) == [[42, 42]]
     assert group(add.s(1, 1) | group(add.s(1), add.s(2)), add.s(5, 5))().get(timeout=T) == [[3, 4], 10]
+
+
+def test_a_long_chain_with_groups_and_a_chord_between_its_steps(cluster: object) -> None:
+    # Longer than the steps a task record carries (CHAIN_INLINE_STEPS): the rest are read from
+    # stored chain segments as the chain reaches them, past a group and a chord midway.
+    steps = [add.s(1) for _ in range(60)]
+    c = chain(add.s(0, 0), *steps[:20], group(add.s(1), add.s(2)), xsum.s(), *steps[20:40])
+    c = chain(c, chord([add.s(10), add.s(20)], xsum.s()), *steps[40:])
+    res = c()
+    # 0, +20 = 20, [21, 22] -> 43, +20 = 63, [73, 83] -> 156, +20 = 176
+    assert res.get(timeout=T) == 176
+    node, hops = res, 0
+    while node.parent is not None:
+        node, hops = node.parent, hops + 1
+    assert hops > 60
 
 
 def test_chain_of_chords(cluster: object) -> None:

@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from google.protobuf.message import Message
 
 from motet.v1 import canvas_pb2, common_pb2, worker_pb2
+from motet_server.config import CHAIN_INLINE_STEPS
 from motet_server.scheduler import nodes
 from motet_server.v1 import records_pb2
 
@@ -154,7 +155,15 @@ class SlotFill:
     """The trace context of the span that produced the value (the join's body links to it)."""
 
 
-Record = NewTask | NewJoin | SlotFill
+@dataclass(frozen=True)
+class NewSegment:
+    """Steps of a long chain to store once (`Continuation.tail` names it), read when reached."""
+
+    id: str
+    segment: records_pb2.ChainSegment
+
+
+Record = NewTask | NewJoin | SlotFill | NewSegment
 
 
 @dataclass
@@ -469,7 +478,8 @@ def _chain(chain: canvas_pb2.Chain, partial: tuple[object, ...], ctx: Context, o
     _extend_new(nodes.options_of(steps[-1]).link, chain.options.link)
     first = steps[0]
     _merge(nodes.options_of(first), chain.options, _CHAIN_START)
-    rest = _continuation([*steps[1:], *ctx.continuation.remaining], ctx.continuation)
+    # The segments the continuation names are written before the task that reads them.
+    rest = _continuation([*steps[1:], *ctx.continuation.remaining], ctx.continuation, out)
     _node(first, partial, Context(ctx.parent_id, ctx.root_id, rest), out)
 
 
@@ -565,7 +575,9 @@ def _splice(members: Sequence[canvas_pb2.Canvas]) -> Sequence[canvas_pb2.Canvas]
 def _follow(value: common_pb2.Payload, ctx: Context, out: list[Record], traceparent: str = "") -> None:
     cont = ctx.continuation
     if cont.remaining:
-        rest = _continuation(cont.remaining[1:], cont)
+        if len(cont.remaining) == 1 and cont.tail:
+            raise ValueError(f"chain segment {cont.tail} was not loaded (Flow.loaded) before its steps are reached")
+        rest = _continuation(cont.remaining[1:], cont, out)
         _node(cont.remaining[0], (nodes.decode_json(value),), Context(ctx.parent_id, ctx.root_id, rest), out)
     elif cont.HasField("slot"):
         out.append(
@@ -652,11 +664,30 @@ def _extend_new(target: MutableSequence[canvas_pb2.Canvas], more: Sequence[canva
 # --------------------------------------------------------------------------- options
 
 
-def _continuation(remaining: Sequence[canvas_pb2.Canvas], outer: records_pb2.Continuation) -> records_pb2.Continuation:
-    """`remaining` steps, then the outer continuation's join slot (if it has one)."""
-    cont = records_pb2.Continuation(remaining=remaining)
+def _continuation(
+    remaining: Sequence[canvas_pb2.Canvas], outer: records_pb2.Continuation, out: list[Record]
+) -> records_pb2.Continuation:
+    """`remaining` steps, then the outer continuation's stored steps (`tail`) and join slot.
+
+    At most CHAIN_INLINE_STEPS steps stay inline; the others go to new ChainSegments (appended
+    to `out`, each named by the first task id of its first step, so a re-run of the transition
+    writes the same keys), the last of them leading on to the outer tail.
+    """
+    cont = records_pb2.Continuation(remaining=remaining[:CHAIN_INLINE_STEPS], tail=outer.tail if remaining else "")
     if outer.HasField("slot"):
         cont.slot.CopyFrom(outer.slot)
+    extra = remaining[CHAIN_INLINE_STEPS:]
+    if extra:
+        segments = []
+        for start in range(0, len(extra), CHAIN_INLINE_STEPS):
+            steps = extra[start : start + CHAIN_INLINE_STEPS]
+            segments.append((nodes.first_task_id(steps[0]), records_pb2.ChainSegment(remaining=steps)))
+        tail = outer.tail
+        for segment_id, segment in reversed(segments):
+            segment.tail = tail
+            tail = segment_id
+        out.extend(NewSegment(segment_id, segment) for segment_id, segment in segments)
+        cont.tail = tail
     return cont
 
 

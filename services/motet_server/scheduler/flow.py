@@ -10,6 +10,7 @@ docs/invariants.md). Nothing here sends a message or touches process state.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -22,6 +23,8 @@ from motet_server.scheduler import expand, nodes
 from motet_server.store.keys import Keys
 from motet_server.store.stm import STM
 from motet_server.v1 import records_pb2
+
+log = logging.getLogger(__name__)
 
 __all__ = ["Flow", "Origin", "chord_error", "failed_request", "request_context"]
 
@@ -81,6 +84,8 @@ class Flow:
                 self._put_task(stm, record)
             elif isinstance(record, expand.NewJoin):
                 self._put_join(stm, record)
+            elif isinstance(record, expand.NewSegment):
+                stm.put(self.keys.chain(record.id), record.segment.SerializeToString())
             else:
                 origin = Origin(record.parent_id, record.root_id)
                 await self._fill_slot(stm, record.slot, record.value, origin, record.traceparent)
@@ -138,6 +143,7 @@ class Flow:
         traceparent: str = "",
     ) -> list[results_pb2.ResultRef]:
         """Sends a task's value to what follows it; returns the children it started."""
+        cont = await self.loaded(stm, cont)
         context = expand.Context(origin.task_id, origin.root_id, cont)
         await self.write(stm, expand.follow(value, context, traceparent))
         return [nodes.result_ref(cont.remaining[0])] if cont.remaining else []
@@ -162,6 +168,8 @@ class Flow:
             stm.put(join_key, join.SerializeToString())
             return
         values, links = await self._slot_values(stm, join)
+        if not join.HasField("body"):  # the join's value goes on down its chain: load the next steps
+            join.continuation.CopyFrom(await self.loaded(stm, join.continuation))
         stm.delete(join_key)
         stm.delete_prefix(self.keys.join_slot_prefix(slot.join_id))
         if join.result_id:
@@ -186,6 +194,37 @@ class Flow:
                 [replace(r, links=tuple(links)) if isinstance(r, expand.NewTask) else r for r in after.records]
             )
         await self.write(stm, after)
+
+    async def loaded(self, stm: STM, cont: records_pb2.Continuation) -> records_pb2.Continuation:
+        """`cont` with its next stored segment read in (and deleted) once only the step about to
+        start is left inline, so what follows that step is never just a segment id."""
+        if len(cont.remaining) > 1 or not cont.tail:
+            return cont
+        key = self.keys.chain(cont.tail)
+        raw = await stm.get(key)
+        if raw is None:  # deleted by hand: nothing can start the steps it held
+            log.error("chain segment %s is missing: the chain ends before its steps", cont.tail)
+        segment = records_pb2.ChainSegment.FromString(raw or b"")
+        stm.delete(key)
+        out = records_pb2.Continuation(remaining=[*cont.remaining, *segment.remaining], tail=segment.tail)
+        if cont.HasField("slot"):
+            out.slot.CopyFrom(cont.slot)
+        return out
+
+    async def _stored_steps(self, stm: STM, tail: str) -> list[canvas_pb2.Canvas]:
+        """Every step in the segments from `tail` on, deleting them (the chain will not run them)."""
+        steps: list[canvas_pb2.Canvas] = []
+        while tail:
+            key = self.keys.chain(tail)
+            raw = await stm.get(key)
+            if raw is None:
+                log.error("chain segment %s is missing: its steps are not marked failed", tail)
+                break
+            segment = records_pb2.ChainSegment.FromString(raw)
+            stm.delete(key)
+            steps.extend(segment.remaining)
+            tail = segment.tail
+        return steps
 
     async def _slot_values(self, stm: STM, join: records_pb2.JoinRecord) -> tuple[list[object], list[str]]:
         """The members' values in order, and the trace contexts of the traced ones."""
@@ -222,7 +261,7 @@ class Flow:
         for callback in callbacks:
             for task_id in nodes.all_task_ids(callback):
                 self.put_result(stm, task_id, state, failure=failure, root_id=origin.root_id)
-        for node in cont.remaining:
+        for node in [*cont.remaining, *await self._stored_steps(stm, cont.tail)]:
             for task_id in nodes.all_task_ids(node):
                 self.put_result(stm, task_id, state, failure=failure, root_id=origin.root_id)
         if cont.HasField("slot"):

@@ -8,6 +8,7 @@ result/<id>                    ResultRecord          revoked/<id>     RevokeReco
 join/<gid>                     JoinRecord            submit/<root>    SubmitRecord
 join/<gid>/slot/<index:08d>    motet.v1.Payload      group/<gid>      GroupRecord
 outbox/<txid>/<part:06d>       OutboxPart            session/<lease>  SessionRecord (worker lease)
+chain/<id>                     ChainSegment (more steps of a long chain)
 ```
 
 Beware: ``join/<gid>`` is itself a prefix of ``join/<gid>/slot/…`` and of ``join/<gid>x``
@@ -151,6 +152,15 @@ class Keys:
         """``(txid, part)`` of an `outbox` key."""
         txid, _, part = self.id_from(key, self.outbox_prefix()).partition("/")
         return txid, int(part)
+
+    # chains
+    def chain(self, segment_id: str) -> bytes:
+        """A ChainSegment: steps of a long chain after those its current step's record carries."""
+        return self.root + b"chain/" + _id(segment_id)
+
+    def chain_prefix(self) -> bytes:
+        """Every chain segment."""
+        return self.root + b"chain/"
 
     # revocations, submissions, saved groups
     def revoked(self, task_id: str) -> bytes:
