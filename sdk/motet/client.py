@@ -63,6 +63,8 @@ class Client:
         tls = (settings.tls_ca, settings.tls_cert, settings.tls_key)
         self._scheduler = scheduler_pb2_grpc.SchedulerServiceStub(channel(settings.scheduler, tls))
         self._results = results_pb2_grpc.ResultsServiceStub(channel(settings.results, tls))
+        self._await_here = True
+        """Whether a wait for one result asks the scheduler first (False once it answered UNIMPLEMENTED)."""
 
     def __repr__(self) -> str:
         return f"<Client scheduler={self.settings.scheduler} results={self.settings.results}>"
@@ -153,6 +155,11 @@ class Client:
     def wait(self, ids: list[str], timeout: float | None) -> Iterator[results_pb2.TaskResult]:
         """Yields each task's result once it is ready, over one WaitResult stream for all of them.
 
+        One id is first waited for at the scheduler (AwaitResult): the replica that holds the
+        task answers from the commit that writes its result, with no hop through the store's
+        watch and the results service. When it does not hold the task (or cannot be asked), the
+        wait goes to the results service, as for several ids.
+
         Results are durable, so a stream broken (or ended early) by a restarting results service
         is opened again for the ids still missing (a few tries). `timeout` is a deadline: the
         pauses between tries never run past it.
@@ -163,6 +170,11 @@ class Client:
                 its queue, or the results service could not be reached.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
+        if len(ids) == 1 and self._await_here:
+            held = self._await_at_scheduler(ids[0], timeout, deadline)
+            if held is not None:
+                yield held
+                return
         missing = dict.fromkeys(ids)
         retries = 0
         while missing:
@@ -201,6 +213,24 @@ class Client:
                 if deadline is not None:
                     pause = min(pause, max(deadline - time.monotonic(), 0.0))
                 time.sleep(pause)
+
+    def _await_at_scheduler(
+        self, task_id: str, timeout: float | None, deadline: float | None
+    ) -> results_pb2.TaskResult | None:
+        """Task `task_id`'s ready result from the scheduler holding it, or None when it does
+        not hold it or cannot be asked (the caller waits at the results service)."""
+        left = None if deadline is None else deadline - time.monotonic()
+        try:
+            reply = self._scheduler.AwaitResult(
+                scheduler_pb2.AwaitResultRequest(task_id=task_id), timeout=left, metadata=self._metadata
+            )
+        except grpc.RpcError as err:
+            if err.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise self._timed_out(timeout, [task_id]) from None
+            if err.code() == grpc.StatusCode.UNIMPLEMENTED:
+                self._await_here = False  # a scheduler older than AwaitResult: not asked again
+            return None  # unavailable, restarting, refused: the results service answers anyway
+        return reply.result if reply.held else None
 
     def _timed_out(self, timeout: float | None, missing: list[str]) -> TimeoutError:
         why = self.why_waiting(missing[:_DIAGNOSED])

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 
 from motet import settings as _shared
+from motet.v1 import common_pb2 as _common
 
 __all__ = [
     "METRICS_EVERY",
@@ -169,3 +170,7 @@ def result_expires() -> int:
     if value < 1:
         raise ValueError(f"MOTET_RESULT_EXPIRES must be a whole number of seconds, at least 1 (got {raw!r})")
     return value
+
+
+READY_STATES = frozenset({_common.TASK_STATE_SUCCESS, _common.TASK_STATE_FAILURE, _common.TASK_STATE_REVOKED})
+"""The states a result is final in: what a wait returns (a RETRY result is not one)."""

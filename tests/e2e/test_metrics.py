@@ -44,6 +44,7 @@ SCHEDULER_SERIES = {
     "motet_chord_joins",
     "motet_workers_connected",
     "motet_tasks_unserved",
+    "motet_result_waits",
 }
 RESULTS_SERIES = {"motet_wait_streams", "motet_result_requests"}
 GRPC_SERIES = {"grpc_server_started", "grpc_server_handled", "grpc_server_handling_seconds"}
@@ -114,6 +115,21 @@ def test_the_results_service_counts_get_and_wait_calls(metrics: Any) -> None:
     while scrape(results)[("motet_wait_streams", frozenset())] != 0 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert scrape(results)[("motet_wait_streams", frozenset())] == 0
+
+
+def test_one_task_waited_for_is_answered_by_the_scheduler_that_commits_it(metrics: Any) -> None:
+    scheduler, results = [metrics.scheduler_metrics], [metrics.results_metrics]
+    before, before_results = scrape(scheduler), scrape(results)
+    running = sleep_task.delay(0.3)  # still held when the wait begins
+    assert running.get(timeout=T) == 0.3
+    after, after_results = scrape(scheduler), scrape(results)
+    assert _moved(before, after, "motet_result_waits_total", outcome="answered") == 1
+    assert _moved(before_results, after_results, "motet_result_requests_total", method="WaitResult") == 0
+    # A task the scheduler no longer holds is waited for at the results service.
+    assert AsyncResult(running.id).get(timeout=T) == 0.3
+    again, again_results = scrape(scheduler), scrape(results)
+    assert _moved(after, again, "motet_result_waits_total", outcome="not_held") == 1
+    assert _moved(after_results, again_results, "motet_result_requests_total", method="WaitResult") == 1
 
 
 def test_the_worker_counts_what_it_ran(metrics: Any) -> None:

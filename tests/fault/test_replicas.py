@@ -11,6 +11,7 @@ import pytest
 
 from examples.guide.tasks import add, tsum
 from motet import chord
+from tests.support.scrape import scrape
 
 pytestmark = [pytest.mark.fault, pytest.mark.slow]
 
@@ -20,8 +21,17 @@ def test_two_scheduler_replicas_share_the_work(fault_cluster: object, record_dir
 
     second = fault_cluster.add_scheduler()
     fault_cluster.add_worker(scheduler=second, queues="replica")
-    # Only the second replica's worker serves "replica"; the task is submitted to the first.
+    # Only the second replica's worker serves "replica"; the task is submitted to the first,
+    # which holds it in its cache, so the wait is answered there too: when the second
+    # replica's commit deletes the task, the first reads the result once (no results service).
+    before_waits = scrape([fault_cluster.scheduler_metrics])
+    before_streams = scrape([fault_cluster.results_metrics])
     assert add.apply_async((40, 2), queue="replica").get(timeout=60) == 42
+    waits = scrape([fault_cluster.scheduler_metrics])
+    key = ("motet_result_waits_total", frozenset({("outcome", "answered")}))
+    assert waits.get(key, 0) - before_waits.get(key, 0) == 1
+    streams = ("motet_result_requests_total", frozenset({("method", "WaitResult")}))
+    assert scrape([fault_cluster.results_metrics]).get(streams, 0) == before_streams.get(streams, 0)
     before = _count(record_dir)
     members = [record_order.s(f"m{i}").set(queue="replica" if i % 2 else "celery") for i in range(40)]
     assert chord(members)(record_order.si("body")).get(timeout=90) == "body"

@@ -14,13 +14,16 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from motet import client, payload
 from motet.exceptions import CanvasError, EncodeError, MotetError, NotFound, ServiceUnavailable, TimeoutError
 from motet.settings import ClientSettings
-from motet.v1 import common_pb2, results_pb2
+from motet.v1 import common_pb2, results_pb2, scheduler_pb2
 
 
-def _client(stub: Any = None) -> client.Client:
+def _client(stub: Any = None, scheduler: Any = None) -> client.Client:
     c = client.Client(ClientSettings(scheduler="h:1", results="h:2", namespace="ns"))
     if stub is not None:
         c._results = stub
+    c._await_here = scheduler is not None  # else one id would first be asked of h:1
+    if scheduler is not None:
+        c._scheduler = scheduler
     return c
 
 
@@ -165,3 +168,53 @@ def test_unary_calls_retry_unavailable_then_give_up(no_sleep: None) -> None:
     with pytest.raises(ServiceUnavailable, match="submitting"):
         _client()._unary("h:1", "submitting", call, object(), 1.0)
     assert len(calls) == 4 and calls[0] == (("motet-namespace", "ns"),)
+
+
+class FakeScheduler:
+    """AwaitResult answers in order: a reply, or an error to raise."""
+
+    def __init__(self, answers: list[Any]) -> None:
+        self.answers = answers
+        self.calls = 0
+
+    def AwaitResult(  # noqa: N802 - the stub's method name
+        self, request: scheduler_pb2.AwaitResultRequest, timeout: float | None = None, metadata: Any = ()
+    ) -> scheduler_pb2.AwaitResultResponse:
+        self.calls += 1
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+def test_one_result_held_by_the_scheduler_is_answered_there() -> None:
+    held = scheduler_pb2.AwaitResultResponse(held=True, result=_reply("a", 7).result)
+    results = FakeStub([])  # never asked
+    assert [r.task_id for r in _client(results, FakeScheduler([held])).wait(["a"], timeout=5)] == ["a"]
+    assert results.requests == []
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        scheduler_pb2.AwaitResultResponse(held=False),
+        FakeRpcError(grpc.StatusCode.UNAVAILABLE, "restarting"),
+        FakeRpcError(grpc.StatusCode.UNIMPLEMENTED, "an older scheduler"),
+    ],
+)
+def test_one_result_the_scheduler_does_not_hold_is_waited_for_at_the_results_service(answer: Any) -> None:
+    results = FakeStub([[_reply("a", 7)], [_reply("b", 8)]])
+    scheduler = FakeScheduler([answer, scheduler_pb2.AwaitResultResponse(held=False)])
+    c = _client(results, scheduler)
+    assert [r.task_id for r in c.wait(["a"], timeout=5)] == ["a"]
+    assert results.requests == [["a"]]
+    list(c.wait(["b"], timeout=5))
+    # An older scheduler (UNIMPLEMENTED) is not asked again.
+    unimplemented = isinstance(answer, FakeRpcError) and answer.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert scheduler.calls == (1 if unimplemented else 2)
+
+
+def test_a_wait_at_the_scheduler_past_its_deadline_is_a_timeout_error() -> None:
+    scheduler = FakeScheduler([FakeRpcError(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline")])
+    with pytest.raises(TimeoutError, match=r"timed out after 0.5 s waiting for 1 result\(s\)"):
+        list(_client(FakeStub([]), scheduler).wait(["a"], timeout=0.5))

@@ -12,7 +12,7 @@ from typing import Any
 import grpc
 
 from motet.v1 import common_pb2, results_pb2, results_pb2_grpc
-from motet_server.config import DEFAULT_QUEUE, MAX_RESULTS_PER_CALL
+from motet_server.config import DEFAULT_QUEUE, MAX_RESULTS_PER_CALL, READY_STATES
 from motet_server.rpc import errors, metrics
 from motet_server.store.errors import StoreError, StoreUnavailable, WatchCompacted
 from motet_server.store.etcd import Etcd
@@ -20,12 +20,11 @@ from motet_server.store.keys import Keys
 from motet_server.store.kv import KV, WatchEvent
 from motet_server.v1 import records_pb2
 
-__all__ = ["READY_STATES", "ResultsServicer"]
+__all__ = ["ResultsServicer"]
 
 log = logging.getLogger(__name__)
 
 _STATE = common_pb2.TaskState
-READY_STATES = frozenset({_STATE.TASK_STATE_SUCCESS, _STATE.TASK_STATE_FAILURE, _STATE.TASK_STATE_REVOKED})
 _READ_CHUNK = 100  # keys per read txn: etcd allows 128 operations in one txn
 
 

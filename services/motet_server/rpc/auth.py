@@ -13,7 +13,7 @@ A call carries ``authorization: Bearer <token>`` metadata. What each role may ca
 
 | role   | calls |
 |--------|-------|
-| client | SubmitCanvas, AddToChord, GetResult, GetResults, WaitResult, SaveGroup, RestoreGroup |
+| client | SubmitCanvas, AddToChord, AwaitResult, GetResult, GetResults, WaitResult, SaveGroup, RestoreGroup |
 | worker | WorkerService.Connect, declaring only task names and queues its patterns allow |
 | admin  | everything, in any namespace ("*"), including RevokeTask, InspectWorkers, ForgetResult |
 
@@ -57,6 +57,7 @@ _OPEN = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 _CLIENT = {
     "/motet.v1.SchedulerService/SubmitCanvas",
     "/motet.v1.SchedulerService/AddToChord",
+    "/motet.v1.SchedulerService/AwaitResult",
     "/motet.v1.ResultsService/GetResult",
     "/motet.v1.ResultsService/GetResults",
     "/motet.v1.ResultsService/WaitResult",

@@ -284,6 +284,15 @@ class TaskLabels:
         return self.OTHER
 
 
+result_waits_total = Counter(
+    "motet_result_waits_total",
+    "AwaitResult calls (one task's result, waited for at the scheduler), by outcome: answered "
+    "from the commit that wrote it (or one read after another replica's), not_held (the "
+    "client waits at the results service), released (held, then no ready result was seen here).",
+    ["outcome"],
+    registry=SCHEDULER,
+)
+
 task_label = TaskLabels(METRIC_TASK_NAMES)
 """The task label of the scheduler's series (`config.METRIC_TASK_NAMES` names, then ``other``)."""
 

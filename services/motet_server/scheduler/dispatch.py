@@ -9,6 +9,7 @@ can share the keyspace and a stale view costs a failed compare, never a double d
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import heapq
 import logging
@@ -18,8 +19,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from motet.v1 import worker_pb2
-from motet_server.config import DEFAULT_QUEUE, METRICS_EVERY
+from motet.v1 import results_pb2, worker_pb2
+from motet_server.config import DEFAULT_QUEUE, METRICS_EVERY, READY_STATES
 from motet_server.rpc import metrics
 from motet_server.scheduler import transitions
 from motet_server.scheduler.committer import Committer
@@ -42,6 +43,13 @@ ORPHAN_CHECK_DELAY = 0.5
 """Seconds after seeing a claim of a local session that no assignment went out for, before it is
 looked at again (and, if still held and unsent, sent): long enough for a claim whose commit
 this process is still finishing to be sent by its own path."""
+_RECENT_SECONDS = 2.0
+_RECENT_RESULTS = 1024
+_RECENT_BYTES = 16 * 1024
+"""A wait that comes within `_RECENT_SECONDS` of the commit (the common `delay().get()` of a
+quick task: the worker had the task before the client had its SubmitCanvas reply) is answered
+from the last `_RECENT_RESULTS` results of up to `_RECENT_BYTES` each (16 MiB at most)."""
+
 _CANVASES_TIMED = 100_000
 """Canvases whose end-to-end time a replica follows at once (the oldest unfinished are dropped)."""
 RECONCILE_EVERY = 5.0
@@ -118,6 +126,11 @@ class Dispatcher:
         self._canvases: dict[str, tuple[str, float]] = {}
         """Result id of a canvas this replica accepted -> (its kind, when): end-to-end timing."""
         self._gauged: set[tuple[str, str]] = set()
+        self._awaiting: dict[str, list[asyncio.Future[results_pb2.TaskResult | None]]] = {}
+        """Task id -> AwaitResult calls waiting for its result to be committed here."""
+        self._recent: collections.OrderedDict[str, tuple[float, results_pb2.TaskResult]] = collections.OrderedDict()
+        """Small ready results this replica committed in the last `_RECENT_SECONDS`: a wait that
+        arrives just after the commit (a quick task) is answered without a read."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -203,6 +216,8 @@ class Dispatcher:
             self._ready.clear()
             self._delayed.clear()
             self._on_tasks([WatchEvent(kind="put", kv=kv) for kv in kvs])
+            for task_id in [t for t in self._awaiting if t not in self.tasks]:  # gone in the gap
+                self._spawn(self._settle_from_store(task_id))
         elif prefix == self._keys.claim_prefix():
             self.claims.clear()
             self._on_claims([WatchEvent(kind="put", kv=kv) for kv in kvs])
@@ -220,6 +235,8 @@ class Dispatcher:
             task_id = self._keys.id_from(event.kv.key, prefix)
             if event.kind == "delete":
                 self._forget(task_id)
+                if task_id in self._awaiting:  # not settled by a commit of this replica
+                    self._spawn(self._settle_from_store(task_id))
                 continue
             self._remember(records_pb2.TaskRecord.FromString(event.kv.value))
             self._schedule(task_id)
@@ -329,8 +346,9 @@ class Dispatcher:
             for session, _ in handoffs:
                 session.available += 1
             return
-        for result_id in flow.ready:
-            self.finished(result_id)  # a task's, a group's: succeeded, failed downstream, revoked
+        for result in flow.ready:
+            self.finished(result.task_id)  # a task's, a group's: succeeded, failed downstream, revoked
+            self._committed(result)
         handed = set()
         for session, rec in handoffs:
             handed.add(rec.id)
@@ -540,6 +558,74 @@ class Dispatcher:
         self._canvases[result_id] = (kind, time.monotonic())
         while len(self._canvases) > _CANVASES_TIMED:
             self._canvases.pop(next(iter(self._canvases)))  # the oldest: never finished here
+
+    # ------------------------------------------------------------------ waits
+
+    def await_result(self, task_id: str) -> asyncio.Future[results_pb2.TaskResult | None] | None:
+        """A future of task `task_id`'s ready result, or None when this replica does not hold
+        the task (the caller waits at the results service).
+
+        The result comes from the commit that writes it when that commit is this replica's
+        (`after_commit`), or, when that commit came just before the wait, from the results kept
+        a moment after it (`_committed`): no read, no watch. When the task's record goes away
+        otherwise (another replica completed it) the result is read once; if there is no ready
+        result then (a task replaced by a group, one whose result is ignored) the future gets
+        None, and the caller waits elsewhere.
+        """
+        future: asyncio.Future[results_pb2.TaskResult | None] = asyncio.get_running_loop().create_future()
+        recent = self._recent.get(task_id)
+        if recent is not None and time.monotonic() - recent[0] < _RECENT_SECONDS:
+            future.set_result(recent[1])
+            return future
+        if task_id not in self.tasks:
+            return None
+        self._awaiting.setdefault(task_id, []).append(future)
+        return future
+
+    def stop_awaiting(self, task_id: str, future: asyncio.Future[results_pb2.TaskResult | None]) -> None:
+        """Forgets a wait that ended (answered, timed out, cancelled)."""
+        futures = self._awaiting.get(task_id)
+        if futures is not None and future in futures:
+            futures.remove(future)
+            if not futures:
+                del self._awaiting[task_id]
+
+    def _committed(self, result: results_pb2.TaskResult) -> None:
+        """A result this replica just committed: answers its waits and keeps it a moment."""
+        if result.state not in READY_STATES:
+            return
+        if result.task_id in self._awaiting:
+            self._settle(result.task_id, result)
+        if result.ByteSize() > _RECENT_BYTES:
+            return
+        self._recent[result.task_id] = (time.monotonic(), result)
+        self._recent.move_to_end(result.task_id)
+        while len(self._recent) > _RECENT_RESULTS:
+            self._recent.popitem(last=False)
+
+    def _settle(self, task_id: str, result: results_pb2.TaskResult | None) -> None:
+        if result is not None and result.state not in READY_STATES:
+            return  # a RETRY: the task's record stays, the wait goes on
+        for future in self._awaiting.pop(task_id, ()):
+            if not future.done():
+                future.set_result(result)
+
+    async def _settle_from_store(self, task_id: str) -> None:
+        result = None
+        try:
+            kv = await self._etcd.get(self._keys.result(task_id))
+            if kv is not None:
+                result = records_pb2.ResultRecord.FromString(kv.value).result
+        except StoreError:
+            pass  # None: the caller waits at the results service, which reads it again
+        if task_id in self.tasks:
+            return  # created again meanwhile (a replacement took its id): still held
+        self._settle(task_id, result if result is not None and result.state in READY_STATES else None)
+
+    def release_waits(self) -> None:
+        """Ends every wait with None (the replica is stopping: the callers wait elsewhere)."""
+        for task_id in list(self._awaiting):
+            self._settle(task_id, None)
 
     def finished(self, result_id: str) -> None:
         """A result was written (`Flow.ready`): the end of a canvas timed by `submitted`."""

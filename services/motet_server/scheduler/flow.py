@@ -58,8 +58,8 @@ class Flow:
     """Tasks this attempt claimed for a worker session, with their claims."""
     joins_fired: list[str] = field(default_factory=list)
     """Joins this attempt completed (their body / links started): counted once it commits."""
-    ready: list[str] = field(default_factory=list)
-    """Ids of the results this attempt wrote (any ready state): what a canvas waits for."""
+    ready: list[results_pb2.TaskResult] = field(default_factory=list)
+    """The results this attempt wrote (any ready state): what a canvas waits for."""
 
     def mark(self) -> tuple[int, int, int, int]:
         """Where the collected lists stand, to take one transition's additions back (`undo`)."""
@@ -335,7 +335,7 @@ class Flow:
             result.root_id = root_id
             result.parent_id = parent_id
         result.date_done.CopyFrom(_timestamp(self.now))
-        self.ready.append(task_id)
+        self.ready.append(result)
         stm.put(
             self.keys.result(task_id),
             records_pb2.ResultRecord(result=result).SerializeToString(),

@@ -84,6 +84,7 @@ async def serve(
     finally:
         log.info("scheduler stopping")
         await workers.shutdown("scheduler stopping")
+        dispatcher.release_waits()  # what the drain did not settle is waited for at the results service
         await server.stop(5.0)
         reconciler.cancel()
         with contextlib.suppress(asyncio.CancelledError):

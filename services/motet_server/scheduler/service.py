@@ -111,15 +111,17 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
         canvas = await _valid_canvas(request.canvas, context, "the canvas")
         await _trace(canvas, request.traceparent, context)
         try:
-            # A new root id is the common case: assume its submit key is absent (the compare
-            # checks it; a repeated submission fails it and re-runs with a real read).
-            root_key = self._keys.submit(nodes.first_task_id(canvas))
+            # New ids are the common case: assume the submit key and the guarded task and
+            # result keys are absent, with no read (the compares check it; a repeated
+            # submission or a reused id fails them and re-runs with real reads).
+            absent = [self._keys.submit(nodes.first_task_id(canvas)), *transitions.guarded_keys(self._keys, canvas)]
             parent = request.parent_id
             prefetch = [self._keys.task(parent), self._keys.result(parent)] if parent else []
             # The parent's task record will change: its completion must read it, not a snapshot.
             self._dispatcher.known.pop(parent, None)
             submit = partial(transitions.submit, canvas=canvas, parent_id=parent)
-            done = await self._committer.run(submit, prefetch=prefetch, seeds=[(root_key, None)])
+            seeds = [(key, None) for key in absent]
+            done = await self._committer.run(submit, prefetch=prefetch, seeds=seeds)
         except StoreUnavailable as exc:
             await errors.abort(context, "unavailable", f"the store is unavailable: {exc}")
         except StoreError as exc:
@@ -209,6 +211,27 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
             destination=list(request.destination),
         )
         return scheduler_pb2.InspectWorkersResponse(workers=workers)
+
+    async def AwaitResult(  # noqa: N802 - gRPC method name
+        self,
+        request: scheduler_pb2.AwaitResultRequest,
+        context: grpc.aio.ServicerContext[scheduler_pb2.AwaitResultRequest, scheduler_pb2.AwaitResultResponse],
+    ) -> scheduler_pb2.AwaitResultResponse:
+        if not request.task_id:
+            await errors.abort(context, "invalid_request", "task_id is required", violations=[("task_id", "empty")])
+        future = self._dispatcher.await_result(request.task_id)
+        if future is None:
+            metrics.result_waits_total.labels(outcome="not_held").inc()
+            return scheduler_pb2.AwaitResultResponse(held=False)
+        try:
+            result = await future
+        finally:
+            self._dispatcher.stop_awaiting(request.task_id, future)
+        if result is None:
+            metrics.result_waits_total.labels(outcome="released").inc()
+            return scheduler_pb2.AwaitResultResponse(held=False)
+        metrics.result_waits_total.labels(outcome="answered").inc()
+        return scheduler_pb2.AwaitResultResponse(held=True, result=result)
 
     async def AddToChord(  # noqa: N802 - gRPC method name
         self,

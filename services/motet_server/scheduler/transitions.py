@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from motet.v1 import canvas_pb2, common_pb2, results_pb2
 from motet_server.scheduler import expand, nodes
 from motet_server.scheduler.flow import Flow, Origin, failed_request
+from motet_server.store.keys import Keys
 from motet_server.store.stm import STM
 from motet_server.v1 import records_pb2
 
@@ -89,12 +90,20 @@ async def submit(flow: Flow, stm: STM, canvas: canvas_pb2.Canvas, parent_id: str
     return Submitted(root_id=root_id, result_id=result_id, created=True)
 
 
+def guarded_keys(keys: Keys, canvas: canvas_pb2.Canvas) -> list[bytes]:
+    """The task and result keys `submit` reads to check a canvas's ids are free (its first
+    `_GUARDED_IDS` ids). A caller that expects new ids seeds them as absent (no read: the
+    compares check it, and a re-run reads them when one is in use)."""
+    ids = list(dict.fromkeys(nodes.all_task_ids(canvas)))[:_GUARDED_IDS]
+    return [key for task_id in ids for key in (keys.task(task_id), keys.result(task_id))]
+
+
 async def _id_in_use(flow: Flow, stm: STM, canvas: canvas_pb2.Canvas) -> tuple[str, str] | None:
     """A task id of the canvas that is in use and why, or None when they are all free.
 
     Client-chosen ids must not name a stored task or result: creating the task would overwrite
     it. Each read records a `create_revision == 0` compare, so a record created meanwhile
-    fails the commit (invariant 1) and the re-run sees it.
+    fails the commit (invariant 1) and the re-run sees it. The keys are `guarded_keys`.
     """
     for task_id in list(dict.fromkeys(nodes.all_task_ids(canvas)))[:_GUARDED_IDS]:
         if await stm.get(flow.keys.task(task_id)) is not None:
