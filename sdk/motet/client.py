@@ -175,6 +175,15 @@ class Client:
             if held is not None:
                 yield held
                 return
+        # The results service takes _RESULTS_PER_CALL ids per stream: a wider group is waited
+        # for chunk after chunk (a join needs them all anyway).
+        unique = list(dict.fromkeys(ids))
+        for start in range(0, len(unique), _RESULTS_PER_CALL):
+            yield from self._wait_stream(unique[start : start + _RESULTS_PER_CALL], timeout, deadline)
+
+    def _wait_stream(
+        self, ids: list[str], timeout: float | None, deadline: float | None
+    ) -> Iterator[results_pb2.TaskResult]:
         missing = dict.fromkeys(ids)
         retries = 0
         while missing:

@@ -133,9 +133,10 @@ MAX_PAYLOAD_BYTES = _shared.MAX_PAYLOAD_BYTES
 MAX_RESULTS_PER_CALL = 10_000
 """Task ids one GetResults call may ask for."""
 
-MAX_CANVAS_NODES = 50_000
-"""Nodes one submission may have: refused at once above it (the store takes about 10,000 tasks
-per submission; beyond that a canvas is refused as CANVAS_TOO_LARGE after expansion)."""
+MAX_CANVAS_NODES = 250_000
+"""Nodes one submission may have: refused at once above it. A write set too large for one etcd
+transaction stages its parts before the commit (`store.stm`), so a chord of 100,000 members is
+one submission; the gRPC message limit (64 MiB) and etcd's space bound it further."""
 
 CHAIN_INLINE_STEPS = 16
 """Chain steps a task record carries at most as its continuation; the steps after them are

@@ -218,3 +218,11 @@ def test_a_wait_at_the_scheduler_past_its_deadline_is_a_timeout_error() -> None:
     scheduler = FakeScheduler([FakeRpcError(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline")])
     with pytest.raises(TimeoutError, match=r"timed out after 0.5 s waiting for 1 result\(s\)"):
         list(_client(FakeStub([]), scheduler).wait(["a"], timeout=0.5))
+
+
+def test_a_wait_for_more_ids_than_one_stream_takes_is_split_into_streams() -> None:
+    ids = [f"t{i}" for i in range(25_000)]
+    chunks = [ids[:10_000], ids[10_000:20_000], ids[20_000:]]
+    results = FakeStub([[_reply(i, 1) for i in chunk] for chunk in chunks])
+    assert [r.task_id for r in _client(results).wait(ids, timeout=60)] == ids
+    assert results.requests == chunks

@@ -17,7 +17,7 @@ from motet_server.scheduler.service import SchedulerServicer, WorkerServicer
 from motet_server.store.etcd import PLAIN, Etcd, EtcdAccess
 from motet_server.store.keys import Keys
 from motet_server.store.result_lease import ResultLease
-from motet_server.store.stm import apply_outbox
+from motet_server.store.stm import apply_outbox, clean_stages
 
 __all__ = ["serve"]
 
@@ -103,5 +103,9 @@ async def _reconcile(store: Etcd, keys: Keys) -> None:
             if repaired:
                 # A part still queued a pass later: its writer died between commit and apply.
                 metrics.reconciler_repairs_total.labels(what="outbox_part").inc(repaired)
+            removed = await clean_stages(store, keys)
+            if removed:
+                # Parts staged by a write set that never committed (its writer died first).
+                metrics.reconciler_repairs_total.labels(what="stage_orphan").inc(removed)
         except Exception:  # noqa: BLE001 - next pass tries again
             log.warning("reconciler pass failed", exc_info=True)

@@ -366,7 +366,9 @@ class Etcd:
                     out[kv.key] = kv
         return out
 
-    async def get_prefix(self, prefix: bytes, *, limit: int = 0, revision: int = 0) -> tuple[list[KV], int]:
+    async def get_prefix(
+        self, prefix: bytes, *, limit: int = 0, revision: int = 0, keys_only: bool = False
+    ) -> tuple[list[KV], int]:
         """Every key starting with ``prefix``, sorted by key, and the revision of the read.
 
         Read in pages of at most `PAGE_KEYS` keys, every page at the revision of the first, so
@@ -377,6 +379,7 @@ class Etcd:
         Args:
             prefix: The key prefix.
             limit: At most this many keys (0: all).
+            keys_only: Leave every value empty (etcd sends none).
             revision: Read the store as of this revision (0: now). A compacted revision
                 raises `StoreError` (also when compaction passes the read's revision between
                 two pages: read again).
@@ -389,7 +392,7 @@ class Etcd:
         key, page = prefix, PAGE_KEYS
         while True:
             want = min(page, limit - len(out)) if limit else page
-            req = rpc_pb2.RangeRequest(key=key, range_end=end, limit=want, revision=revision)
+            req = rpc_pb2.RangeRequest(key=key, range_end=end, limit=want, revision=revision, keys_only=keys_only)
             try:
                 resp = await self._unary(self._kv.Range, req, "get_prefix")
             except StoreError as exc:

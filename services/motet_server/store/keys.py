@@ -9,6 +9,7 @@ join/<gid>                     JoinRecord            submit/<root>    SubmitReco
 join/<gid>/slot/<index:08d>    motet.v1.Payload      group/<gid>      GroupRecord
 outbox/<txid>/<part:06d>       OutboxPart            session/<lease>  SessionRecord (worker lease)
 chain/<id>                     ChainSegment (more steps of a long chain)
+stage/<txid>/<part:06d>        OutboxPart (a huge write set's parts, written before its commit)
 ```
 
 Beware: ``join/<gid>`` is itself a prefix of ``join/<gid>/slot/…`` and of ``join/<gid>x``
@@ -147,6 +148,23 @@ class Keys:
     def outbox_prefix(self) -> bytes:
         """Every outbox part of every write set."""
         return self.root + b"outbox/"
+
+    def stage(self, txid: str, part: int) -> bytes:
+        """Part ``part`` of a write set too large for its commit txn, written before it."""
+        return self.stage_txid_prefix(txid) + b"%06d" % part
+
+    def stage_txid_prefix(self, txid: str) -> bytes:
+        """Every staged part of one write set."""
+        return self.root + b"stage/" + _segment(txid) + b"/"
+
+    def stage_prefix(self) -> bytes:
+        """Every staged part of every write set."""
+        return self.root + b"stage/"
+
+    def parse_stage(self, key: bytes) -> tuple[str, int]:
+        """``(txid, part)`` of a `stage` key."""
+        txid, _, part = self.id_from(key, self.stage_prefix()).partition("/")
+        return txid, int(part)
 
     def parse_outbox(self, key: bytes) -> tuple[str, int]:
         """``(txid, part)`` of an `outbox` key."""

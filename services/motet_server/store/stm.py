@@ -28,12 +28,21 @@ writes go first and always commit in the transaction itself (`commit` refuses a 
 pinned writes do not fit). A part's key carries a fresh uuid4 txid, so it is never written over;
 a repeated write set is stopped by its pinned guard. `STM.fits` tells whether the write set commits without spilling,
 and `STM.spilled` which keys a committed write set left to its outbox parts (their revision is
-not the commit's). All parts travel in the commit txn, so the
-whole write set must fit etcd's --max-request-bytes (Motet's EtcdProcess sets 10 MiB).
+not the commit's). Those parts travel in the commit txn, so such a spill stays under 1 MiB
+(`STAGE_BYTES`).
+
+Larger write sets, or ones needing more parts than one txn can put, are staged: their parts
+are written first, one txn each, as ``stage/<txid>/<part:06d>`` (the txid starts with the Unix
+time), and the commit txn puts one pointer part (``OutboxPart.staged`` = how many) with a
+compare that staged part 0 still exists. Staged parts apply only once their pointer exists, in
+order, each exactly once (`apply_outbox`); parts whose write set never committed are swept by
+`clean_stages` (the reconciler) once `STAGE_ORPHAN_SECONDS` old. A write set then has no size
+limit but etcd's space (docs/invariants.md, invariant 2).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
@@ -50,12 +59,20 @@ from motet_server.store.keys import Keys
 from motet_server.store.kv import KV, MAX_TXN_OPS, Compare, Op, prefix_end
 from motet_server.v1 import records_pb2
 
-__all__ = ["MAX_TXN_OPS", "PART_BYTES", "PART_OPS", "STM", "Savepoint", "apply_outbox"]
+__all__ = ["MAX_TXN_OPS", "PART_BYTES", "PART_OPS", "STAGE_BYTES", "STM", "Savepoint", "apply_outbox", "clean_stages"]
 
 log = logging.getLogger(__name__)
 
 PART_OPS = MAX_TXN_OPS - 1
 """Ops in one outbox part: its applying txn also deletes the part."""
+
+STAGE_BYTES = 1024 * 1024
+"""Write sets larger than this (or needing more outbox parts than one txn can put) stage their
+parts before the commit (`stage/<txid>/<part>`, one txn each) instead of carrying them in it:
+the commit txn stays small, and a write set has no size limit but the store's."""
+
+STAGE_ORPHAN_SECONDS = 600.0
+"""Age after which staged parts with no committed pointer are garbage (`clean_stages`)."""
 
 PART_BYTES = 1024 * 1024
 """Bytes of writes in the commit txn's own share and in one outbox part: the part's applying
@@ -430,22 +447,27 @@ class STM:
         writes = list(self._writes.values())
         if not writes and not compares:
             return True
-        head, parts = self._plan(writes)
+        head, parts, staged = self._plan(writes)
         ops = _ops(head)
         part_kvs: list[tuple[bytes, bytes]] = []
-        if parts:
-            keys = self._outbox_keys()
+        keys = self._outbox_keys() if parts else None
+        if keys is not None and staged:
+            # Too large for one txn: the parts are written first, each in its own txn, under
+            # stage/<txid>/ (the txid starts with the time, for the orphan sweep), and the
+            # commit txn puts one pointer to them, with a compare that they are still there.
+            self.txid = f"{int(time.time())}t{uuid.uuid4().hex}"
+            for n, chunk in enumerate(parts):
+                msg = records_pb2.OutboxPart(writes=_proto_writes(chunk))
+                await self._etcd.put(keys.stage(self.txid, n), msg.SerializeToString())
+            compares.append(Compare.create(keys.stage(self.txid, 0), ">", 0))
+            part_kvs.append((keys.outbox(self.txid, 0), records_pb2.OutboxPart(staged=len(parts)).SerializeToString()))
+        elif keys is not None:
             self.txid = uuid.uuid4().hex
             for n, chunk in enumerate(parts):
-                msg = records_pb2.OutboxPart(
-                    writes=[
-                        records_pb2.Write(key=w.key, value=w.value, lease=w.lease, kind=_KIND_TO_PROTO[w.kind])
-                        for w in chunk
-                    ]
-                )
+                msg = records_pb2.OutboxPart(writes=_proto_writes(chunk))
                 part_kvs.append((keys.outbox(self.txid, n), msg.SerializeToString()))
-        # The spilled parts commit atomically with the head: either all of the write set is
-        # durable (some of it still queued in the outbox) or none of it.
+        # The spilled parts (or the pointer to the staged ones) commit atomically with the
+        # head: either all of the write set is durable (some of it still queued) or none of it.
         ops += [Op.put(k, v) for k, v in part_kvs]
         # No compare per part: its key carries a fresh uuid4 txid, so it cannot exist yet, and a
         # repeated write set is stopped by the guard pinned in the head (e.g. submit/<root>).
@@ -454,6 +476,9 @@ class STM:
         result = await self._etcd.txn(compares, ops)
         metrics.etcd_txn_seconds.labels(op=self.op).observe(time.perf_counter() - sent)
         if not result.succeeded:
+            if staged and keys is not None and self.txid is not None:  # not committed: its staged parts are garbage
+                with contextlib.suppress(StoreError):
+                    await self._etcd.delete_prefix(keys.stage_txid_prefix(self.txid))
             return False
         metrics.etcd_txn_ops.observe(len(ops))
         self.revision = result.revision
@@ -466,35 +491,110 @@ class STM:
                 log.warning("outbox %s committed but not yet applied", self.txid, exc_info=True)
         return True
 
-    def _plan(self, writes: list[_Write]) -> tuple[list[_Write], list[list[_Write]]]:
-        """(writes in the commit txn, spilled parts in order)."""
-        # The commit txn carries every byte of the write set anyway (parts included), so only
-        # its op count limits its own share; bytes limit each part (applied in its own txn).
+    def _plan(self, writes: list[_Write]) -> tuple[list[_Write], list[list[_Write]], bool]:
+        """(writes in the commit txn, spilled parts in order, whether the parts are staged)."""
+        # A spill carries every byte of the write set in the commit txn (parts included), so
+        # only its op count limits its own share; bytes limit each part (applied in its own
+        # txn). Beyond STAGE_BYTES, or more parts than one txn can put, the parts are staged.
         writes = _pinned_first(writes)
         chunks = _chunks(writes, self._max_ops, _UNLIMITED)
         if len(chunks) == 1:
-            return chunks[0], []
-        head, parts = self._split(writes, len(chunks) - 1)
+            return chunks[0], [], False
+        split = self._split(writes, len(chunks) - 1) if sum(w.size for w in writes) <= STAGE_BYTES else None
+        staged = split is None
+        if split is None:
+            chunks = _chunks(writes, self._max_ops - 1, PART_BYTES)  # one op left for the pointer
+            split = chunks[0], chunks[1:]
+        head, parts = split
         if any(w.head for chunk in parts for w in chunk):
             pinned = sum(1 for w in writes if w.head)
             raise StoreError(
                 f"a write set of {len(writes)} writes pins {pinned} to its transaction, but only "
                 f"{len(head)} fit beside its {len(parts)} outbox parts; split the work into several transitions"
             )
-        return head, parts
+        return head, parts, staged
 
-    def _split(self, writes: list[_Write], n_parts: int) -> tuple[list[_Write], list[list[_Write]]]:
+    def _split(self, writes: list[_Write], n_parts: int) -> tuple[list[_Write], list[list[_Write]]] | None:
+        """(head, parts) for a spill in the commit txn, or None when one txn cannot carry the parts."""
         # The commit txn also carries one put per part: shrink its share until it all fits.
         while True:
             if n_parts >= self._max_ops:
-                raise StoreError(
-                    f"a write set of {len(writes)} writes needs {n_parts} outbox parts, more than "
-                    f"one txn can carry ({self._max_ops - 1}); split the work into several transitions"
-                )
+                return None
             chunks = _chunks(writes, self._max_ops - n_parts, _UNLIMITED)
             if len(chunks) - 1 <= n_parts:
                 return chunks[0], chunks[1:]
             n_parts = len(chunks) - 1
+
+
+def _proto_writes(chunk: list[_Write]) -> list[records_pb2.Write]:
+    return [records_pb2.Write(key=w.key, value=w.value, lease=w.lease, kind=_KIND_TO_PROTO[w.kind]) for w in chunk]
+
+
+def _part_writes(part: records_pb2.OutboxPart) -> list[_Write]:
+    return [_Write(kind=_PROTO_TO_KIND[w.kind], key=w.key, value=w.value, lease=w.lease) for w in part.writes]
+
+
+async def _apply_part(etcd: Etcd, guards: list[Compare], writes: list[_Write], deletes: list[bytes]) -> bool:
+    """One part's txn: its writes and `deletes` (the part itself), under `guards`."""
+    tail = [Op.delete(key) for key in deletes]
+    try:
+        result = await etcd.txn(guards, [*_ops(writes), *tail])
+    except StoreError as exc:
+        if "lease not found" not in str(exc):
+            raise
+        # A put's lease expired since the commit (e.g. a worker session): etcd would have
+        # deleted that key at expiry anyway, so the put is dropped rather than letting the part
+        # block the outbox forever. Same guards: still applies at most once.
+        dead = {w.lease for w in writes if w.lease and await etcd.lease_ttl(w.lease) < 0}
+        writes = [w for w in writes if w.lease not in dead]
+        result = await etcd.txn(guards, [*_ops(writes), *tail])
+    if result.succeeded:
+        metrics.outbox_parts_applied_total.inc()
+    return result.succeeded
+
+
+async def _apply_staged(etcd: Etcd, keys: Keys, txid: str, pointer: KV, count: int) -> tuple[int, bool]:
+    """Applies a committed write set's staged parts in order; returns (applied, finished).
+
+    Each part's txn is guarded on the pointer (the write set committed), on the part still
+    being there (exactly once) and on the previous part being gone (in order); the last one
+    deletes the pointer too.
+    """
+    applied = 0
+    for n in range(count):
+        key = keys.stage(txid, n)
+        kv = await etcd.get(key)
+        if kv is None:
+            continue  # applied already
+        guards = [Compare.mod(pointer.key, "==", pointer.mod_revision), Compare.mod(key, "==", kv.mod_revision)]
+        if n > 0:
+            guards.append(Compare.create(keys.stage(txid, n - 1), "==", 0))
+        deletes = [key, pointer.key] if n == count - 1 else [key]
+        if not await _apply_part(etcd, guards, _part_writes(records_pb2.OutboxPart.FromString(kv.value)), deletes):
+            return applied, False  # a racing caller is mid-way: leave the rest to it / the next pass
+        applied += 1
+    return applied, True
+
+
+async def clean_stages(etcd: Etcd, keys: Keys, *, older_than: float = STAGE_ORPHAN_SECONDS) -> int:
+    """Deletes staged parts whose write set never committed (its writer died, or its commit
+    failed and its own cleanup did not get through), once older than `older_than` seconds.
+
+    Each write set's parts go in one txn guarded on its pointer being absent; its commit
+    compares that part 0 is still there, so a slow writer's commit fails rather than point at
+    deleted parts. Returns how many write sets were removed.
+    """
+    kvs, _ = await etcd.get_prefix(keys.stage_prefix(), keys_only=True)
+    removed = 0
+    now = time.time()
+    for txid in sorted({keys.parse_stage(kv.key)[0] for kv in kvs}):
+        born, _, _ = txid.partition("t")
+        if born.isdigit() and now - int(born) < older_than:
+            continue
+        pointer_absent = Compare.create(keys.outbox(txid, 0), "==", 0)
+        result = await etcd.txn([pointer_absent], [Op.delete_prefix(keys.stage_txid_prefix(txid))])
+        removed += int(result.succeeded)
+    return removed
 
 
 async def apply_outbox(etcd: Etcd, keys: Keys, *, txid: str | None = None) -> int:
@@ -521,28 +621,20 @@ async def apply_outbox(etcd: Etcd, keys: Keys, *, txid: str | None = None) -> in
     for t, parts in by_txid.items():
         for n, kv in sorted(parts, key=lambda p: p[0]):
             part = records_pb2.OutboxPart.FromString(kv.value)
-            writes = [_Write(kind=_PROTO_TO_KIND[w.kind], key=w.key, value=w.value, lease=w.lease) for w in part.writes]
+            if part.staged:
+                done, finished = await _apply_staged(etcd, keys, t, kv, part.staged)
+                applied += done
+                if not finished:
+                    break
+                continue
             # Why: the part is still pending (nobody applied it yet) -- this is what makes each
             # part apply exactly once among racing reconcilers.
-            part_pending = Compare.mod(kv.key, "==", kv.mod_revision)
-            guards = [part_pending]
+            guards = [Compare.mod(kv.key, "==", kv.mod_revision)]
             if n > 0:
                 # Why: parts apply in order; part n-1 is deleted by the txn that applied it.
                 guards.append(Compare.create(keys.outbox(t, n - 1), "==", 0))
-            try:
-                result = await etcd.txn(guards, [*_ops(writes), Op.delete(kv.key)])
-            except StoreError as exc:
-                if "lease not found" not in str(exc):
-                    raise
-                # A put's lease expired since the commit (e.g. a worker session): etcd would have
-                # deleted that key at expiry anyway, so the put is dropped rather than letting
-                # the part block the outbox forever. Same guards: still applies at most once.
-                dead = {w.lease for w in writes if w.lease and await etcd.lease_ttl(w.lease) < 0}
-                writes = [w for w in writes if w.lease not in dead]
-                result = await etcd.txn(guards, [*_ops(writes), Op.delete(kv.key)])
-            if result.succeeded:
+            if await _apply_part(etcd, guards, _part_writes(part), [kv.key]):
                 applied += 1
-                metrics.outbox_parts_applied_total.inc()
                 continue
             # A racing caller applied it (then move on), or the previous part is still pending,
             # which only a racing caller mid-way can cause: leave the rest to it / the next pass.
