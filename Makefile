@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PROTO_SRC := $(shell find protos -name '*.proto')
 
-.PHONY: venv proto lint test test-unit test-conformance test-node node run bench bench-quick bench-motet clean etcd redis prometheus
+.PHONY: venv proto lint test test-unit test-conformance test-node node run bench bench-quick bench-deps profile-s2 bench-motet clean etcd redis prometheus
 
 NODE_SDK := sdk/node
 # Node.js (the Node SDK, the cross-language tests): the machine's when it is 20 or newer, else
@@ -88,14 +88,26 @@ run: proto etcd
 	$(BIN)/python -m examples.guide
 
 # Motet and Celery 5.7 + Redis side by side (bench/sidebyside.py; the Celery venv is the
-# conformance suite's, made on first use): 3 alternating rounds, about 10 minutes; writes
-# bench/results/<timestamp>.json (git-ignored) and docs/performance.md.
-bench: proto etcd redis
+# conformance suite's, made on first use): 3 alternating rounds, then the scale curves (chord
+# and group to 100,000, chain to 1,000), about 25 minutes; writes bench/results/<timestamp>.json
+# (git-ignored), docs/performance.md and docs/performance-curves.png.
+bench: proto etcd redis bench-deps
 	$(BIN)/python -m bench.sidebyside
 
 # The same, smaller sizes and one round of each system: about a minute.
-bench-quick: proto etcd redis
+bench-quick: proto etcd redis bench-deps
 	$(BIN)/python -m bench.sidebyside --quick --repeats 1
+
+# The benchmark's own extra (matplotlib for the curves' plot, py-spy), once per venv.
+bench-deps: $(VENV)/.bench-installed
+
+$(VENV)/.bench-installed: $(VENV)/.installed
+	$(BIN)/pip install -q -e '.[dev,bench]'
+	touch $@
+
+# Where a sequential delay().get() spends its time: CPU per process, and py-spy's busiest functions.
+profile-s2: proto etcd bench-deps
+	$(BIN)/python -m bench.profile --spy
 
 # Motet's own figures only (no Celery): bench/canvas.py.
 bench-motet: proto etcd

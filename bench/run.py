@@ -13,7 +13,7 @@ import re
 import sys
 import urllib.request
 
-from bench.scenarios import SCENARIOS, Canvas, run
+from bench.scenarios import CURVES, SCENARIOS, Canvas, run
 
 COUNTERS = {
     # scheduler
@@ -52,19 +52,27 @@ def canvas(system: str) -> Canvas:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.run")
     parser.add_argument("--system", choices=("motet", "celery"), required=True)
-    parser.add_argument("--scenarios", required=True)
-    parser.add_argument("--sizes", required=True, help="S1=2000,S2=50,...")
+    parser.add_argument("--scenarios", default="")
+    parser.add_argument("--sizes", default="", help="S1=2000,S2=50,...")
+    parser.add_argument("--curve", default="", help="a scale curve and its sizes: chord=10,100,1000")
     parser.add_argument("--metrics", default="", help="comma-separated /metrics URLs (Motet)")
     args = parser.parse_args(argv)
-    sizes = {k: int(v) for k, v in (item.split("=") for item in args.sizes.split(","))}
+    runs: list[tuple[str, int, str]] = []  # (scenario, size, curve name or "")
+    if args.sizes:
+        sizes = {k: int(v) for k, v in (item.split("=") for item in args.sizes.split(","))}
+        runs += [(name, sizes[name], "") for name in args.scenarios.split(",") if name]
+    if args.curve:
+        curve, _, ladder = args.curve.partition("=")
+        runs += [(CURVES[curve].scenario, int(n), curve) for n in ladder.split(",")]
     urls = [u for u in args.metrics.split(",") if u]
     c = canvas(args.system)
     assert c.add.delay(1, 1).get(timeout=60) == 2  # warm the connections
-    for name in args.scenarios.split(","):
-        size = sizes[name]
+    for name, size, curve in runs:
         before = scrape(urls) if urls else {}
         figures = run(name, size, c)
         entry: dict[str, object] = {"scenario": name, "size": size, "figures": figures}
+        if curve:
+            entry["curve"] = curve
         if urls:
             after = scrape(urls)
             tasks = SCENARIOS[name].tasks(size)

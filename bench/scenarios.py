@@ -59,6 +59,39 @@ SCENARIOS: dict[str, Scenario] = {
 }
 
 
+@dataclass(frozen=True)
+class Curve:
+    """One scale curve: a scenario run at a ladder of sizes (Motet only)."""
+
+    name: str
+    scenario: str
+    title: str
+    member: str
+    full: tuple[int, ...]
+    quick: tuple[int, ...]
+
+
+CURVES: dict[str, Curve] = {
+    c.name: c
+    for c in (
+        Curve(
+            "chord",
+            "S4",
+            "chord width (chord of N adds -> tsum)",
+            "member",
+            (10, 100, 1_000, 10_000, 100_000),
+            (10, 100, 1_000),
+        ),
+        Curve(
+            "group", "S1", "group size (group of N adds)", "member", (10, 100, 1_000, 10_000, 100_000), (10, 100, 1_000)
+        ),
+        Curve("chain", "S3", "chain length (chain of N adds)", "step", (10, 100, 1_000), (10, 100)),
+    )
+}
+"""The issue's scale curves: time and etcd bytes per member must grow linearly in N (a flat
+per-member cost), and a chain's per-step cost must stay flat."""
+
+
 def build(name: str, size: int, c: Canvas) -> Any:
     """The canvas of scenario `name` (S2 is a single signature, sent `size` times)."""
     if name == "S1":
@@ -94,7 +127,7 @@ def expected(name: str, size: int) -> Any:
     raise KeyError(name)
 
 
-TIMEOUT = 600
+TIMEOUT = 1200
 
 
 def run(name: str, size: int, c: Canvas) -> dict[str, float]:

@@ -31,12 +31,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.scenarios import SCENARIOS
+from bench import curves as scale
+from bench.scenarios import CURVES, SCENARIOS
 from tests.conformance.services import CeleryWorker, Redis, celery_env, ensure_celery_venv
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 DOC = ROOT / "docs" / "performance.md"
+PLOT = ROOT / "docs" / "performance-curves.png"
 FSYNC_ALWAYS = ("--save", "", "--appendonly", "yes", "--appendfsync", "always")
 SYSTEMS = {
     "motet": "Motet",
@@ -65,10 +67,19 @@ def children(pid: int) -> list[int]:
 
 
 def client(
-    python: str, system: str, names: list[str], sizes: dict[str, int], env: dict[str, str], metrics: str = ""
+    python: str,
+    system: str,
+    names: list[str],
+    sizes: dict[str, int],
+    env: dict[str, str],
+    metrics: str = "",
+    curve: str = "",
 ) -> list[dict[str, Any]]:
-    argv = [python, "-m", "bench.run", "--system", system, "--scenarios", ",".join(names)]
-    argv += ["--sizes", ",".join(f"{n}={sizes[n]}" for n in names)]
+    argv = [python, "-m", "bench.run", "--system", system]
+    if names:
+        argv += ["--scenarios", ",".join(names), "--sizes", ",".join(f"{n}={sizes[n]}" for n in names)]
+    if curve:
+        argv += ["--curve", curve]
     if metrics:
         argv += ["--metrics", metrics]
     done = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True, timeout=3600, check=False)
@@ -77,13 +88,13 @@ def client(
     return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
 
 
-def motet_round(names: list[str], sizes: dict[str, int]) -> dict[str, Any]:
+def motet_round(names: list[str], sizes: dict[str, int], curve: str = "") -> dict[str, Any]:
     from motet_server.devcluster import DevCluster
 
     with DevCluster(app="examples.guide.tasks", ports="free", workers=1, concurrency=8) as cluster:
         env = {**os.environ, "MOTET_SCHEDULER": cluster.scheduler, "MOTET_RESULTS": cluster.results}
         metrics = f"http://{cluster.scheduler_metrics}/metrics,http://{cluster.etcd}/metrics"
-        scenarios = client(sys.executable, "motet", names, sizes, env, metrics)
+        scenarios = client(sys.executable, "motet", names, sizes, env, metrics, curve)
         rss = {
             "scheduler": vm_hwm_mb(cluster.scheduler_process.pid if cluster.scheduler_process else None),
             "results": vm_hwm_mb(cluster.results_process.pid if cluster.results_process else None),
@@ -412,6 +423,25 @@ def render(report: dict[str, Any], command: str) -> str:
         *etcd_table(summary, names),
         "",
     ]
+    if report.get("curves"):
+        sizes = report.get("curve_sizes", {})
+        lines += [
+            "## Scale curves (Motet)",
+            "",
+            "Each curve is one scenario at a ladder of sizes, one run each, on one fresh cluster "
+            "(the same setup as above); Celery is not run at these sizes. A cost linear in N is a flat "
+            "line per member. "
+            + (
+                "The plot: `docs/performance-curves.png`."
+                if report.get("plot")
+                else "No plot: matplotlib is not installed (`pip install -e '.[bench]'`, which `make bench` does)."
+            ),
+            "",
+            *(["![scale curves](performance-curves.png)", ""] if report.get("plot") else []),
+            *scale.tables(report["curves"]),
+            "Sizes run: " + "; ".join(f"{k}: {', '.join(f'{n:,}' for n in v)}" for k, v in sizes.items()) + ".",
+            "",
+        ]
     lines += [
         "## Targets",
         "",
@@ -447,6 +477,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--systems", default=",".join(SYSTEMS), help="which systems, in round order")
     parser.add_argument("--no-doc", action="store_true", help="do not rewrite docs/performance.md")
     parser.add_argument("--render", metavar="JSON", help="only rewrite docs/performance.md from a results file")
+    parser.add_argument(
+        "--curves",
+        default=",".join(CURVES),
+        help=f"scale curves to run after the rounds ({','.join(CURVES)}; '' for none)",
+    )
     args = parser.parse_args(argv)
     os.chdir(ROOT)
     if args.render:
@@ -479,6 +514,18 @@ def main(argv: list[str] | None = None) -> int:
             result = run_round(system, names, sizes)
             report["rounds"].append({"system": system, "repeat": repeat, **result})
             print(f"{time.monotonic() - t:.0f} s", flush=True)
+    wanted = [c.strip() for c in args.curves.split(",") if c.strip()]
+    if any(c not in CURVES for c in wanted):
+        parser.error(f"unknown curve: {wanted}")
+    report["curves"], report["curve_sizes"] = {}, {}
+    for name in wanted:
+        ladder = CURVES[name].quick if args.quick else CURVES[name].full
+        t = time.monotonic()
+        print(f"curve {name}: N = {', '.join(f'{n:,}' for n in ladder)} ...", end=" ", flush=True)
+        entries = motet_round([], {}, curve=f"{name}={','.join(map(str, ladder))}")["scenarios"]
+        report["curves"][name], report["curve_sizes"][name] = entries, list(ladder)
+        print(f"{time.monotonic() - t:.0f} s", flush=True)
+    report["plot"] = bool(report["curves"]) and not args.no_doc and scale.plot(report["curves"], PLOT)
     report["wall_seconds"] = time.monotonic() - t0
     report["summary"] = summarize(report["rounds"])
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -488,6 +535,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_doc:
         DOC.write_text(text)
     print("\n".join(table(report["summary"], names)))
+    if report["curves"]:
+        print("\n" + "\n".join(scale.tables(report["curves"])))
     print(f"\nwrote {out.relative_to(ROOT)}" + ("" if args.no_doc else f" and {DOC.relative_to(ROOT)}"))
     return 0
 

@@ -24,7 +24,6 @@ __all__ = ["ResultsServicer"]
 
 log = logging.getLogger(__name__)
 
-_STATE = common_pb2.TaskState
 _READ_CHUNK = 100  # keys per read txn: etcd allows 128 operations in one txn
 
 
@@ -127,7 +126,7 @@ class ResultsServicer(results_pb2_grpc.ResultsServiceServicer):
         result_kv = found.get(self._keys.result(task_id))
         if result_kv is not None:
             return records_pb2.ResultRecord.FromString(result_kv.value).result
-        result = results_pb2.TaskResult(task_id=task_id, state=_STATE.TASK_STATE_PENDING)
+        result = results_pb2.TaskResult(task_id=task_id, state=common_pb2.TASK_STATE_PENDING)
         task_kv = found.get(self._keys.task(task_id))
         if task_kv is not None:
             rec = records_pb2.TaskRecord.FromString(task_kv.value)
@@ -141,7 +140,7 @@ class ResultsServicer(results_pb2_grpc.ResultsServiceServicer):
             # ignore_result: nothing is recorded for the task, so it reads PENDING throughout.
             if claim_kv is not None and not rec.options.ignore_result:
                 claim = records_pb2.ClaimRecord.FromString(claim_kv.value)
-                result.state = _STATE.TASK_STATE_STARTED if claim.started else _STATE.TASK_STATE_RECEIVED
+                result.state = common_pb2.TASK_STATE_STARTED if claim.started else common_pb2.TASK_STATE_RECEIVED
         return result
 
     @staticmethod

@@ -28,8 +28,6 @@ log = logging.getLogger(__name__)
 
 __all__ = ["Flow", "Origin", "chord_error", "failed_request", "request_context"]
 
-_STATE = common_pb2.TaskState
-
 
 @dataclass(frozen=True)
 class Origin:
@@ -180,7 +178,7 @@ class Flow:
             self.put_result(
                 stm,
                 join.result_id,
-                _STATE.TASK_STATE_SUCCESS,
+                common_pb2.TASK_STATE_SUCCESS,
                 value=nodes.encode_json(expand.join_value(join, values)),
                 root_id=join.root_id,
                 parent_id=join.parent_id,
@@ -285,14 +283,14 @@ class Flow:
         )
         stm.delete_prefix(self.keys.join_slot_prefix(join_id))
         err = failure
-        if join.HasField("body") and state == _STATE.TASK_STATE_FAILURE:
+        if join.HasField("body") and state == common_pb2.TASK_STATE_FAILURE:
             err = chord_error(failure)
         if join.result_id:
             self.put_result(stm, join.result_id, state, failure=err, root_id=join.root_id, parent_id=join.parent_id)
         if join.HasField("body"):
             for task_id in nodes.all_task_ids(join.body):
                 self.put_result(stm, task_id, state, failure=err, root_id=join.root_id)
-        if state == _STATE.TASK_STATE_FAILURE and join.link_error:
+        if state == common_pb2.TASK_STATE_FAILURE and join.link_error:
             failed = _join_request(join, origin)
             for errback in join.link_error:
                 await self.write(stm, expand.errback(errback, err, failed, origin.root_id))

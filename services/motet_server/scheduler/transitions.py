@@ -36,7 +36,6 @@ MAX_DELIVERIES = 5
 """Lost deliveries of one task (its worker vanished without an accepted report) before it fails
 with WorkerLost. Deliveries that ended in a retry do not count."""
 
-_STATE = common_pb2.TaskState
 # The exception classes the SDK re-raises for these outcomes; the outcome itself is the
 # failure's `kind`, which is what decides a task's state.
 REVOKED_TYPE = "motet.exceptions.TaskRevokedError"
@@ -154,7 +153,7 @@ async def claim(flow: Flow, stm: STM, task_id: str, session_id: int, worker_id: 
         return None  # the dispatcher files it under its start time again
     if unready:
         # Expired or revoked: it ends REVOKED, as the revoke transition ends it.
-        await _fail(flow, stm, rec, _STATE.TASK_STATE_REVOKED, _revoked_failure(task_id, unready))
+        await _fail(flow, stm, rec, common_pb2.TASK_STATE_REVOKED, _revoked_failure(task_id, unready))
         return None
     lost = _lost(rec)
     if lost >= MAX_DELIVERIES:
@@ -164,7 +163,7 @@ async def claim(flow: Flow, stm: STM, task_id: str, session_id: int, worker_id: 
             task_id=task_id,
             kind=common_pb2.FAILURE_KIND_WORKER_LOST,
         )
-        await _fail(flow, stm, rec, _STATE.TASK_STATE_FAILURE, failure)
+        await _fail(flow, stm, rec, common_pb2.TASK_STATE_FAILURE, failure)
         return None
     return await write_claim(flow, stm, rec, session_id=session_id, worker_id=worker_id)
 
@@ -285,7 +284,7 @@ async def finish(flow: Flow, stm: STM, report: Report) -> bool:
         await _replace(flow, stm, rec, report.replacement)
     elif report.failure is not None:
         revoked = report.failure.kind == common_pb2.FAILURE_KIND_REVOKED
-        state = _STATE.TASK_STATE_REVOKED if revoked else _STATE.TASK_STATE_FAILURE
+        state = common_pb2.TASK_STATE_REVOKED if revoked else common_pb2.TASK_STATE_FAILURE
         await _fail(flow, stm, rec, state, report.failure)
     else:
         value = report.value or nodes.encode_json(None)
@@ -321,7 +320,7 @@ async def revoke(flow: Flow, stm: STM, task_id: str, reason: str = "revoked") ->
     if claim_raw is not None:
         return records_pb2.ClaimRecord.FromString(claim_raw).session_id
     rec = records_pb2.TaskRecord.FromString(raw)
-    await _fail(flow, stm, rec, _STATE.TASK_STATE_REVOKED, _revoked_failure(task_id, reason))
+    await _fail(flow, stm, rec, common_pb2.TASK_STATE_REVOKED, _revoked_failure(task_id, reason))
     return None
 
 
@@ -342,7 +341,7 @@ async def _succeed(
         failure = common_pb2.TaskFailure(
             exc_type=REVOKED_TYPE, message="revoked", task_id=rec.id, kind=common_pb2.FAILURE_KIND_REVOKED
         )
-        await flow.fail_downstream(stm, _STATE.TASK_STATE_REVOKED, failure, rec.continuation, origin)
+        await flow.fail_downstream(stm, common_pb2.TASK_STATE_REVOKED, failure, rec.continuation, origin)
     else:
         children = await flow.deliver(stm, value, rec.continuation, origin, traceparent)
         for callback in expand.callbacks(rec.options.link, rec.id):
@@ -350,7 +349,7 @@ async def _succeed(
             await flow.write(stm, expand.expand(callback, context, (nodes.decode_json(value),)))
             children.append(nodes.result_ref(callback))
     if not rec.options.ignore_result:  # ignore_result: no result at all, the state stays PENDING
-        flow.put_result(stm, rec.id, _STATE.TASK_STATE_SUCCESS, value=value, rec=rec, children=children)
+        flow.put_result(stm, rec.id, common_pb2.TASK_STATE_SUCCESS, value=value, rec=rec, children=children)
 
 
 async def _fail(flow: Flow, stm: STM, rec: records_pb2.TaskRecord, state: int, failure: common_pb2.TaskFailure) -> None:
@@ -361,7 +360,7 @@ async def _fail(flow: Flow, stm: STM, rec: records_pb2.TaskRecord, state: int, f
     if not rec.options.ignore_result:  # Celery stores no error either (store_errors_even_if_ignored off)
         flow.put_result(stm, rec.id, state, failure=failure, rec=rec)
     origin = Origin(task_id=rec.id, root_id=rec.root_id)
-    if state == _STATE.TASK_STATE_FAILURE and rec.options.link_error:
+    if state == common_pb2.TASK_STATE_FAILURE and rec.options.link_error:
         # Errbacks run exactly once per failed task that carries them (never for a retry).
         failed = failed_request(rec)
         for errback in rec.options.link_error:
@@ -380,7 +379,7 @@ def _retry(flow: Flow, stm: STM, rec: records_pb2.TaskRecord, report: Report) ->
     stm.put(flow.keys.task(rec.id), rec.SerializeToString())
     stm.delete(flow.keys.claim(rec.id))
     if not rec.options.ignore_result:
-        flow.put_result(stm, rec.id, _STATE.TASK_STATE_RETRY, failure=report.failure, rec=rec)
+        flow.put_result(stm, rec.id, common_pb2.TASK_STATE_RETRY, failure=report.failure, rec=rec)
 
 
 async def _replace(flow: Flow, stm: STM, rec: records_pb2.TaskRecord, replacement: canvas_pb2.Canvas) -> None:
@@ -395,7 +394,7 @@ async def _replace(flow: Flow, stm: STM, rec: records_pb2.TaskRecord, replacemen
             task_id=rec.id,
             kind=common_pb2.FAILURE_KIND_RAISED,
         )
-        await _fail(flow, stm, rec, _STATE.TASK_STATE_FAILURE, failure)
+        await _fail(flow, stm, rec, common_pb2.TASK_STATE_FAILURE, failure)
         return
     nodes.ensure_ids(canvas)
     stm.delete(flow.keys.task(rec.id))
