@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -49,12 +50,9 @@ def _busiest(path: Path, top: int) -> list[str]:
     return [f"{n * 100 / total:5.1f}% {name}" for name, n in own.most_common(top)]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="bench.profile")
-    parser.add_argument("-n", type=int, default=1000, help="round trips measured")
-    parser.add_argument("--spy", action="store_true", help="also sample the services with py-spy")
-    args = parser.parse_args(argv)
-
+def measure(n: int, spy: bool) -> dict[str, Any]:
+    """Runs `n` round trips on a fresh cluster; returns the medians (ms), the CPU ms per round
+    trip of each process, and (with `spy`) each service's busiest functions."""
     from motet import state
     from motet_server.devcluster import DevCluster
 
@@ -76,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         spies: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}
         out = Path(tempfile.mkdtemp(prefix="motet-profile-"))
-        if args.spy:
+        if spy:
             for name in ("scheduler", "worker", "results"):
                 raw = out / f"{name}.txt"
                 cmd = [str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(pids[name]), "-f", "raw"]
@@ -85,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(1)
         before = {name: _cpu_seconds(pid) for name, pid in pids.items() if pid}
         submit, wait, total = [], [], []
-        for _ in range(args.n):
+        for _ in range(n):
             t0 = time.perf_counter()
             res = add.delay(1, 1)
             t1 = time.perf_counter()
@@ -95,19 +93,43 @@ def main(argv: list[str] | None = None) -> int:
             wait.append(t2 - t1)
             total.append(t2 - t0)
         after = {name: _cpu_seconds(pid) for name, pid in pids.items() if pid}
-        ms = statistics.median
-        print(
-            f"{args.n} round trips: p50 {ms(total) * 1e3:.2f} ms = submit {ms(submit) * 1e3:.2f} ms "
-            f"+ get {ms(wait) * 1e3:.2f} ms"
-        )
-        cpu = {name: (after[name] - before[name]) * 1e3 / args.n for name in after}
-        print("CPU ms per round trip: " + ", ".join(f"{n} {v:.2f}" for n, v in cpu.items()))
-        print(f"  total {sum(cpu.values()):.2f} ms of CPU per {ms(total) * 1e3:.2f} ms round trip (2 cores)")
+        busiest: dict[str, list[str]] = {}
         for name, (proc, raw) in spies.items():
             proc.wait(timeout=60)
             if raw.exists():
-                print(f"\n{name}: busiest functions (own time)")
-                print("\n".join(_busiest(raw, 12)))
+                busiest[name] = _busiest(raw, 8)
+    return {
+        "n": n,
+        "p50_ms": statistics.median(total) * 1e3,
+        "submit_ms": statistics.median(submit) * 1e3,
+        "get_ms": statistics.median(wait) * 1e3,
+        "cpu_ms": {name: (after[name] - before[name]) * 1e3 / n for name in after},
+        "busiest": busiest,
+    }
+
+
+def render(profile: dict[str, Any]) -> list[str]:
+    """The profile as lines of text (also a Markdown section body)."""
+    cpu = profile["cpu_ms"]
+    lines = [
+        f"{profile['n']} round trips: p50 {profile['p50_ms']:.2f} ms = submit {profile['submit_ms']:.2f} ms "
+        f"+ get {profile['get_ms']:.2f} ms.",
+        "",
+        "CPU ms per round trip: "
+        + ", ".join(f"{name} {ms:.2f}" for name, ms in cpu.items())
+        + f"; {sum(cpu.values()):.2f} ms of CPU in all per {profile['p50_ms']:.2f} ms round trip, on 2 cores.",
+    ]
+    for name, top in profile["busiest"].items():
+        lines += ["", f"{name}: busiest functions (own time, idle waits left out)", "", "```", *top, "```"]
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench.profile")
+    parser.add_argument("-n", type=int, default=1000, help="round trips measured")
+    parser.add_argument("--spy", action="store_true", help="also sample the services with py-spy")
+    args = parser.parse_args(argv)
+    print("\n".join(render(measure(args.n, args.spy))))
     return 0
 
 

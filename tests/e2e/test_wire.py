@@ -254,11 +254,11 @@ def test_get_results_answers_each_id_in_order_and_refuses_an_empty_request(clust
 
 
 def test_a_canvas_larger_than_one_etcd_transaction_is_still_one_submission(cluster: object) -> None:
-    # 15,000 records are far past what one etcd txn carries (128 ops): the write set's parts are
-    # staged before the commit, and the whole group is stored by the one SubmitCanvas.
+    # 10,000 records are far past what one etcd txn carries (128 ops, and over 1 MiB): the write
+    # set's parts are staged before the commit, and the whole group is stored by one SubmitCanvas.
     import uuid
 
-    ids = [str(uuid.uuid4()) for _ in range(15_000)]
+    ids = [str(uuid.uuid4()) for _ in range(10_000)]
     members = [
         canvas_pb2.Canvas(signature=canvas_pb2.Signature(task="nobody.serves", options=canvas_pb2.Options(task_id=i)))
         for i in ids
@@ -270,8 +270,8 @@ def test_a_canvas_larger_than_one_etcd_transaction_is_still_one_submission(clust
 
     def states() -> list[tuple[int, str]]:
         out = []
-        for start in range(0, len(ids), 10_000):
-            request = results_pb2.GetResultsRequest(task_ids=ids[start : start + 10_000])
+        for start in range(0, len(ids), 5_000):
+            request = results_pb2.GetResultsRequest(task_ids=ids[start : start + 5_000])
             out += [(r.state, r.task) for r in results.GetResults(request, timeout=60).results]
         return out
 
