@@ -15,7 +15,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from examples.guide.tasks import add, fail, sleep_task
 from motet import AsyncResult
-from motet.exceptions import TaskRevokedError
+from motet.exceptions import TaskRevokedError, TimeoutError
+from motet.result import ResultSet
 from tests.e2e.tasks import tracked_sleep
 from tests.support.scrape import Samples, scrape, total
 
@@ -101,11 +102,12 @@ def test_the_services_series_carry_their_namespace(metrics: Any) -> None:
 
 def test_the_results_service_counts_get_and_wait_calls(metrics: Any) -> None:
     results = [metrics.results_metrics]
-    done = add.delay(2, 3)
-    assert done.get(timeout=T) == 5
+    done, other = add.delay(2, 3), add.delay(1, 1)
+    assert (done.get(timeout=T), other.get(timeout=T)) == (5, 2)
     before = scrape(results)
-    # Fresh result objects: one that already holds its result asks nothing.
-    assert AsyncResult(done.id).get(timeout=T) == 5
+    # Fresh result objects: one that already holds its result asks nothing. Two ids are waited
+    # for at the results service (one id is first asked of the scheduler, AwaitResult).
+    assert ResultSet([AsyncResult(done.id), AsyncResult(other.id)]).get(timeout=T) == [5, 2]
     assert AsyncResult(done.id).state == "SUCCESS"
     after = scrape(results)
     assert _moved(before, after, "motet_result_requests_total", method="WaitResult") == 1
@@ -125,9 +127,13 @@ def test_one_task_waited_for_is_answered_by_the_scheduler_that_commits_it(metric
     after, after_results = scrape(scheduler), scrape(results)
     assert _moved(before, after, "motet_result_waits_total", outcome="answered") == 1
     assert _moved(before_results, after_results, "motet_result_requests_total", method="WaitResult") == 0
-    # A task the scheduler no longer holds is waited for at the results service.
+    # Just after its commit, a fresh wait is answered from the results the scheduler keeps a
+    # moment; an id the scheduler does not hold is waited for at the results service.
     assert AsyncResult(running.id).get(timeout=T) == 0.3
+    with pytest.raises(TimeoutError):
+        AsyncResult("never-held-by-the-scheduler").get(timeout=0.5)
     again, again_results = scrape(scheduler), scrape(results)
+    assert _moved(after, again, "motet_result_waits_total", outcome="answered") == 1
     assert _moved(after, again, "motet_result_waits_total", outcome="not_held") == 1
     assert _moved(after_results, again_results, "motet_result_requests_total", method="WaitResult") == 1
 

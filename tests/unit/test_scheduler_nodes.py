@@ -81,3 +81,16 @@ def test_a_nan_or_infinite_time_is_refused() -> None:
             assert (f"canvas.signature.options.{name}", f"{name} must be a finite number of seconds") in nodes.validate(
                 bad
             ), (name, value)
+
+
+def test_a_payload_encoding_the_scheduler_cannot_read_is_refused_at_submission() -> None:
+    # Found by the fuzz suite: a chord with an empty header starts its body at once, decoding
+    # its args; a pickle body then failed expansion with UNKNOWN instead of being refused.
+    from motet.v1 import canvas_pb2, common_pb2
+    from motet_server.scheduler import nodes as scheduler_nodes
+
+    body = canvas_pb2.Canvas(
+        signature=canvas_pb2.Signature(task="t", args=common_pb2.Payload(encoding="pickle", data=b"[1, 2]"))
+    )
+    violations = scheduler_nodes.validate(canvas_pb2.Canvas(chord=canvas_pb2.Chord(header=[], body=body)))
+    assert any("encoding 'pickle' is not supported" in why for _, why in violations)

@@ -344,7 +344,11 @@ def _validate_signature(sig: canvas_pb2.Signature, path: str) -> list[tuple[str,
 def _validate_payload(payload: common_pb2.Payload, path: str, kind: type) -> list[tuple[str, str]]:
     if len(payload.data) > MAX_PAYLOAD_BYTES:
         return [(path, f"payload of {len(payload.data)} bytes exceeds the {MAX_PAYLOAD_BYTES}-byte limit")]
-    if payload.encoding in ("", "json") and payload.data:
+    if payload.encoding not in ("", "json"):
+        # The scheduler decodes args when it prepends a received value (a chord body, a chain
+        # step): an encoding it cannot read would fail there, long after the submission.
+        return [(path, f"encoding {payload.encoding!r} is not supported (only 'json')")]
+    if payload.data:
         try:
             value = json.loads(payload.data)
         except ValueError as exc:
