@@ -287,8 +287,9 @@ class TaskLabels:
 result_waits_total = Counter(
     "motet_result_waits_total",
     "AwaitResult calls (one task's result, waited for at the scheduler), by outcome: answered "
-    "from the commit that wrote it (or one read after another replica's), not_held (the "
-    "client waits at the results service), released (held, then no ready result was seen here).",
+    "(from this replica's commit, from the results it committed in the last 2 s, or with one read "
+    "after another replica's commit), not_held (the client waits at the results service), "
+    "released (held, then no ready result was seen here).",
     ["outcome"],
     registry=SCHEDULER,
 )

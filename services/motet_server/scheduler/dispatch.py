@@ -593,7 +593,7 @@ class Dispatcher:
     def _committed(self, result: results_pb2.TaskResult) -> None:
         """A result this replica just committed: answers its waits and keeps it a moment."""
         if result.state not in READY_STATES:
-            return
+            return  # a RETRY: the task's record stays, the wait goes on
         if result.task_id in self._awaiting:
             self._settle(result.task_id, result)
         if result.ByteSize() > _RECENT_BYTES:
@@ -604,8 +604,7 @@ class Dispatcher:
             self._recent.popitem(last=False)
 
     def _settle(self, task_id: str, result: results_pb2.TaskResult | None) -> None:
-        if result is not None and result.state not in READY_STATES:
-            return  # a RETRY: the task's record stays, the wait goes on
+        """Answers every wait for `task_id` with a ready result, or None (wait elsewhere)."""
         for future in self._awaiting.pop(task_id, ()):
             if not future.done():
                 future.set_result(result)

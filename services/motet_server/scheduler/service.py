@@ -94,6 +94,10 @@ def _count_submitted(canvas: canvas_pb2.Canvas) -> int:
     return sum(routes.values())
 
 
+_WAITS = {o: metrics.result_waits_total.labels(outcome=o) for o in ("answered", "not_held", "released")}
+"""`AwaitResult`'s outcome series, bound once (one call per `delay().get()`)."""
+
+
 class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
     """Accepts canvases and revocations."""
 
@@ -221,16 +225,16 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
             await errors.abort(context, "invalid_request", "task_id is required", violations=[("task_id", "empty")])
         future = self._dispatcher.await_result(request.task_id)
         if future is None:
-            metrics.result_waits_total.labels(outcome="not_held").inc()
+            _WAITS["not_held"].inc()
             return scheduler_pb2.AwaitResultResponse(held=False)
         try:
             result = await future
         finally:
             self._dispatcher.stop_awaiting(request.task_id, future)
         if result is None:
-            metrics.result_waits_total.labels(outcome="released").inc()
+            _WAITS["released"].inc()
             return scheduler_pb2.AwaitResultResponse(held=False)
-        metrics.result_waits_total.labels(outcome="answered").inc()
+        _WAITS["answered"].inc()
         return scheduler_pb2.AwaitResultResponse(held=True, result=result)
 
     async def AddToChord(  # noqa: N802 - gRPC method name

@@ -89,12 +89,22 @@ async def submit(flow: Flow, stm: STM, canvas: canvas_pb2.Canvas, parent_id: str
     return Submitted(root_id=root_id, result_id=result_id, created=True)
 
 
+def _guarded_ids(canvas: canvas_pb2.Canvas) -> list[str]:
+    """The canvas's first `_GUARDED_IDS` distinct task ids (the walk stops there: a 100,000-task
+    group is not listed whole on every submission)."""
+    ids: dict[str, None] = {}
+    for task_id in nodes.all_task_ids(canvas):
+        ids[task_id] = None
+        if len(ids) == _GUARDED_IDS:
+            break
+    return list(ids)
+
+
 def guarded_keys(keys: Keys, canvas: canvas_pb2.Canvas) -> list[bytes]:
     """The task and result keys `submit` reads to check a canvas's ids are free (its first
     `_GUARDED_IDS` ids). A caller that expects new ids seeds them as absent (no read: the
     compares check it, and a re-run reads them when one is in use)."""
-    ids = list(dict.fromkeys(nodes.all_task_ids(canvas)))[:_GUARDED_IDS]
-    return [key for task_id in ids for key in (keys.task(task_id), keys.result(task_id))]
+    return [key for task_id in _guarded_ids(canvas) for key in (keys.task(task_id), keys.result(task_id))]
 
 
 async def _id_in_use(flow: Flow, stm: STM, canvas: canvas_pb2.Canvas) -> tuple[str, str] | None:
@@ -104,7 +114,7 @@ async def _id_in_use(flow: Flow, stm: STM, canvas: canvas_pb2.Canvas) -> tuple[s
     it. Each read records a `create_revision == 0` compare, so a record created meanwhile
     fails the commit (invariant 1) and the re-run sees it. The keys are `guarded_keys`.
     """
-    for task_id in list(dict.fromkeys(nodes.all_task_ids(canvas)))[:_GUARDED_IDS]:
+    for task_id in _guarded_ids(canvas):
         if await stm.get(flow.keys.task(task_id)) is not None:
             return task_id, f"task id {task_id} is in use by a stored task"
         if await stm.get(flow.keys.result(task_id)) is not None:

@@ -163,12 +163,14 @@ class Keys:
 
     def parse_stage(self, key: bytes) -> tuple[str, int]:
         """``(txid, part)`` of a `stage` key."""
-        txid, _, part = self.id_from(key, self.stage_prefix()).partition("/")
-        return txid, int(part)
+        return self._parse_part(key, self.stage_prefix())
 
     def parse_outbox(self, key: bytes) -> tuple[str, int]:
         """``(txid, part)`` of an `outbox` key."""
-        txid, _, part = self.id_from(key, self.outbox_prefix()).partition("/")
+        return self._parse_part(key, self.outbox_prefix())
+
+    def _parse_part(self, key: bytes, prefix: bytes) -> tuple[str, int]:
+        txid, _, part = self.id_from(key, prefix).partition("/")
         return txid, int(part)
 
     # chains

@@ -455,6 +455,11 @@ class STM:
             # Too large for one txn: the parts are written first, each in its own txn, under
             # stage/<txid>/ (the txid starts with the time, for the orphan sweep), and the
             # commit txn puts one pointer to them, with a compare that they are still there.
+            if len(compares) >= self._max_ops:
+                raise StoreError(
+                    f"a transaction read {len(compares)} keys, and a staged write set needs one more "
+                    f"compare than that; etcd allows {self._max_ops} per txn"
+                )
             self.txid = f"{int(time.time())}t{uuid.uuid4().hex}"
             for n, chunk in enumerate(parts):
                 msg = records_pb2.OutboxPart(writes=_proto_writes(chunk))
