@@ -26,6 +26,16 @@ from motet_server.store.etcd_process import EtcdProcess, EtcdStartError
 
 __all__ = ["DevCluster", "DevClusterError", "ServiceProcess"]
 
+SECURED_SETTINGS = frozenset(
+    "MOTET_" + name
+    for name in (
+        "TLS_CA", "TLS_CERT", "TLS_KEY", "TLS_CLIENT_CA", "TOKEN", "TOKENS", "JWKS", "JWT_ISSUER", "JWT_AUDIENCE",
+        "ETCD_CA", "ETCD_CERT", "ETCD_KEY", "ETCD_USER", "ETCD_PASSWORD_FILE", "HEALTH", "INSECURE",
+    )
+)  # fmt: skip
+"""The variables of a secured deployment (TLS, tokens, etcd access), which a dev cluster's
+services do not inherit from the environment that starts them."""
+
 READY_TIMEOUT = 30.0
 
 STOP_MARGIN = 5.0
@@ -154,7 +164,10 @@ class DevCluster:
         self.log_level = log_level
         self._follower = _LogFollower(self.dir, echo) if echo is not None else None
         self._keep_logs = False
-        self.env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
+        # A dev cluster is plaintext on loopback with its own etcd, whatever the caller's shell
+        # exports for a secured deployment; `env` may still set any of them on purpose.
+        inherited = {k: v for k, v in os.environ.items() if k not in SECURED_SETTINGS}
+        self.env = {**inherited, **(env or {}), "PYTHONUNBUFFERED": "1"}
         cwd = os.getcwd()
         self.env["PYTHONPATH"] = os.pathsep.join(p for p in (cwd, self.env.get("PYTHONPATH", "")) if p)
         self.scheduler = ""

@@ -103,6 +103,34 @@ def add(x, y):
 """
 
 
+def test_motet_dev_ignores_a_secured_deployments_variables_in_its_shell() -> None:
+    """One command, no setup: a shell that exports a production's TLS, token and etcd settings
+    still gets a plaintext loopback cluster (its services used to read them and fail)."""
+    scheduler, results = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+    env = {**os.environ, "MOTET_SCHEDULER": scheduler, "MOTET_RESULTS": results}
+    env.update(MOTET_TOKENS="/nonexistent/tokens.json", MOTET_TLS_CLIENT_CA="/nonexistent/ca.pem")
+    env.update(MOTET_ETCD_CA="/nonexistent/etcd-ca.pem", MOTET_ETCD_USER="root")
+    proc = _start_dev(["--app", "examples.guide.tasks", "--workers", "1"], env)
+    try:
+        _ready_line(proc)
+        add = sig("examples.guide.tasks.add", 2, 3)
+        scheduler_pb2_grpc.SchedulerServiceStub(grpc.insecure_channel(scheduler)).SubmitCanvas(
+            scheduler_pb2.SubmitCanvasRequest(canvas=add), timeout=30
+        )
+        stub = results_pb2_grpc.ResultsServiceStub(grpc.insecure_channel(results))
+        request = results_pb2.WaitResultRequest(task_ids=[add.signature.options.task_id])
+        assert next(iter(stub.WaitResult(request, timeout=30))).result.value.data == b"5"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
+
+
 def test_motet_dev_takes_result_expires_from_the_apps_conf(tmp_path: Path) -> None:
     (tmp_path / "short_results_app.py").write_text(APP_WITH_SHORT_RESULTS)
     scheduler, results = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"

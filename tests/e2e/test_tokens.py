@@ -18,18 +18,33 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from motet.v1 import scheduler_pb2, scheduler_pb2_grpc, worker_pb2, worker_pb2_grpc
+from motet.v1 import (
+    common_pb2,
+    results_pb2,
+    results_pb2_grpc,
+    scheduler_pb2,
+    scheduler_pb2_grpc,
+    worker_pb2,
+    worker_pb2_grpc,
+)
 from motet_server.devcluster import ServiceProcess
 from motet_server.ports import free_port
 from motet_server.store.etcd_process import EtcdProcess
+from tests.support.canvases import sig
 from tests.support.processes import process_env
+from tests.support.raw_worker import RawWorker
 from tests.support.rpc_errors import code_of, reason
 
 TOKENS = {
     "client-token": {"name": "api", "roles": ["client"]},
     "admin-token": {"name": "ops", "roles": ["admin"], "namespace": "*"},
     "worker-token": {"name": "guide-workers", "roles": ["worker", "client"], "tasks": ["examples.guide.tasks.*"]},
-    "narrow-worker": {"name": "adders", "roles": ["worker"], "tasks": ["examples.guide.tasks.add"]},
+    "narrow-worker": {
+        "name": "adders",
+        "roles": ["worker"],
+        "tasks": ["examples.guide.tasks.add"],
+        "queues": ["celery", "narrow-*"],
+    },
     "other-namespace": {"name": "elsewhere", "roles": ["client"], "namespace": "other"},
 }
 
@@ -126,8 +141,10 @@ def test_roles_and_namespaces_are_permission_denied(secured: dict[str, str]) -> 
 
 
 def test_a_worker_token_allows_only_its_task_names(secured: dict[str, str]) -> None:
-    def connect(token: str, names: list[str]) -> Any:
-        hello = worker_pb2.ConnectRequest(hello=worker_pb2.WorkerHello(worker_id="probe", task_names=names))
+    def connect(token: str, names: list[str], queues: tuple[str, ...] = ()) -> Any:
+        hello = worker_pb2.ConnectRequest(
+            hello=worker_pb2.WorkerHello(worker_id="probe", task_names=names, queues=queues)
+        )
         with grpc.insecure_channel(secured["scheduler"]) as ch:
             call = worker_pb2_grpc.WorkerServiceStub(ch).Connect(
                 iter([hello]), timeout=10, metadata=(("authorization", f"Bearer {token}"),)
@@ -140,9 +157,48 @@ def test_a_worker_token_allows_only_its_task_names(secured: dict[str, str]) -> N
         connect("narrow-worker", ["examples.guide.tasks.add", "examples.guide.tasks.mul"])
     assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert "task examples.guide.tasks.mul" in info.value.details()
+    with pytest.raises(grpc.RpcError) as queue:
+        connect("narrow-worker", ["examples.guide.tasks.add"], ["elsewhere"])
+    assert queue.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "queue elsewhere" in queue.value.details()
     with pytest.raises(grpc.RpcError) as client:
         connect("client-token", ["examples.guide.tasks.add"])
     assert client.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_a_worker_token_replaces_a_task_only_with_what_it_may_serve(secured: dict[str, str]) -> None:
+    """A replacement is a submission: a worker-only token may not use one to run other tasks."""
+    bearer = (("authorization", "Bearer client-token"),)
+    with grpc.insecure_channel(secured["scheduler"]) as ch:
+        submit = scheduler_pb2_grpc.SchedulerServiceStub(ch).SubmitCanvas
+        for _ in range(3):
+            canvas = sig("examples.guide.tasks.add", 1, 2, queue="narrow-q")
+            submit(scheduler_pb2.SubmitCanvasRequest(canvas=canvas), metadata=bearer, timeout=30)
+    replacements = [
+        sig("examples.guide.tasks.mul", 2, 3, queue="narrow-q"),  # a task name beyond the token
+        sig("examples.guide.tasks.add", 2, 3, queue="elsewhere"),  # a queue beyond it
+        sig("examples.guide.tasks.add", 5, 5, queue="narrow-q"),  # what it may serve itself
+    ]
+    with RawWorker(secured["scheduler"], ["examples.guide.tasks.add"], ["narrow-q"], token="narrow-worker") as worker:
+        worker.credit(3)
+        held = worker.assignments(expect=3)
+        assert len(held) == 3
+        for task, canvas in zip(held, replacements, strict=True):
+            replaced = worker_pb2.TaskReplaced(task_id=task.task_id, delivery=task.delivery, canvas=canvas)
+            worker.send(worker_pb2.ConnectRequest(replaced=replaced))
+        assert [(a.task, json.loads(a.args.data)) for a in worker.assignments(expect=1)] == [
+            ("examples.guide.tasks.add", [5, 5])
+        ]
+    with grpc.insecure_channel(secured["results"]) as ch:
+        get = results_pb2_grpc.ResultsServiceStub(ch).GetResult
+        results = [
+            get(results_pb2.GetResultRequest(task_id=t.task_id), metadata=bearer, timeout=10).result for t in held
+        ]
+    for result, denied in zip(results[:2], ["task examples.guide.tasks.mul", "queue elsewhere"], strict=True):
+        assert result.state == common_pb2.TASK_STATE_FAILURE
+        assert result.failure.exc_type == "motet.exceptions.PermissionDenied"
+        assert f"token 'adders' (without the client role) does not allow {denied}" in result.failure.message
+    assert results[2].state == common_pb2.TASK_STATE_PENDING  # replaced: its replacement runs in its place
 
 
 def test_a_refused_worker_exits_with_one_line(secured: dict[str, str]) -> None:

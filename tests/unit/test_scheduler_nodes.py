@@ -94,3 +94,22 @@ def test_a_payload_encoding_the_scheduler_cannot_read_is_refused_at_submission()
     )
     violations = scheduler_nodes.validate(canvas_pb2.Canvas(chord=canvas_pb2.Chord(header=[], body=body)))
     assert any("encoding 'pickle' is not supported" in why for _, why in violations)
+
+
+def test_task_routes_with_links_include_every_callback_and_errback() -> None:
+    on_error = sig("cb.err", queue="errs")
+    step = sig("t.first", queue="q1")
+    step.signature.options.link_error.append(on_error)
+    body = sig("t.body")
+    body.signature.options.link.append(chain(sig("cb.one"), sig("cb.two", queue="q3")))
+    canvas = chain(step, chord([sig("t.member")], body))
+    canvas.chain.options.queue = "outer"
+    assert list(nodes.task_routes(canvas)) == [("q1", "t.first"), ("outer", "t.member"), ("outer", "t.body")]
+    assert list(nodes.task_routes(canvas, links=True)) == [
+        ("q1", "t.first"),
+        ("errs", "cb.err"),
+        ("outer", "t.member"),
+        ("outer", "t.body"),
+        ("outer", "cb.one"),
+        ("q3", "cb.two"),
+    ]

@@ -121,6 +121,8 @@ def _parser() -> argparse.ArgumentParser:
         _flag(p, "--jwks", None, "JWKS file of the keys that sign accepted JWTs (with --jwt-issuer, --jwt-audience)")
         _flag(p, "--jwt-issuer", None, "the iss an accepted JWT must carry")
         _flag(p, "--jwt-audience", None, "the aud an accepted JWT must include")
+        if name == "scheduler":
+            _flag(p, "--max-worker-credit", config.MAX_CREDIT, "tasks one worker may hold unreported at most", type=int)
         p.add_argument(
             "--insecure",
             action="store_true",

@@ -35,11 +35,10 @@ def service(args: argparse.Namespace) -> int:
     from motet_server.store.errors import StoreError, StoreUnavailable
     from motet_server.store.etcd import EtcdAccess, EtcdAccessError
 
+    from motet_server.results.server import serve as serve_results
+    from motet_server.scheduler.server import serve as serve_scheduler
+
     name, etcd = args.command, args.etcd.split(",")
-    if name == "scheduler":
-        from motet_server.scheduler.server import serve
-    else:
-        from motet_server.results.server import serve
     try:
         tls = ServerTLS.from_flags(args.tls_cert, args.tls_key, args.tls_client_ca)
         tokens = watch_tokens(args.tokens) if args.tokens else None
@@ -48,16 +47,17 @@ def service(args: argparse.Namespace) -> int:
             args.etcd_ca, args.etcd_cert, args.etcd_key, args.etcd_user, args.etcd_password_file
         )
         transport = Transport(tls=tls, health_listen=args.health, insecure=args.insecure, tokens=tokens, jwt=jwt)
-        asyncio.run(
-            serve(
-                listen=args.listen,
-                etcd=etcd,
-                namespace=args.namespace,
-                metrics_listen=args.metrics,
-                transport=transport,
-                etcd_access=access,
+        common = dict(listen=args.listen, etcd=etcd, namespace=args.namespace, metrics_listen=args.metrics)
+        if name == "scheduler":
+            if args.max_worker_credit < 1:
+                return _fail(name, f"--max-worker-credit must be at least 1 (got {args.max_worker_credit})")
+            asyncio.run(
+                serve_scheduler(
+                    **common, transport=transport, etcd_access=access, max_worker_credit=args.max_worker_credit
+                )
             )
-        )
+        else:
+            asyncio.run(serve_results(**common, transport=transport, etcd_access=access))
     except (TLSConfigError, InsecureListen, TokenFileError, EtcdAccessError) as exc:
         return _fail(name, str(exc))
     except StoreUnavailable as exc:

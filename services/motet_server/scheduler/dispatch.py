@@ -22,6 +22,7 @@ from typing import Any
 from motet.v1 import results_pb2, worker_pb2
 from motet_server.config import DEFAULT_QUEUE, METRICS_EVERY, READY_STATES
 from motet_server.rpc import metrics
+from motet_server.rpc.auth import Principal
 from motet_server.scheduler import transitions
 from motet_server.scheduler.committer import Committer
 from motet_server.scheduler.flow import Flow, request_context
@@ -79,6 +80,9 @@ class Session:
     """When the worker last sent a frame (monotonic seconds): its proof of life."""
     draining: bool = False
     """The worker withdrew credit (a graceful stop): its end is not a lost worker."""
+    principal: Principal | None = None
+    """Whose token opened the stream (None when the scheduler checks no tokens): what a
+    replacement the worker reports may contain."""
 
     def send(self, frame: worker_pb2.ConnectResponse) -> None:
         """Queues a frame for the worker (dropped once the session is closed)."""

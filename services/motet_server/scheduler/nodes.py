@@ -224,23 +224,25 @@ def all_task_ids(node: canvas_pb2.Canvas) -> Iterator[str]:
         yield options_of(node).task_id
 
 
-def task_routes(node: canvas_pb2.Canvas, queue: str = "") -> Iterator[tuple[str, str]]:
+def task_routes(node: canvas_pb2.Canvas, queue: str = "", *, links: bool = False) -> Iterator[tuple[str, str]]:
     """``(queue, task name)`` of every task ``all_task_ids`` yields, in the same order; a node
-    without a queue of its own takes its nearest ancestor's ("" when none sets one)."""
+    without a queue of its own takes its nearest ancestor's ("" when none sets one). With
+    ``links``, the callbacks and errbacks of every node follow the node's own tasks."""
     kind = kind_of(node)
     if kind is None:
         return
-    queue = options_of(node).queue or queue
+    options = options_of(node)
+    queue = options.queue or queue
     if kind == "chain":
         for child in node.chain.tasks:
-            yield from task_routes(child, queue)
+            yield from task_routes(child, queue, links=links)
     elif kind == "group":
         for child in node.group.tasks:
-            yield from task_routes(child, queue)
+            yield from task_routes(child, queue, links=links)
     elif kind == "chord":
         for child in node.chord.header:
-            yield from task_routes(child, queue)
-        yield from task_routes(node.chord.body, queue)
+            yield from task_routes(child, queue, links=links)
+        yield from task_routes(node.chord.body, queue, links=links)
     elif kind == "chunks":
         task = node.chunks.task.task
         for _ in node.chunks.member_ids:
@@ -249,6 +251,11 @@ def task_routes(node: canvas_pb2.Canvas, queue: str = "") -> Iterator[tuple[str,
         yield (queue or node.map.task.options.queue, node.map.task.task)
     else:
         yield (queue, node.signature.task)
+    if links:
+        inner = [node.map.task.options] if kind == "map" else [node.chunks.task.options] if kind == "chunks" else []
+        for opts in [options, *inner]:
+            for callback in [*opts.link, *opts.link_error]:
+                yield from task_routes(callback, queue, links=True)
 
 
 TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")

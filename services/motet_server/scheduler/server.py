@@ -36,6 +36,7 @@ async def serve(
     ready: Callable[[int], None] | None = None,
     transport: Transport = PLAINTEXT,
     etcd_access: EtcdAccess = PLAIN,
+    max_worker_credit: int = config.MAX_CREDIT,
 ) -> None:
     """Runs a scheduler until SIGTERM / SIGINT.
 
@@ -47,6 +48,7 @@ async def serve(
         ready: Called with the bound port once serving (else a line is printed).
         transport: TLS, the plaintext health port, and whether plaintext may leave loopback.
         etcd_access: TLS to etcd and the etcd user (`store.etcd.EtcdAccess`).
+        max_worker_credit: Tasks one worker session may hold unreported at most.
     """
     keys = Keys(namespace)
     store = await Etcd.connect(etcd, access=etcd_access, probe_key=keys.root)
@@ -58,7 +60,7 @@ async def serve(
     committer.hooks = dispatcher
     await apply_outbox(store, keys)
     await dispatcher.start()
-    workers = WorkerServicer(store, keys, committer, dispatcher)
+    workers = WorkerServicer(store, keys, committer, dispatcher, max_credit=max_worker_credit)
     server = await start_server(
         listen,
         [

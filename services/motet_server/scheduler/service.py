@@ -101,7 +101,10 @@ _WAITS = {o: metrics.result_waits_total.labels(outcome=o) for o in ("answered", 
 class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
     """Accepts canvases and revocations."""
 
-    def __init__(self, etcd: Etcd, keys: Keys, committer: Committer, dispatcher: Dispatcher) -> None:
+    def __init__(
+        self, etcd: Etcd, keys: Keys, committer: Committer, dispatcher: Dispatcher, *, max_credit: int = MAX_CREDIT
+    ) -> None:
+        self._max_credit = max_credit
         self._etcd = etcd
         self._keys = keys
         self._committer = committer
@@ -265,7 +268,10 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
 class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
     """Serves one long-lived stream per worker: assignments out, reports in."""
 
-    def __init__(self, etcd: Etcd, keys: Keys, committer: Committer, dispatcher: Dispatcher) -> None:
+    def __init__(
+        self, etcd: Etcd, keys: Keys, committer: Committer, dispatcher: Dispatcher, *, max_credit: int = MAX_CREDIT
+    ) -> None:
+        self._max_credit = max_credit
         self._etcd = etcd
         self._keys = keys
         self._committer = committer
@@ -345,6 +351,7 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
             names=frozenset(hello.task_names),
             ignore_result_tasks=frozenset(hello.ignore_result_tasks),
             hello=hello,
+            principal=principal,
         )
         if not hello.worker_id:
             session.hello.worker_id = session.worker_id
@@ -446,10 +453,14 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
             kind = frame.WhichOneof("frame")
             if kind == "credit":
                 session.draining = session.draining or frame.credit.n < 0
-                if session.available + frame.credit.n > MAX_CREDIT:
-                    # A worker cannot swallow the queue: what it may hold unreported is capped.
-                    log.warning("worker %s asked for credit beyond %d; capped", session.worker_id, MAX_CREDIT)
-                session.available = min(session.available + frame.credit.n, MAX_CREDIT)
+                # A worker cannot swallow the queue: what it holds unreported plus what it may
+                # still be sent is capped, however often it announces credit.
+                room = self._max_credit - len(session.inflight)
+                if session.available + frame.credit.n > room:
+                    log.warning(
+                        "worker %s asked for credit beyond %d tasks held; capped", session.worker_id, self._max_credit
+                    )
+                session.available = min(session.available + frame.credit.n, room)
                 self._dispatcher.kick()
             elif kind == "started":
                 task = asyncio.create_task(self._started(session, frame.started))
@@ -491,13 +502,13 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
             )
         finally:
             sent = session.inflight.pop(report.task_id, None)
-            if sent is not None:
+            if sent is not None:  # a report for a task this session was not sent earns nothing
                 name = rec.task if rec is not None else ""
                 metrics.task_run_seconds.labels(task=metrics.task_label(name)).observe(time.monotonic() - sent)
-            session.available += 1
-            self._dispatcher.kick()
-            if rec is not None:
-                session.completed[rec.task] = session.completed.get(rec.task, 0) + 1
+                session.available += 1
+                self._dispatcher.kick()
+                if rec is not None:
+                    session.completed[rec.task] = session.completed.get(rec.task, 0) + 1
         if applied is not None:  # a duplicate or stale report changed nothing: not a completion
             state = _report_state(applied)
             metrics.tasks_completed_total.labels(state=state).inc()
@@ -508,6 +519,8 @@ REPORT_REFUSED_TYPE = "motet.exceptions.MotetError"
 """The exception class of a task whose report the scheduler could not apply (not a value error)."""
 VALUE_REFUSED_TYPE = "motet.exceptions.EncodeError"
 """The exception class of a task whose reported value (or failure) is too large or undecodable."""
+PERMISSION_DENIED_TYPE = "motet.exceptions.PermissionDenied"
+"""The exception class of a task whose worker reported a replacement its token does not allow."""
 
 
 async def commit_report(
@@ -649,8 +662,27 @@ def _report(session: Session, frame: worker_pb2.ConnectRequest, kind: str) -> tr
         if body.HasField("max_retries"):
             report.retry_max = body.max_retries
     else:
+        refusal = _beyond_token(session.principal, body.canvas)
+        if refusal:
+            return _failed_instead(report, PERMISSION_DENIED_TYPE, f"task {body.task_id} cannot be replaced: {refusal}")
         report.replacement = body.canvas
     return report
+
+
+def _beyond_token(principal: auth.Principal | None, canvas: canvas_pb2.Canvas) -> str | None:
+    """Why a worker's replacement canvas is beyond its token, or None when it is not.
+
+    A replacement is a submission: a token with the client role may submit anything of its
+    namespace; a worker-only token only what it may serve itself, links and errbacks included,
+    or a worker token would be a way to run any task on any queue."""
+    if principal is None or "client" in principal.roles:
+        return None
+    routes = set(nodes.task_routes(canvas, DEFAULT_QUEUE, links=True))
+    denied = principal.may_serve(sorted({n for _, n in routes}), sorted({q for q, _ in routes}))
+    if not denied:
+        return None
+    more = f" and {len(denied) - 5} more" if len(denied) > 5 else ""
+    return f"token {principal.name!r} (without the client role) does not allow {', '.join(denied[:5])}{more}"
 
 
 def _task_record(kv: KV) -> records_pb2.TaskRecord:
