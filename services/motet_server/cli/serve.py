@@ -28,15 +28,14 @@ def _fail(command: str, message: str) -> int:
 def service(args: argparse.Namespace) -> int:
     """Runs the scheduler or results service (``args.command``) until SIGTERM / SIGINT."""
     # Lazy: see the module docstring.
+    from motet_server.results.server import serve as serve_results
     from motet_server.rpc.auth import TokenFileError, watch_tokens
     from motet_server.rpc.jwt import watch_jwks
     from motet_server.rpc.server import InsecureListen, Transport
     from motet_server.rpc.tls import ServerTLS, TLSConfigError
+    from motet_server.scheduler.server import serve as serve_scheduler
     from motet_server.store.errors import StoreError, StoreUnavailable
     from motet_server.store.etcd import EtcdAccess, EtcdAccessError
-
-    from motet_server.results.server import serve as serve_results
-    from motet_server.scheduler.server import serve as serve_scheduler
 
     name, etcd = args.command, args.etcd.split(",")
     try:
