@@ -179,7 +179,7 @@ export class GroupResult extends ResultBase {
   constructor(id: string, results: ResultBase[], opts?: { client?: Client | null; parent?: ResultBase | null });
   results: ResultBase[];
   leafIds(): string[];
-  /** Waits for every member over one WaitResult stream; values in order. */
+  /** Waits for every member over one WaitResult stream (one per 10,000 ids); values in order. */
   get(opts?: GetOptions): Promise<any[]>;
   ready(): Promise<boolean>;
   completedCount(): Promise<number>;
@@ -214,7 +214,7 @@ export class Client {
   forget(ids: string[]): Promise<number>;
   asyncResult(id: string): AsyncResult;
   groupResult(id: string, ids: string[]): GroupResult;
-  /** Each task's TaskResult once ready, over one WaitResult stream. */
+  /** Each task's TaskResult once ready, over one WaitResult stream per 10,000 ids. */
   wait(ids: string[], timeout?: number | null): AsyncGenerator<Record<string, any>>;
   whyWaiting(ids: string[]): Promise<string>;
   close(): void;

@@ -128,6 +128,36 @@ def test_js_retries_and_time_limits_behave_as_pythons(polyglot: dict[str, Any]) 
         js("limited", 5).delay().get(timeout=T)  # time_limit=0.5 s: reported at once
 
 
+def test_a_js_retry_waits_its_countdown_on_the_wire(polyglot: dict[str, Any]) -> None:
+    # The task retries once with countdown=1.5 and returns when each run started (the worker's
+    # clock): the scheduler must hold the retried task back, not hand it out again at once.
+    result = js("retry_after", 1.5).delay()
+    runs = result.get(timeout=T)
+    assert len(runs) == 2, f"one run, one retry: {runs}"
+    gap = (runs[1] - runs[0]) / 1000
+    assert 1.4 <= gap < 15, f"the retry ran {gap:.3f} s after the first run, countdown 1.5 s"
+    assert result.retries == 1
+
+
+def test_a_js_task_with_track_started_reads_started_while_it_runs(polyglot: dict[str, Any]) -> None:
+    running = js("tracked_sleep", 1.5).delay()
+    untracked = js("sleep", 1.5).delay()  # the same task without trackStarted, for contrast
+    seen: list[str] = []
+    untracked_seen: set[str] = set()
+    deadline = time.monotonic() + T
+    while not seen or seen[-1] != "SUCCESS":
+        assert time.monotonic() < deadline, f"states read: {seen}"
+        state = AsyncResult(running.id).state
+        if not seen or seen[-1] != state:
+            seen.append(state)
+        untracked_seen.add(AsyncResult(untracked.id).state)
+        time.sleep(0.05)
+    assert seen[-2:] == ["STARTED", "SUCCESS"], f"states read, in order: {seen}"
+    assert running.get(timeout=T) == 1.5
+    assert untracked.get(timeout=T) == 1.5
+    assert "STARTED" not in untracked_seen, untracked_seen
+
+
 def test_a_js_task_sees_its_request(polyglot: dict[str, Any]) -> None:
     from examples.guide.tasks import add
 

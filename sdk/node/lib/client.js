@@ -31,7 +31,7 @@ const UNARY_TIMEOUT = 30; // seconds; a unary call that takes longer means a sic
 const SUBMIT_TIMEOUT = 60; // a wide canvas is written in several batched transactions
 const UNAVAILABLE_RETRIES = 3; // calls are idempotent on their ids; a restarting service gets ~1.5 s
 const WAIT_RETRIES = 5;
-const RESULTS_PER_CALL = 10000; // the results service's limit per GetResults call
+const RESULTS_PER_CALL = 10000; // the results service's limit per GetResults call and per WaitResult stream
 const DIAGNOSED = 3; // pending ids a timed-out wait looks at to say why
 const PROBE_TIMEOUT = 1; // seconds
 
@@ -241,16 +241,26 @@ class Client {
   }
 
   /**
-   * Yields each task's `motet.v1.TaskResult` once it is ready, over one WaitResult stream for
-   * all of them. A stream broken by a restarting results service is opened again for the ids
-   * still missing (a few tries), never past the deadline.
-   * @param {string[]} ids
-   * @param {number|null} timeout - Seconds (null: no limit).
+   * Yields each task's `motet.v1.TaskResult` once it is ready, over one WaitResult stream per
+   * `RESULTS_PER_CALL` ids (the results service's limit per stream): a wider group is waited for
+   * chunk after chunk, as the Python SDK does (a join needs them all anyway). A stream broken by
+   * a restarting results service is opened again for the ids still missing (a few tries), never
+   * past the deadline.
+   * @param {string[]} ids - Duplicates are answered once.
+   * @param {number|null} timeout - Seconds for the whole wait (null: no limit).
    * @throws {Timeout} when `timeout` seconds pass first; its message says why when the services
    *   can tell (no connected worker serves the task on its queue).
    */
   async *wait(ids, timeout = null) {
     const deadline = timeout === null || timeout === undefined ? null : Date.now() + timeout * 1000;
+    const unique = [...new Set(ids)];
+    for (let start = 0; start < unique.length; start += RESULTS_PER_CALL) {
+      yield* this._waitStream(unique.slice(start, start + RESULTS_PER_CALL), timeout, deadline);
+    }
+  }
+
+  /** `wait` for at most `RESULTS_PER_CALL` ids: one stream, reopened while results are missing. */
+  async *_waitStream(ids, timeout, deadline) {
     const missing = new Set(ids);
     let retries = 0;
     while (missing.size) {
@@ -324,4 +334,4 @@ class Client {
   }
 }
 
-module.exports = { Client, DEFAULT_QUEUE, DEFAULT_RESULTS, DEFAULT_SCHEDULER, MAX_MESSAGE_BYTES, credentials };
+module.exports = { Client, DEFAULT_QUEUE, DEFAULT_RESULTS, DEFAULT_SCHEDULER, MAX_MESSAGE_BYTES, RESULTS_PER_CALL, credentials };

@@ -3,7 +3,7 @@
  * Result objects: AsyncResult and GroupResult, read from the results service.
  *
  * Waiting is push-driven, as in the Python SDK: `get()` opens one `WaitResult` stream (for a
- * group: one stream for every member id) and the results service sends each result when it is
+ * group: one stream per 10,000 member ids) and the results service sends each result when it is
  * ready. `parent` is known from freeze when the canvas was built here (a chain's last result's
  * parent is the step before; a chord body's parent is the header GroupResult).
  */
@@ -266,8 +266,8 @@ class GroupResult extends ResultBase {
   }
 
   /**
-   * Waits for every member over one WaitResult stream and returns their values in order (a member
-   * that is itself a group gives a nested list).
+   * Waits for every member over one WaitResult stream (one per 10,000 ids) and returns their
+   * values in order (a member that is itself a group gives a nested list).
    * @param {object} [opts]
    * @param {number|null} [opts.timeout] - Seconds to wait at most for all of them.
    * @param {boolean} [opts.propagate] - Throw the first failure that arrives (else put it in the list).
@@ -280,13 +280,12 @@ class GroupResult extends ResultBase {
       else leaves.push(r);
     };
     this.results.forEach(collect);
-    const pending = new Map();
-    for (const leaf of leaves) {
-      if (!leaf.ignored && !leaf._readyMeta()) pending.set(leaf.id, leaf);
-    }
+    const byId = new Map(); // id -> its leaves (an id may appear twice): a wide group is not O(n²)
+    for (const leaf of leaves) byId.set(leaf.id, [...(byId.get(leaf.id) || []), leaf]);
+    const pending = new Set(leaves.filter((leaf) => !leaf.ignored && !leaf._readyMeta()).map((leaf) => leaf.id));
     if (pending.size) {
-      for await (const result of needClient(this).wait([...pending.keys()], timeout)) {
-        for (const leaf of leaves) if (leaf.id === result.taskId) leaf._meta = result;
+      for await (const result of needClient(this).wait([...pending], timeout)) {
+        for (const leaf of byId.get(result.taskId) || []) leaf._meta = result;
         if (propagate && stateName(result) !== 'SUCCESS') {
           // A member that never ran because what the group waited on failed: throw that failure.
           if (result.failure && result.failure.kind === 'FAILURE_KIND_UPSTREAM') await this._raiseFailedAncestor();

@@ -3,15 +3,26 @@
 
 const { describe, test } = require('node:test');
 const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
 const grpc = require('@grpc/grpc-js');
 const motet = require('..');
 const payload = require('../lib/payload');
 const { errorFromGrpc } = require('../lib/errors');
-const { types } = require('../lib/protos');
+const { PROTOS, types } = require('../lib/protos');
+const { RESULTS_PER_CALL } = require('../lib/client');
 
 describe('payload', () => {
   test('numbers are written as Python writes ints and floats', () => {
     assert.equal(payload.toJson([1, -17, 0.1, 1e16, 2 ** 53, 1.5e-7, 1e-5, 0.0001, 1e300, 2n ** 70n]), '[1,-17,0.1,1e+16,9007199254740992.0,1.5e-07,1e-05,0.0001,1e+300,1180591620717411303424]');
+  });
+
+  test("docs/protocol.md's number examples: -0 is an int, integral floats are not kept as floats", () => {
+    const values = [-17, 2n ** 70n, 0.0001, 0.1, 1e15 + 0.5, 2 ** 53, 1e-5, 1.5e-7, 1e16, 123456789012345680000, 5e-324, -0];
+    assert.equal(payload.toJson(values), '[-17,1180591620717411303424,0.0001,0.1,1000000000000000.5,9007199254740992.0,1e-05,1.5e-07,1e+16,1.2345678901234568e+20,5e-324,0]');
+    assert.equal(payload.toJson(payload.parseJson('[2.0,-0.0,9007199254740993]')), '[2,0,9007199254740993]');
+    assert.throws(() => payload.toJson([NaN]), /only finite numbers/);
+    assert.deepEqual(payload.parseJson('[NaN,-Infinity]'), [NaN, -Infinity]);
   });
 
   test('strings stay unescaped (ensure_ascii=False), control characters escaped', () => {
@@ -81,6 +92,22 @@ describe('errors', () => {
     }
   });
 
+  test("docs/protocol.md's error table lists every ErrorReason with the code its proto comment gives", () => {
+    // Each value's comment starts with its status code: "// INVALID_ARGUMENT: the canvas ...".
+    const proto = fs.readFileSync(path.join(PROTOS, 'motet', 'v1', 'error_reason.proto'), 'utf8');
+    const wanted = {};
+    for (const [, comment, name] of proto.matchAll(/((?:\s*\/\/.*\n)+)\s*ERROR_REASON_(\w+) = \d+;/g)) {
+      const code = comment.trim().match(/^\/\/ ([A-Z_]+):/);
+      wanted[name] = code ? `\`${code[1]}\` (${grpc.status[code[1]]})` : '—';
+    }
+    assert.ok(Object.keys(wanted).length >= 14, Object.keys(wanted).join());
+    const doc = fs.readFileSync(path.join(__dirname, '..', '..', '..', 'docs', 'protocol.md'), 'utf8');
+    const rows = {};
+    for (const [, name, code] of doc.matchAll(/^ *\| `([A-Z_]+)` \| ([^|]+) \|/gm)) rows[name] = code.trim();
+    const documented = Object.fromEntries(Object.keys(wanted).map((name) => [name, rows[name]]));
+    assert.deepEqual(documented, wanted);
+  });
+
   test('an error without details still maps by code', () => {
     const err = errorFromGrpc({ code: 16, details: 'no token', metadata: new grpc.Metadata() }, 'h:1', 'submitting');
     assert.ok(err instanceof motet.NotAuthenticated);
@@ -137,5 +164,53 @@ describe('client settings', () => {
   test('a result that is not bound to a client says so', async () => {
     const r = motet.signature('t').freeze();
     await assert.rejects(r.get(), /not bound to a client/);
+  });
+});
+
+describe('waiting', () => {
+  /**
+   * A client whose results service is a stub: each WaitResult stream records the ids it was
+   * asked for and answers each one SUCCESS, its value the id's number, in reverse order.
+   */
+  function stubbedClient() {
+    const client = new motet.Client({ scheduler: '127.0.0.1:1', results: '127.0.0.1:1' });
+    const streams = [];
+    client._results.close();
+    client._results = {
+      WaitResult({ taskIds }) {
+        streams.push(taskIds.length);
+        const replies = taskIds
+          .map((taskId) => ({ result: { taskId, state: 'TASK_STATE_SUCCESS', value: payload.encode(Number(taskId.slice(1))) } }))
+          .reverse();
+        return Object.assign((async function* stream() {
+          yield* replies;
+        })(), { cancel: () => {} });
+      },
+      close: () => {},
+    };
+    return { client, streams };
+  }
+
+  test(`a wait for more ids than one stream takes opens one stream per ${RESULTS_PER_CALL}, every result arrives`, async () => {
+    const { client, streams } = stubbedClient();
+    const ids = Array.from({ length: 2 * RESULTS_PER_CALL + 1 }, (_, i) => `t${i}`);
+    const seen = new Set();
+    for await (const result of client.wait([...ids, 't0', 't7'], 5)) {
+      assert.ok(!seen.has(result.taskId), `${result.taskId} answered twice`);
+      seen.add(result.taskId);
+    }
+    assert.deepEqual(streams, [RESULTS_PER_CALL, RESULTS_PER_CALL, 1], 'duplicates are asked for once');
+    assert.equal(seen.size, ids.length);
+    client.close();
+  });
+
+  test('a group wider than one stream gets every value, in order', async () => {
+    const { client, streams } = stubbedClient();
+    const n = RESULTS_PER_CALL + 5;
+    const group = client.groupResult('g', Array.from({ length: n }, (_, i) => `t${i}`));
+    const values = await group.get({ timeout: 5 });
+    assert.ok(Math.max(...streams) <= RESULTS_PER_CALL, `streams of ${streams}`);
+    assert.deepEqual(values, Array.from({ length: n }, (_, i) => i));
+    client.close();
   });
 });

@@ -134,7 +134,8 @@ describe('against a motet dev cluster', { timeout: 240000 }, () => {
     assert.ok(started.length >= 4, `motet dev runs etcd, scheduler, results and a worker (children: ${started})`);
     const etcd = dev.match[3];
     const tokens = path.join(dir, 'tokens.json');
-    fs.writeFileSync(tokens, JSON.stringify({ tokens: [{ name: 'api', roles: ['client'], token: 'good-token' }] }));
+    const workers = { name: 'js-workers', roles: ['worker'], token: 'worker-token', tasks: ['js.*'], queues: ['node-secured'] };
+    fs.writeFileSync(tokens, JSON.stringify({ tokens: [{ name: 'api', roles: ['client'], token: 'good-token' }, workers] }));
     secured = await startProcess(
       [python(), '-m', 'motet', 'scheduler', '--listen', `127.0.0.1:${securedPort}`, '--etcd', etcd, '--tokens', tokens],
       pythonEnv({ TMPDIR: dir }),
@@ -359,6 +360,24 @@ describe('against a motet dev cluster', { timeout: 240000 }, () => {
     const worker = new motet.Worker({ scheduler: secured.endpoint, token: 'forged', log: () => {} });
     worker.task('js.nothing', () => null);
     await assert.rejects(worker.run(), (err) => err instanceof motet.MotetError && err.code === 16); // UNAUTHENTICATED
+  });
+
+  test('a Node worker with a good token connects to a --tokens scheduler and runs its tasks', async () => {
+    const { tasks } = require('./fixtures/tasks');
+    const worker = tasks(new motet.Worker({ scheduler: secured.endpoint, token: 'worker-token', queues: ['node-secured'], log: () => {} }));
+    const ready = new Promise((resolve) => worker.once('ready', resolve));
+    const running = worker.run();
+    const good = new Client({ scheduler: secured.endpoint, results: client.results, token: 'good-token' });
+    try {
+      const welcome = await Promise.race([ready, running.then(() => assert.fail('run() ended before a welcome'))]);
+      assert.ok(welcome.sessionId, 'the scheduler welcomed the worker');
+      const result = await good.submit(signature('js.multiply', [6, 7], {}, { queue: 'node-secured' }));
+      assert.equal(await result.get(GET), 42);
+    } finally {
+      good.close();
+      await worker.stop();
+      await running;
+    }
   });
 
   test('OpenTelemetry: one trace per canvas, the chord body linked to its header members', async () => {
