@@ -6,6 +6,7 @@ caller would naturally catch (``ValueError``, ``KeyError``, ``TimeoutError``)::
     MotetError
     ├── CanvasError (ValueError)         a canvas that cannot be built, compiled or submitted
     ├── EncodeError (ValueError)         a value that JSON cannot hold, or larger than 1 MiB
+    │   └── ContentDisallowed            pickled values where pickle is not accepted
     ├── NotRegistered (KeyError)         a task name this process does not know
     ├── ServiceUnavailable               a scheduler / results service did not answer
     ├── NotFound                         an id the services do not know
@@ -34,6 +35,7 @@ from typing import Any
 __all__ = [
     "CanvasError",
     "ChordError",
+    "ContentDisallowed",
     "EncodeError",
     "Ignore",
     "ImproperlyConfigured",
@@ -80,6 +82,11 @@ class CanvasError(MotetError, ValueError):
 
 class EncodeError(MotetError, ValueError):
     """A value that cannot be encoded for the wire, or that exceeds the 1 MiB payload limit."""
+
+
+class ContentDisallowed(EncodeError):
+    """A payload holds pickled values and this process does not accept pickle (kombu's
+    ContentDisallowed): opt in with ``app.conf.accept_content = ["json", "pickle"]``."""
 
 
 class NotRegistered(MotetError, KeyError):

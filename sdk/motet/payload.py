@@ -21,6 +21,14 @@ these objects back into the Python values. Anything else (sets, arbitrary object
 refused with an :class:`~motet.exceptions.EncodeError` that names what was being encoded,
 e.g. ``task proj.add argument 1``. An encoded value over :data:`MAX_PAYLOAD_BYTES` is refused,
 never truncated (the services answer RESOURCE_EXHAUSTED for the same reason).
+
+Pickle, for Python-only deployments that opt in: with the serializer ``pickle`` each top-level
+value (each argument, each keyword argument's value, a result, each item of a map) is pickled
+on its own and carried as ``{"__type__": "pickle", "__value__": "<base64>"}`` inside the same
+JSON payload, so the scheduler can still put a parent's result in front of a child's
+arguments, or a chord's results in a list, without ever unpickling anything. Decoding such a
+value needs ``pickle`` in ``accept``, else :class:`~motet.exceptions.ContentDisallowed`; and a
+scheduler refuses them unless started with ``--accept-content json,pickle``.
 """
 
 from __future__ import annotations
@@ -30,18 +38,45 @@ import datetime as dt
 import decimal
 import json
 import math
+import pickle
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
-from motet.exceptions import EncodeError
+from motet.exceptions import ContentDisallowed, EncodeError
 from motet.settings import MAX_PAYLOAD_BYTES
 from motet.v1 import common_pb2
 
-__all__ = ["JSON", "MAX_PAYLOAD_BYTES", "decode", "encode", "encode_args", "encode_kwargs", "plain"]
+__all__ = [
+    "JSON",
+    "JSON_ONLY",
+    "MAX_PAYLOAD_BYTES",
+    "PICKLE",
+    "SERIALIZERS",
+    "accepted",
+    "decode",
+    "encode",
+    "encode_args",
+    "encode_items",
+    "encode_kwargs",
+    "plain",
+]
 
 JSON = "json"
 """The default encoding name."""
+
+PICKLE = "pickle"
+"""The serializer of Python-only deployments that opt in (values tagged inside the JSON)."""
+
+SERIALIZERS = (JSON, PICKLE)
+"""What a serializer may be."""
+
+JSON_ONLY = frozenset({JSON})
+"""What a process accepts unless it opts in to pickle."""
+
+_CONTENT_TYPES = {"application/json": JSON, "application/x-python-serialize": PICKLE}
+"""Celery's content types for the same serializers (``accept_content`` takes either)."""
 
 _TYPE, _VALUE = "__type__", "__value__"
 
@@ -78,9 +113,51 @@ _DECODERS: dict[str, Callable[[Any], Any]] = {
 }
 
 
-def _object_hook(obj: dict[str, Any]) -> Any:
+def accepted(content: Sequence[str] | None) -> frozenset[str]:
+    """The serializers named by Celery's ``accept_content`` (names or content types).
+
+    Raises:
+        EncodeError: a name that is neither ``json`` nor ``pickle`` (nor their content types).
+    """
+    out = set()
+    for name in content or (JSON,):
+        kind = _CONTENT_TYPES.get(name, name)
+        if kind not in SERIALIZERS:
+            raise EncodeError(f"accept_content: {name!r} is not a serializer Motet has (json, pickle)")
+        out.add(kind)
+    return frozenset(out)
+
+
+def _pickled(value: Any, what: str) -> dict[str, Any]:
+    try:
+        raw = pickle.dumps(value, protocol=pickle.DEFAULT_PROTOCOL)
+    except Exception as err:  # noqa: BLE001 - pickle raises anything the value's __reduce__ does
+        raise EncodeError(f"{what}: a {type(value).__name__} cannot be pickled: {err}") from None
+    return _tagged(PICKLE, base64.b64encode(raw).decode("ascii"))
+
+
+def _value(value: Any, what: str, serializer: str) -> Any:
+    """One top-level value as JSON data: itself (``json``) or its pickle tag (``pickle``)."""
+    if serializer == JSON:
+        return plain(value, what)
+    if serializer == PICKLE:
+        return _pickled(value, what)
+    raise EncodeError(f"{what}: serializer {serializer!r} is not one Motet has (json, or pickle where opted in)")
+
+
+def _object_hook(obj: dict[str, Any], accept: frozenset[str] = JSON_ONLY) -> Any:
     if obj.keys() != {_TYPE, _VALUE}:
         return obj
+    if obj[_TYPE] == PICKLE:
+        if PICKLE not in accept:
+            raise ContentDisallowed(
+                "refusing to unpickle a value: this process does not accept pickle "
+                '(opt in with app.conf.accept_content = ["json", "pickle"] where every sender is trusted)'
+            )
+        try:
+            return pickle.loads(base64.b64decode(obj[_VALUE].encode("ascii"), validate=True))  # noqa: S301 - opted in
+        except Exception as err:  # noqa: BLE001 - unpickling raises whatever the data makes it
+            raise EncodeError(f"payload holds a pickled value that cannot be unpickled: {err!r}") from None
     decoder = _DECODERS.get(obj[_TYPE])
     if decoder is None:
         raise EncodeError(f"payload holds a value of unknown type {obj[_TYPE]!r} (kombu JSON form)")
@@ -141,41 +218,48 @@ def _pack(data: Any, what: str) -> common_pb2.Payload:
     return common_pb2.Payload(encoding=JSON, data=raw)
 
 
-def encode(value: Any, *, what: str = "value") -> common_pb2.Payload:
+def encode(value: Any, *, what: str = "value", serializer: str = JSON) -> common_pb2.Payload:
     """Encodes a value as a JSON payload.
 
     Args:
-        value: Plain JSON data (see the module docstring).
+        value: Plain JSON data (see the module docstring), or anything picklable when
+            ``serializer`` is ``pickle``.
         what: What the value is, named in any error ("task proj.add return value").
+        serializer: ``json`` or ``pickle``.
 
     Returns:
         A `motet.v1.Payload` with encoding "json".
 
     Raises:
-        EncodeError: if the value is not JSON data or is larger than MAX_PAYLOAD_BYTES.
+        EncodeError: if the value is not JSON data (or cannot be pickled), or is larger than
+            MAX_PAYLOAD_BYTES.
     """
-    return _pack(plain(value, what), what)
+    return _pack(_value(value, what, serializer), what)
 
 
-def encode_args(args: Sequence[Any], *, task: str) -> common_pb2.Payload:
+def encode_args(args: Sequence[Any], *, task: str, serializer: str = JSON) -> common_pb2.Payload:
     """Encodes a task's positional arguments; an error names the argument ("task t argument 1").
 
     Args:
         args: The positional arguments (index 0 is "argument 0").
         task: The task name, for error messages.
+        serializer: ``json`` or ``pickle`` (each argument pickled on its own).
 
     Returns:
         A JSON list payload.
     """
-    return _pack([plain(a, f"task {task} argument {i}") for i, a in enumerate(args)], f"task {task} arguments")
+    return _pack(
+        [_value(a, f"task {task} argument {i}", serializer) for i, a in enumerate(args)], f"task {task} arguments"
+    )
 
 
-def encode_kwargs(kwargs: Mapping[str, Any], *, task: str) -> common_pb2.Payload:
+def encode_kwargs(kwargs: Mapping[str, Any], *, task: str, serializer: str = JSON) -> common_pb2.Payload:
     """Encodes a task's keyword arguments; an error names the keyword ("task t keyword 'x'").
 
     Args:
         kwargs: The keyword arguments.
         task: The task name, for error messages.
+        serializer: ``json`` or ``pickle`` (each value pickled on its own).
 
     Returns:
         A JSON object payload.
@@ -184,22 +268,41 @@ def encode_kwargs(kwargs: Mapping[str, Any], *, task: str) -> common_pb2.Payload
     for key, value in kwargs.items():
         if not isinstance(key, str):
             raise EncodeError(f"task {task}: keyword {key!r} is not a string")
-        out[key] = plain(value, f"task {task} keyword {key!r}")
+        out[key] = _value(value, f"task {task} keyword {key!r}", serializer)
     return _pack(out, f"task {task} keyword arguments")
 
 
-def decode(payload: common_pb2.Payload, default: Any = None) -> Any:
+def encode_items(items: Sequence[Any], *, what: str, star: bool, serializer: str = JSON) -> common_pb2.Payload:
+    """Encodes the items of a map (``star``: of a starmap or chunks, each item an argument list).
+
+    With ``pickle``, each item (``star``: each argument of an item) is pickled on its own, so the
+    scheduler can still cut the list into chunks.
+    """
+    if serializer == JSON:
+        return encode(items, what=what)
+    if star:
+        rows = [
+            [_value(a, f"{what}[{i}][{j}]", serializer) for j, a in enumerate(item)] for i, item in enumerate(items)
+        ]
+        return _pack(rows, what)
+    return _pack([_value(item, f"{what}[{i}]", serializer) for i, item in enumerate(items)], what)
+
+
+def decode(payload: common_pb2.Payload, default: Any = None, *, accept: frozenset[str] = JSON_ONLY) -> Any:
     """Decodes a payload.
 
     Args:
         payload: A `motet.v1.Payload`.
         default: What an empty payload decodes to.
+        accept: The serializers this process accepts (`accepted`): pickled values are
+            unpickled only when it holds ``pickle``.
 
     Returns:
         The decoded value: JSON data, with kombu's tagged objects turned back into datetime,
-        date, time, Decimal, UUID and bytes values.
+        date, time, Decimal, UUID and bytes values (and pickled values into theirs).
 
     Raises:
+        ContentDisallowed: the payload holds a pickled value and ``accept`` lacks ``pickle``.
         EncodeError: if the payload uses an encoding this SDK does not read, is not valid JSON,
             or holds a tagged value of an unknown type.
     """
@@ -207,7 +310,10 @@ def decode(payload: common_pb2.Payload, default: Any = None) -> Any:
         return default
     if payload.encoding not in ("", JSON):
         raise EncodeError(f"payload encoding {payload.encoding!r} is not supported by this SDK (only 'json')")
+    hook = _object_hook if accept == JSON_ONLY else partial(_object_hook, accept=accept)
     try:
-        return json.loads(payload.data, object_hook=_object_hook)
+        return json.loads(payload.data, object_hook=hook)
+    except EncodeError:
+        raise
     except ValueError as err:
         raise EncodeError(f"payload is not valid JSON: {err}") from None

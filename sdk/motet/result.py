@@ -77,9 +77,19 @@ def _exception(result: results_pb2.TaskResult) -> BaseException:
     return exception_from_failure(result.failure)
 
 
-def _value(result: results_pb2.TaskResult, propagate: bool) -> Any:
+def _decode_value(result: results_pb2.TaskResult, app: App) -> Any:
+    """A result's value, unpickled only where the app accepts pickle (Celery's
+    ``result_accept_content``, default ``accept_content``)."""
+    accept = payload.JSON_ONLY
+    if b"pickle" in result.value.data:  # cheap: a value without the word holds no pickle tag
+        conf = app.conf
+        accept = payload.accepted(conf.get("result_accept_content") or conf.get("accept_content"))
+    return payload.decode(result.value, accept=accept)
+
+
+def _value(result: results_pb2.TaskResult, propagate: bool, app: App) -> Any:
     if state_name(result) == "SUCCESS":
-        return payload.decode(result.value)
+        return _decode_value(result, app)
     exc = _exception(result)
     if propagate:
         raise exc
@@ -292,7 +302,7 @@ class AsyncResult(ResultBase):
             raise MotetError(f"the results service ended the wait for {self.id} without a result")
         if propagate and follow_parents and state_name(meta) != "SUCCESS":
             self._raise_failed_ancestor()
-        return _value(meta, propagate)
+        return _value(meta, propagate, self.app)
 
     def _maybe_throw(self) -> None:
         meta = self._fetch()
@@ -337,7 +347,7 @@ class AsyncResult(ResultBase):
         meta = self._fetch()
         state = state_name(meta)
         if state == "SUCCESS":
-            return payload.decode(meta.value)
+            return _decode_value(meta, self.app)
         if state in ("FAILURE", "REVOKED") or (state == "RETRY" and meta.failure.exc_type):
             return _exception(meta)
         return None
@@ -653,7 +663,7 @@ class ResultSet(ResultBase):
                 values.append(None)
             else:
                 meta = r._ready_meta()
-                values.append(_value(meta, propagate) if meta is not None else r.get(propagate=propagate))
+                values.append(_value(meta, propagate, r.app) if meta is not None else r.get(propagate=propagate))
         return values
 
     def _states(self) -> list[str]:

@@ -113,6 +113,10 @@ CELERY_DEFAULTS: dict[str, Any] = {
     "result_chord_retry_interval": 1.0,
     "task_protocol": 2,
     "result_extended": False,
+    "task_serializer": "json",
+    "result_serializer": "json",
+    "accept_content": ["json"],
+    "result_accept_content": None,
 }
 """Celery's settings that change canvas behaviour, with Celery's defaults (what `app.conf` holds
 before anything is set)."""
@@ -134,6 +138,12 @@ class Conf(dict[str, Any]):
       app; a deployed scheduler takes ``MOTET_RESULT_EXPIRES``.
 
     - ``result_extended``: results report their task name (`AsyncResult.name`) only when on.
+    - ``task_serializer`` / ``result_serializer``: ``json`` (default) or ``pickle`` for the
+      arguments a client sends / the results a worker returns (a task's ``serializer=`` option
+      wins over the first); ``accept_content`` (default ``["json"]``): what a worker unpickles,
+      and ``result_accept_content`` (default: ``accept_content``) what a client does. Pickle is
+      for Python-only deployments that opt in on every side, the scheduler too
+      (``--accept-content json,pickle``; ``motet dev --app`` takes it from ``accept_content``).
 
     Other names are kept and ignored (Celery's broker and backend settings mean nothing here);
     ``result_chord_ordered`` is always true in Motet, whose chord results are in header order.

@@ -145,6 +145,7 @@ class Task:
         self.time_limit: float | None = options.get("time_limit")
         self.soft_time_limit: float | None = options.get("soft_time_limit")
         self.track_started: bool = options.get("track_started", False)
+        self.serializer: str | None = options.get("serializer")
         self._local = threading.local()
         self.__doc__ = fun.__doc__
         self.__wrapped__ = fun

@@ -198,3 +198,20 @@ def test_a_chain_errback_runs_once_for_the_step_that_failed(cluster: object, rec
     time.sleep(0.3)  # a second (wrong) call would show up now
     lines = read()
     assert lines == [f"{failed_id} ValueError: something something"]
+
+
+def test_tagged_values_pass_from_a_result_into_the_next_arguments(cluster: object) -> None:
+    """A datetime, Decimal, UUID or bytes result reaches the next chain step, a chord body and a
+    callback as itself: the scheduler moves kombu's tagged values on without interpreting them
+    (it decoded them into Python values, and failed to encode a datetime again)."""
+    import decimal
+    import uuid
+
+    when = dt.datetime(2026, 12, 2, 13, 30, tzinfo=dt.UTC)
+    values = [when, decimal.Decimal("1.10"), uuid.UUID(int=7), b"\x00\xff"]
+    for value in values:
+        assert (identity.s(value) | identity.s()).apply_async().get(timeout=T) == value
+    assert chord([identity.s(v) for v in values], identity.s())().get(timeout=T) == values
+    after = identity.s().set(task_id=str(uuid.uuid4()))
+    identity.s(when).apply_async(link=after).get(timeout=T)
+    assert AsyncResult(after.id).get(timeout=T) == when

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -62,6 +63,25 @@ def _ready_line(proc: subprocess.Popen[str]) -> str:
     return line
 
 
+@contextlib.contextmanager
+def _running_dev(argv: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
+    """`motet dev` started and ready; stopped with SIGTERM (killed after a minute) on the way out."""
+    proc = _start_dev(argv, env)
+    try:
+        _ready_line(proc)
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            assert proc.stdout is not None
+            proc.stdout.close()
+
+
 def test_motet_dev_runs_a_cluster_and_stops_it_on_sigterm(tmp_path: object) -> None:
     scheduler, results = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
     env = {**os.environ, "MOTET_SCHEDULER": scheduler, "MOTET_RESULTS": results}
@@ -110,9 +130,7 @@ def test_motet_dev_ignores_a_secured_deployments_variables_in_its_shell() -> Non
     env = {**os.environ, "MOTET_SCHEDULER": scheduler, "MOTET_RESULTS": results}
     env.update(MOTET_TOKENS="/nonexistent/tokens.json", MOTET_TLS_CLIENT_CA="/nonexistent/ca.pem")
     env.update(MOTET_ETCD_CA="/nonexistent/etcd-ca.pem", MOTET_ETCD_USER="root")
-    proc = _start_dev(["--app", "examples.guide.tasks", "--workers", "1"], env)
-    try:
-        _ready_line(proc)
+    with _running_dev(["--app", "examples.guide.tasks", "--workers", "1"], env):
         add = sig("examples.guide.tasks.add", 2, 3)
         scheduler_pb2_grpc.SchedulerServiceStub(grpc.insecure_channel(scheduler)).SubmitCanvas(
             scheduler_pb2.SubmitCanvasRequest(canvas=add), timeout=30
@@ -120,15 +138,18 @@ def test_motet_dev_ignores_a_secured_deployments_variables_in_its_shell() -> Non
         stub = results_pb2_grpc.ResultsServiceStub(grpc.insecure_channel(results))
         request = results_pb2.WaitResultRequest(task_ids=[add.signature.options.task_id])
         assert next(iter(stub.WaitResult(request, timeout=30))).result.value.data == b"5"
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            proc.stdout.close()
+
+
+def test_motet_dev_accepts_pickle_when_its_app_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.e2e.pickle_tasks import Point, shift
+
+    scheduler, results = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+    env = {k: v for k, v in os.environ.items() if k != "MOTET_ACCEPT_CONTENT"}
+    env.update(MOTET_SCHEDULER=scheduler, MOTET_RESULTS=results)
+    with _running_dev(["--app", "tests.e2e.pickle_tasks", "--workers", "1"], env):
+        monkeypatch.setenv("MOTET_SCHEDULER", scheduler)
+        monkeypatch.setenv("MOTET_RESULTS", results)
+        assert (shift.s(Point(1, 1), 1) | shift.s(1)).apply_async().get(timeout=30) == Point(3, 1)
 
 
 def test_motet_dev_takes_result_expires_from_the_apps_conf(tmp_path: Path) -> None:
@@ -136,9 +157,7 @@ def test_motet_dev_takes_result_expires_from_the_apps_conf(tmp_path: Path) -> No
     scheduler, results = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
     env = {k: v for k, v in os.environ.items() if k != "MOTET_RESULT_EXPIRES"}
     env.update(MOTET_SCHEDULER=scheduler, MOTET_RESULTS=results, PYTHONPATH=f"{tmp_path}{os.pathsep}{os.getcwd()}")
-    proc = _start_dev(["--app", "short_results_app"], env)
-    try:
-        _ready_line(proc)
+    with _running_dev(["--app", "short_results_app"], env):
         add = sig("short.add", 2, 3)
         scheduler_pb2_grpc.SchedulerServiceStub(grpc.insecure_channel(scheduler)).SubmitCanvas(
             scheduler_pb2.SubmitCanvasRequest(canvas=add), timeout=30
@@ -152,15 +171,6 @@ def test_motet_dev_takes_result_expires_from_the_apps_conf(tmp_path: Path) -> No
         while stub.GetResult(results_pb2.GetResultRequest(task_id=task_id), timeout=10).result.value.data:
             assert time.time() < deadline, "the result outlived app.conf.result_expires"
             time.sleep(0.25)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            proc.stdout.close()
 
 
 # -- a developer's first hour: flags, logs, startup failures, help, the README --------------------

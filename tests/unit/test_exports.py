@@ -41,6 +41,7 @@ def test_exception_tree_is_pinned() -> None:
         [
             "CanvasError",
             "ChordError",
+            "ContentDisallowed",
             "EncodeError",
             "Ignore",
             "ImproperlyConfigured",
@@ -67,6 +68,7 @@ def test_exception_tree_is_pinned() -> None:
     for name in e.__all__:
         assert issubclass(getattr(e, name), e.MotetError)
     assert issubclass(e.CanvasError, ValueError) and issubclass(e.EncodeError, ValueError)
+    assert issubclass(e.ContentDisallowed, e.EncodeError)
     assert issubclass(e.NotRegistered, KeyError) and issubclass(e.TimeoutError, TimeoutError)
 
 

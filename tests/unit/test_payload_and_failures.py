@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from motet import payload
-from motet.exceptions import ChordError, EncodeError, NotRegistered, RemoteError, TaskRevokedError
+from motet.exceptions import ChordError, ContentDisallowed, EncodeError, NotRegistered, RemoteError, TaskRevokedError
 from motet.failures import exception_from_failure, failure_from_exception
 from motet.v1 import common_pb2
 from tests.unit.tasks import add
@@ -134,3 +134,59 @@ def test_unencodable_exception_args_fall_back_to_the_message() -> None:
     f = failure_from_exception(ValueError({1, 2}), task_id="t")
     assert not f.exc_args.data
     assert type(exception_from_failure(f)) is ValueError
+
+
+PICKLED = frozenset({payload.JSON, payload.PICKLE})
+
+
+def test_pickled_values_round_trip_only_where_pickle_is_accepted() -> None:
+    values = [{1, 2}, (1, "a"), decimal.Decimal("2.5"), ValueError("x").args, frozenset()]
+    args = payload.encode_args(values, task="t", serializer=payload.PICKLE)
+    assert args.encoding == "json"  # the tags live inside JSON, which the scheduler can still read
+    wire = json.loads(args.data)
+    assert all(item.keys() == {"__type__", "__value__"} and item["__type__"] == "pickle" for item in wire)
+    assert payload.decode(args, accept=PICKLED) == values
+    kwargs = payload.encode_kwargs({"s": {3}}, task="t", serializer=payload.PICKLE)
+    assert payload.decode(kwargs, accept=PICKLED) == {"s": {3}}
+    for refused in (args, kwargs):
+        with pytest.raises(ContentDisallowed, match="does not accept pickle"):
+            payload.decode(refused)
+
+
+def test_a_pickled_value_may_sit_inside_plain_json_as_the_scheduler_puts_it() -> None:
+    # A chain step's args: the parent's (pickled) result put in front of the step's own.
+    parent = json.loads(payload.encode({1}, serializer=payload.PICKLE).data)
+    composed = common_pb2.Payload(encoding="json", data=json.dumps([parent, 5]).encode())
+    assert payload.decode(composed, accept=PICKLED) == [{1}, 5]
+
+
+def test_pickled_items_of_maps_and_chunks_are_pickled_one_by_one() -> None:
+    star = payload.encode_items([(1, {2})], what="chunks", star=True, serializer=payload.PICKLE)
+    assert [len(row) for row in json.loads(star.data)] == [2]  # the scheduler can still cut rows
+    assert payload.decode(star, accept=PICKLED) == [[1, {2}]]
+    flat = payload.encode_items([{1}, {2}], what="map", star=False, serializer=payload.PICKLE)
+    assert payload.decode(flat, accept=PICKLED) == [{1}, {2}]
+    assert payload.encode_items([[1]], what="map", star=True) == payload.encode([[1]])
+
+
+def test_accept_content_takes_names_and_content_types_and_refuses_others() -> None:
+    assert payload.accepted(None) == payload.JSON_ONLY
+    assert payload.accepted(["application/json", "application/x-python-serialize"]) == PICKLED
+    with pytest.raises(EncodeError, match="'yaml' is not a serializer"):
+        payload.accepted(["json", "yaml"])
+    with pytest.raises(EncodeError, match="serializer 'msgpack' is not one Motet has"):
+        payload.encode(1, serializer="msgpack")
+
+
+def test_an_unpicklable_value_and_a_broken_pickle_are_encode_errors() -> None:
+    with pytest.raises(EncodeError, match="argument 0: a generator cannot be pickled"):
+        payload.encode_args([(i for i in range(2))], task="t", serializer=payload.PICKLE)
+    broken = common_pb2.Payload(encoding="json", data=b'[{"__type__":"pickle","__value__":"AAAA"}]')
+    with pytest.raises(EncodeError, match="cannot be unpickled"):
+        payload.decode(broken, accept=PICKLED)
+
+
+def test_an_unknown_tag_is_named_not_called_invalid_json() -> None:
+    odd = common_pb2.Payload(encoding="json", data=b'{"__type__":"set","__value__":[1]}')
+    with pytest.raises(EncodeError, match=r"^payload holds a value of unknown type 'set'"):
+        payload.decode(odd)

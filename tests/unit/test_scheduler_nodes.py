@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from motet.v1 import canvas_pb2
+from motet.v1 import canvas_pb2, common_pb2
 from motet_server.scheduler import nodes
 from tests.support.canvases import chain, chord, group, payload, sig
 
@@ -113,3 +113,21 @@ def test_task_routes_with_links_include_every_callback_and_errback() -> None:
         ("outer", "cb.one"),
         ("q3", "cb.two"),
     ]
+
+
+def test_pickled_values_are_refused_unless_the_scheduler_accepts_them() -> None:
+    pickled = common_pb2.Payload(encoding="json", data=b'[{"__type__":"pickle","__value__":"gARLAS4="}]')
+    canvas = canvas_pb2.Canvas(signature=canvas_pb2.Signature(task="t", args=pickled))
+    violations = nodes.validate(canvas)
+    assert violations == [("canvas.signature.args", nodes.PICKLE_REFUSED)]
+    assert nodes.validate(canvas, pickle=True) == []
+    assert nodes.holds_pickle(pickled.data)
+    # The word alone, in a string or as another tag's value, is not a pickled value.
+    assert not nodes.holds_pickle(b'["pickle", {"__type__": "bytes", "__value__": "pickle"}]')
+
+
+def test_the_scheduler_moves_tagged_values_without_interpreting_them() -> None:
+    tagged = b'{"__type__":"datetime","__value__":"2026-12-02T13:30:00+00:00"}'
+    value = nodes.decode_json(common_pb2.Payload(encoding="json", data=tagged))
+    assert value == json.loads(tagged)  # still the tag: encode_json can write it again
+    assert json.loads(nodes.encode_json([value, 1]).data) == [json.loads(tagged), 1]

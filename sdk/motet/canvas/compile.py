@@ -19,6 +19,7 @@ from motet.canvas import kinds
 from motet.canvas.compose import upgrade_steps
 from motet.canvas.validate import OPTIONS, check_depth, check_option_values
 from motet.exceptions import CanvasError
+from motet.state import current_app
 from motet.v1 import canvas_pb2
 
 if TYPE_CHECKING:
@@ -126,21 +127,40 @@ def options_from_proto(msg: canvas_pb2.Options) -> tuple[dict[str, Any], bool]:
 # -- signature ----------------------------------------------------------------------------
 
 
+def _serializer(sig: Signature) -> str:
+    """How a signature's arguments are encoded: its ``serializer`` option, else its task's, else
+    the app's ``task_serializer`` (Celery's order)."""
+    chosen = sig.options.get("serializer")
+    if chosen:
+        return str(chosen)
+    task = sig.type if sig.task else None
+    if task is not None and task.serializer:
+        return task.serializer
+    return str(sig._app().conf.get("task_serializer") or payload.JSON)
+
+
 def _signature_to_proto(sig: Signature, depth: int) -> canvas_pb2.Signature:
     if not sig.task:
         raise CanvasError("a signature needs a task name")
+    serializer = _serializer(sig)
     return canvas_pb2.Signature(
         task=sig.task,
-        args=payload.encode_args(sig.args, task=sig.task),
-        kwargs=payload.encode_kwargs(sig.kwargs, task=sig.task),
+        args=payload.encode_args(sig.args, task=sig.task, serializer=serializer),
+        kwargs=payload.encode_kwargs(sig.kwargs, task=sig.task, serializer=serializer),
         options=options_to_proto(sig.options, sig.immutable, depth, f"task {sig.task}"),
     )
 
 
+def _accept() -> frozenset[str]:
+    """What the current app accepts (a canvas read back holds what it was sent with)."""
+    return payload.accepted(current_app().conf.get("accept_content"))
+
+
 def _signature_from_proto(msg: canvas_pb2.Signature) -> Signature:
     options, immutable = options_from_proto(msg.options)
-    args = payload.decode(msg.args, [])
-    kwargs = payload.decode(msg.kwargs, {})
+    accept = _accept() if b"pickle" in msg.args.data or b"pickle" in msg.kwargs.data else payload.JSON_ONLY
+    args = payload.decode(msg.args, [], accept=accept)
+    kwargs = payload.decode(msg.kwargs, {}, accept=accept)
     if not isinstance(args, list) or not isinstance(kwargs, dict):
         raise CanvasError(f"task {msg.task}: args must be a JSON list and kwargs a JSON object")
     sig = kinds.signature_type()(msg.task, args, kwargs, immutable=immutable)
@@ -190,7 +210,7 @@ def _chord_from_proto(msg: canvas_pb2.Chord) -> chord:
 def _map_to_proto(m: MapBase, depth: int) -> canvas_pb2.Map:
     return canvas_pb2.Map(
         task=_signature_to_proto(m.mapped, depth + 1),
-        items=payload.encode(m.it, what=f"{m._where()} items"),
+        items=payload.encode_items(m.it, what=f"{m._where()} items", star=m.starmap, serializer=_serializer(m.mapped)),
         starmap=m.starmap,
         options=options_to_proto(m.options, False, depth, m._where()),
     )
@@ -198,7 +218,7 @@ def _map_to_proto(m: MapBase, depth: int) -> canvas_pb2.Map:
 
 def _map_from_proto(msg: canvas_pb2.Map) -> MapBase:
     cls = kinds.xstarmap_type() if msg.starmap else kinds.xmap_type()
-    items = payload.decode(msg.items, [])
+    items = payload.decode(msg.items, [], accept=_accept() if b"pickle" in msg.items.data else payload.JSON_ONLY)
     if not isinstance(items, list):
         raise CanvasError(f"map of task {msg.task.task}: items must be a JSON list")
     return cls._build(_signature_from_proto(msg.task), items, options_from_proto(msg.options)[0])
@@ -207,7 +227,7 @@ def _map_from_proto(msg: canvas_pb2.Map) -> MapBase:
 def _chunks_to_proto(ck: chunks, depth: int) -> canvas_pb2.Chunks:
     return canvas_pb2.Chunks(
         task=_signature_to_proto(ck.mapped, depth + 1),
-        items=payload.encode(ck.it, what=f"{ck._where()} items"),
+        items=payload.encode_items(ck.it, what=f"{ck._where()} items", star=True, serializer=_serializer(ck.mapped)),
         size=ck.n,
         options=options_to_proto(ck.options, False, depth, ck._where()),
         member_ids=ck.member_ids,
@@ -215,7 +235,7 @@ def _chunks_to_proto(ck: chunks, depth: int) -> canvas_pb2.Chunks:
 
 
 def _chunks_from_proto(msg: canvas_pb2.Chunks) -> chunks:
-    items = payload.decode(msg.items, [])
+    items = payload.decode(msg.items, [], accept=_accept() if b"pickle" in msg.items.data else payload.JSON_ONLY)
     if not isinstance(items, list):
         raise CanvasError(f"chunks of task {msg.task.task}: items must be a JSON list")
     return kinds.chunks_type()._build(

@@ -123,6 +123,7 @@ def _parser() -> argparse.ArgumentParser:
         _flag(p, "--jwt-audience", None, "the aud an accepted JWT must include")
         if name == "scheduler":
             _flag(p, "--max-worker-credit", config.MAX_CREDIT, "tasks one worker may hold unreported at most", type=int)
+            _flag(p, "--accept-content", "json", "serializers accepted in payloads: json, or json,pickle to opt in")
         p.add_argument(
             "--insecure",
             action="store_true",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import signal
 import sys
@@ -28,12 +29,10 @@ def _fail(command: str, message: str) -> int:
 def service(args: argparse.Namespace) -> int:
     """Runs the scheduler or results service (``args.command``) until SIGTERM / SIGINT."""
     # Lazy: see the module docstring.
-    from motet_server.results.server import serve as serve_results
     from motet_server.rpc.auth import TokenFileError, watch_tokens
     from motet_server.rpc.jwt import watch_jwks
     from motet_server.rpc.server import InsecureListen, Transport
     from motet_server.rpc.tls import ServerTLS, TLSConfigError
-    from motet_server.scheduler.server import serve as serve_scheduler
     from motet_server.store.errors import StoreError, StoreUnavailable
     from motet_server.store.etcd import EtcdAccess, EtcdAccessError
 
@@ -50,12 +49,27 @@ def service(args: argparse.Namespace) -> int:
         if name == "scheduler":
             if args.max_worker_credit < 1:
                 return _fail(name, f"--max-worker-credit must be at least 1 (got {args.max_worker_credit})")
+            content = {c.strip() for c in args.accept_content.split(",") if c.strip()}
+            if not content or not content <= {"json", "pickle"} or "json" not in content:
+                return _fail(name, f"--accept-content must be json or json,pickle (got {args.accept_content!r})")
+            if "pickle" in content:
+                logging.getLogger("motet_server.scheduler").warning(
+                    "accepting pickled payloads (never unpickled here; workers that opted in do): trust every client"
+                )
+            from motet_server.scheduler.server import serve as serve_scheduler
+
             asyncio.run(
                 serve_scheduler(
-                    **common, transport=transport, etcd_access=access, max_worker_credit=args.max_worker_credit
+                    **common,
+                    transport=transport,
+                    etcd_access=access,
+                    max_worker_credit=args.max_worker_credit,
+                    accept_pickle="pickle" in content,
                 )
             )
         else:
+            from motet_server.results.server import serve as serve_results
+
             asyncio.run(serve_results(**common, transport=transport, etcd_access=access))
     except (TLSConfigError, InsecureListen, TokenFileError, EtcdAccessError) as exc:
         return _fail(name, str(exc))
@@ -111,6 +125,16 @@ def dev(args: argparse.Namespace) -> int:
     if not os.environ.get("MOTET_RESULT_EXPIRES"):
         # The app's Celery-style `app.conf.result_expires` reaches the scheduler that writes results.
         env["MOTET_RESULT_EXPIRES"] = str(int(app.conf.result_expires))
+    if not os.environ.get("MOTET_ACCEPT_CONTENT"):
+        # An app that opted in to pickle (`app.conf.accept_content`) gets a scheduler that accepts it.
+        from motet.exceptions import EncodeError
+        from motet.payload import PICKLE, accepted
+
+        try:
+            pickle = PICKLE in accepted(app.conf.get("accept_content"))
+        except EncodeError as exc:
+            return _fail("dev", str(exc))
+        env["MOTET_ACCEPT_CONTENT"] = "json,pickle" if pickle else "json"
     env["MOTET_LOG_FORMAT"] = args.log_format  # every service logs as `motet dev` was asked to
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -10,8 +10,10 @@ import math
 import re
 import uuid
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from motet import payload as payloads
+from motet.exceptions import EncodeError
 from motet.v1 import canvas_pb2, common_pb2, results_pb2
 from motet_server.config import MAX_DEPTH, MAX_PAYLOAD_BYTES
 
@@ -48,8 +50,25 @@ def encode_json(value: object) -> common_pb2.Payload:
     return common_pb2.Payload(encoding="json", data=json.dumps(value, separators=(",", ":")).encode())
 
 
-decode_json = payloads.decode
-"""Decodes a JSON payload (the SDK's decoder: an empty payload gives `default`)."""
+def decode_json(payload: common_pb2.Payload, default: object = None) -> Any:
+    """Decodes a JSON payload as plain JSON data (an empty payload gives ``default``).
+
+    Tagged values (kombu's ``{"__type__": ..., "__value__": ...}``: datetimes, Decimals, bytes,
+    pickled values) stay the objects they are on the wire: the scheduler moves values from a
+    result into arguments and lists, and passes them on untouched for the worker to decode
+    (turning them into Python values here made `encode_json` fail on a datetime).
+
+    Raises:
+        EncodeError: the payload is not JSON.
+    """
+    if not payload.data:
+        return default
+    if payload.encoding not in ("", payloads.JSON):
+        raise EncodeError(f"payload encoding {payload.encoding!r} is not supported (only 'json')")
+    try:
+        return json.loads(payload.data)
+    except ValueError as err:
+        raise EncodeError(f"payload is not valid JSON: {err}") from None
 
 
 def kind_of(node: canvas_pb2.Canvas) -> str | None:
@@ -287,8 +306,11 @@ def stamp_traceparent(node: canvas_pb2.Canvas, traceparent: str) -> None:
         stamp_traceparent(child, traceparent)
 
 
-def validate(node: canvas_pb2.Canvas, path: str = "canvas", depth: int = 0) -> list[tuple[str, str]]:
-    """Returns the violations of a canvas (empty when it can run)."""
+def validate(
+    node: canvas_pb2.Canvas, path: str = "canvas", depth: int = 0, *, pickle: bool = False
+) -> list[tuple[str, str]]:
+    """Returns the violations of a canvas (empty when it can run); pickled values are one
+    unless ``pickle`` (the scheduler was started with ``--accept-content json,pickle``)."""
     out: list[tuple[str, str]] = []
     if depth > MAX_DEPTH:
         return [(path, f"nesting deeper than {MAX_DEPTH} levels")]
@@ -310,45 +332,71 @@ def validate(node: canvas_pb2.Canvas, path: str = "canvas", depth: int = 0) -> l
         if opts.HasField(name) and getattr(opts, name) <= 0:
             out.append((f"{opath}.{name}", f"{name} must be positive"))
     for i, link in enumerate(opts.link):
-        out += validate(link, f"{opath}.link[{i}]", depth + 1)
+        out += validate(link, f"{opath}.link[{i}]", depth + 1, pickle=pickle)
     for i, link in enumerate(opts.link_error):
-        out += validate(link, f"{opath}.link_error[{i}]", depth + 1)
+        out += validate(link, f"{opath}.link_error[{i}]", depth + 1, pickle=pickle)
     if kind == "signature":
-        out += _validate_signature(node.signature, f"{path}.signature")
+        out += _validate_signature(node.signature, f"{path}.signature", pickle)
     elif kind == "chain":
         if not node.chain.tasks:
             out.append((f"{path}.chain.tasks", "a chain needs at least one task"))
         for i, child in enumerate(node.chain.tasks):
-            out += validate(child, f"{path}.chain.tasks[{i}]", depth + 1)
+            out += validate(child, f"{path}.chain.tasks[{i}]", depth + 1, pickle=pickle)
     elif kind == "group":
         for i, child in enumerate(node.group.tasks):
-            out += validate(child, f"{path}.group.tasks[{i}]", depth + 1)
+            out += validate(child, f"{path}.group.tasks[{i}]", depth + 1, pickle=pickle)
     elif kind == "chord":
         if not node.chord.HasField("body") or kind_of(node.chord.body) is None:
             out.append((f"{path}.chord.body", "a chord needs a body (a signature or canvas)"))
         else:
-            out += validate(node.chord.body, f"{path}.chord.body", depth + 1)
+            out += validate(node.chord.body, f"{path}.chord.body", depth + 1, pickle=pickle)
         for i, child in enumerate(node.chord.header):
-            out += validate(child, f"{path}.chord.header[{i}]", depth + 1)
+            out += validate(child, f"{path}.chord.header[{i}]", depth + 1, pickle=pickle)
     elif kind in ("map", "chunks"):
         body = node.map if kind == "map" else node.chunks
-        out += _validate_signature(body.task, f"{path}.{kind}.task")
-        out += _validate_payload(body.items, f"{path}.{kind}.items", list)
+        out += _validate_signature(body.task, f"{path}.{kind}.task", pickle)
+        out += _validate_payload(body.items, f"{path}.{kind}.items", list, pickle)
         if kind == "chunks" and node.chunks.size < 1:
             out.append((f"{path}.chunks.size", "chunk size must be at least 1"))
     return out
 
 
-def _validate_signature(sig: canvas_pb2.Signature, path: str) -> list[tuple[str, str]]:
+def _validate_signature(sig: canvas_pb2.Signature, path: str, pickle: bool) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     if not sig.task:
         out.append((f"{path}.task", "a signature needs a task name"))
-    out += _validate_payload(sig.args, f"{path}.args", list)
-    out += _validate_payload(sig.kwargs, f"{path}.kwargs", dict)
+    out += _validate_payload(sig.args, f"{path}.args", list, pickle)
+    out += _validate_payload(sig.kwargs, f"{path}.kwargs", dict, pickle)
     return out
 
 
-def _validate_payload(payload: common_pb2.Payload, path: str, kind: type) -> list[tuple[str, str]]:
+PICKLE_REFUSED = (
+    "holds pickled values, which this scheduler does not accept "
+    "(a deployment opts in with --accept-content json,pickle on the scheduler and accept_content on its apps)"
+)
+"""Why a payload with pickled values is refused by a scheduler that did not opt in."""
+
+
+def holds_pickle(data: bytes) -> bool:
+    """Whether JSON payload bytes hold a pickled value (``{"__type__": "pickle", ...}``), at any
+    depth. The scheduler never unpickles: it only looks for the tag."""
+    if b"pickle" not in data:  # the common case costs one scan of the bytes
+        return False
+    found = False
+
+    def hook(obj: dict[str, object]) -> dict[str, object]:
+        nonlocal found
+        found = found or (obj.keys() == {"__type__", "__value__"} and obj["__type__"] == payloads.PICKLE)
+        return obj
+
+    try:
+        json.loads(data, object_hook=hook)
+    except ValueError:
+        return False
+    return found
+
+
+def _validate_payload(payload: common_pb2.Payload, path: str, kind: type, pickle: bool) -> list[tuple[str, str]]:
     if len(payload.data) > MAX_PAYLOAD_BYTES:
         return [(path, f"payload of {len(payload.data)} bytes exceeds the {MAX_PAYLOAD_BYTES}-byte limit")]
     if payload.encoding not in ("", "json"):
@@ -362,4 +410,6 @@ def _validate_payload(payload: common_pb2.Payload, path: str, kind: type) -> lis
             return [(path, f"not valid JSON: {exc}")]
         if not isinstance(value, kind):
             return [(path, f"must be a JSON {'list' if kind is list else 'object'}")]
+        if not pickle and holds_pickle(payload.data):
+            return [(path, PICKLE_REFUSED)]
     return []

@@ -37,6 +37,7 @@ async def serve(
     transport: Transport = PLAINTEXT,
     etcd_access: EtcdAccess = PLAIN,
     max_worker_credit: int = config.MAX_CREDIT,
+    accept_pickle: bool = False,
 ) -> None:
     """Runs a scheduler until SIGTERM / SIGINT.
 
@@ -49,6 +50,7 @@ async def serve(
         transport: TLS, the plaintext health port, and whether plaintext may leave loopback.
         etcd_access: TLS to etcd and the etcd user (`store.etcd.EtcdAccess`).
         max_worker_credit: Tasks one worker session may hold unreported at most.
+        accept_pickle: Accept pickled values in canvases and results (never unpickled here).
     """
     keys = Keys(namespace)
     store = await Etcd.connect(etcd, access=etcd_access, probe_key=keys.root)
@@ -60,14 +62,16 @@ async def serve(
     committer.hooks = dispatcher
     await apply_outbox(store, keys)
     await dispatcher.start()
-    workers = WorkerServicer(store, keys, committer, dispatcher, max_credit=max_worker_credit)
+    workers = WorkerServicer(
+        store, keys, committer, dispatcher, max_credit=max_worker_credit, accept_pickle=accept_pickle
+    )
     server = await start_server(
         listen,
         [
             ServiceSpec(
                 name="motet.v1.SchedulerService",
                 add=scheduler_pb2_grpc.add_SchedulerServiceServicer_to_server,
-                servicer=SchedulerServicer(store, keys, committer, dispatcher),
+                servicer=SchedulerServicer(store, keys, committer, dispatcher, accept_pickle=accept_pickle),
             ),
             ServiceSpec(
                 name="motet.v1.WorkerService",

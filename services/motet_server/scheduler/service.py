@@ -45,7 +45,7 @@ SESSION_TTL = 10
 
 
 async def _valid_canvas(
-    message: canvas_pb2.Canvas, context: grpc.aio.ServicerContext[Any, Any], what: str
+    message: canvas_pb2.Canvas, context: grpc.aio.ServicerContext[Any, Any], what: str, *, pickle: bool
 ) -> canvas_pb2.Canvas:
     """A copy of `message`, validated (polyglot input is untrusted) and with every id assigned.
 
@@ -60,7 +60,7 @@ async def _valid_canvas(
         )
     canvas = canvas_pb2.Canvas()
     canvas.CopyFrom(message)
-    violations = nodes.validate(canvas)
+    violations = nodes.validate(canvas, pickle=pickle)
     if violations:
         refused = [v for v in violations if v[0].endswith((".args", ".kwargs", ".items"))]
         if refused:
@@ -102,9 +102,9 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
     """Accepts canvases and revocations."""
 
     def __init__(
-        self, etcd: Etcd, keys: Keys, committer: Committer, dispatcher: Dispatcher, *, max_credit: int = MAX_CREDIT
+        self, etcd: Etcd, keys: Keys, committer: Committer, dispatcher: Dispatcher, *, accept_pickle: bool = False
     ) -> None:
-        self._max_credit = max_credit
+        self._accept_pickle = accept_pickle
         self._etcd = etcd
         self._keys = keys
         self._committer = committer
@@ -115,7 +115,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
         request: scheduler_pb2.SubmitCanvasRequest,
         context: grpc.aio.ServicerContext[scheduler_pb2.SubmitCanvasRequest, scheduler_pb2.SubmitCanvasResponse],
     ) -> scheduler_pb2.SubmitCanvasResponse:
-        canvas = await _valid_canvas(request.canvas, context, "the canvas")
+        canvas = await _valid_canvas(request.canvas, context, "the canvas", pickle=self._accept_pickle)
         await _trace(canvas, request.traceparent, context)
         try:
             # New ids are the common case: assume the submit key and the guarded task and
@@ -247,7 +247,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServiceServicer):
     ) -> scheduler_pb2.AddToChordResponse:
         if not request.task_id:
             await errors.abort(context, "invalid_request", "name the running task", violations=[("task_id", "empty")])
-        canvas = await _valid_canvas(request.canvas, context, "the member")
+        canvas = await _valid_canvas(request.canvas, context, "the member", pickle=self._accept_pickle)
         await _trace(canvas, request.traceparent, context)
         try:
             added = await self._committer.run(
@@ -269,9 +269,17 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
     """Serves one long-lived stream per worker: assignments out, reports in."""
 
     def __init__(
-        self, etcd: Etcd, keys: Keys, committer: Committer, dispatcher: Dispatcher, *, max_credit: int = MAX_CREDIT
+        self,
+        etcd: Etcd,
+        keys: Keys,
+        committer: Committer,
+        dispatcher: Dispatcher,
+        *,
+        max_credit: int = MAX_CREDIT,
+        accept_pickle: bool = False,
     ) -> None:
         self._max_credit = max_credit
+        self._accept_pickle = accept_pickle
         self._etcd = etcd
         self._keys = keys
         self._committer = committer
@@ -467,7 +475,9 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
                 pending.add(task)
                 task.add_done_callback(pending.discard)
             elif kind in ("succeeded", "failed", "retry", "replaced"):
-                task = asyncio.create_task(self._report(session, _report(session, frame, kind)))
+                report = _report(session, frame, kind)
+                report.accept_pickle = self._accept_pickle
+                task = asyncio.create_task(self._report(session, report))
                 pending.add(task)
                 task.add_done_callback(pending.discard)
         if pending:
@@ -586,6 +596,8 @@ def _refused_payload(report: transitions.Report) -> str | None:
             f"the task's result is too large to store: {len(report.value.data)} bytes "
             f"(the limit is {MAX_PAYLOAD_BYTES} bytes)"
         )
+    if report.value is not None and not report.accept_pickle and nodes.holds_pickle(report.value.data):
+        return f"the task's result {nodes.PICKLE_REFUSED}"
     if report.failure is not None:
         size = report.failure.ByteSize()
         if size > MAX_PAYLOAD_BYTES:

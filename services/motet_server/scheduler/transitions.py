@@ -269,6 +269,8 @@ class Report:
     """Task names the reporting worker declares ignore_result for (WorkerHello)."""
     traceparent: str = ""
     """The trace context of the span the task ran in (a chord body's span links to it)."""
+    accept_pickle: bool = False
+    """Whether the scheduler accepts pickled values (in a replacement canvas too)."""
 
 
 async def finish(flow: Flow, stm: STM, report: Report) -> bool:
@@ -291,7 +293,7 @@ async def finish(flow: Flow, stm: STM, report: Report) -> bool:
         return True
     stm.delete(flow.keys.claim(report.task_id))
     if report.replacement is not None:
-        await _replace(flow, stm, rec, report.replacement)
+        await _replace(flow, stm, rec, report.replacement, pickle=report.accept_pickle)
     elif report.failure is not None:
         revoked = report.failure.kind == common_pb2.FAILURE_KIND_REVOKED
         state = common_pb2.TASK_STATE_REVOKED if revoked else common_pb2.TASK_STATE_FAILURE
@@ -392,10 +394,12 @@ def _retry(flow: Flow, stm: STM, rec: records_pb2.TaskRecord, report: Report) ->
         flow.put_result(stm, rec.id, common_pb2.TASK_STATE_RETRY, failure=report.failure, rec=rec)
 
 
-async def _replace(flow: Flow, stm: STM, rec: records_pb2.TaskRecord, replacement: canvas_pb2.Canvas) -> None:
+async def _replace(
+    flow: Flow, stm: STM, rec: records_pb2.TaskRecord, replacement: canvas_pb2.Canvas, *, pickle: bool
+) -> None:
     canvas = canvas_pb2.Canvas()
     canvas.CopyFrom(replacement)
-    violations = nodes.validate(canvas)
+    violations = nodes.validate(canvas, pickle=pickle)
     if violations:
         # A replacement that cannot run fails the task, naming why (Celery raises when replacing).
         failure = common_pb2.TaskFailure(

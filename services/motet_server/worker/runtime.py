@@ -82,9 +82,10 @@ def execute(app: App, a: worker_pb2.Assignment, running: Running) -> worker_pb2.
     if task is None:
         return _failed(a, NotRegistered(f"task {a.task!r} is not registered in this worker"))
     try:
-        args = list(payload.decode(a.args, []))
-        kwargs = dict(payload.decode(a.kwargs, {}))
-    except Exception as exc:  # noqa: BLE001 - reported as the task's failure
+        accept = payload.accepted(app.conf.get("accept_content"))
+        args = list(payload.decode(a.args, [], accept=accept))
+        kwargs = dict(payload.decode(a.kwargs, {}, accept=accept))
+    except Exception as exc:  # noqa: BLE001 - reported as the task's failure (ContentDisallowed too)
         return _failed(a, exc)
     fields = _request_fields(a, args, kwargs)
     if fields["max_retries"] is None:
@@ -100,7 +101,7 @@ def execute(app: App, a: worker_pb2.Assignment, running: Running) -> worker_pb2.
             "motet.retries": a.request.retries,
         }
         with tracing.task_span(a.task, a.request.options.traceparent, attributes, links=a.request.links):
-            value = _call(task, a, args, kwargs)
+            value = _call(task, a, args, kwargs, accept)
             traceparent = tracing.current_traceparent(recorded=True)  # the run's own span, for links
     except Retry as retry:
         return _retry(
@@ -123,7 +124,8 @@ def execute(app: App, a: worker_pb2.Assignment, running: Running) -> worker_pb2.
         running.leave(a.task_id)
         task.pop_request()
     try:
-        encoded = payload.encode(value, what=f"task {a.task} return value")
+        serializer = app.conf.get("result_serializer") or payload.JSON
+        encoded = payload.encode(value, what=f"task {a.task} return value", serializer=serializer)
     except Exception as exc:  # noqa: BLE001 - an unencodable value is the task's failure
         return _failed(a, exc)
     return worker_pb2.ConnectRequest(
@@ -133,7 +135,7 @@ def execute(app: App, a: worker_pb2.Assignment, running: Running) -> worker_pb2.
     )
 
 
-def _call(task: Task, a: worker_pb2.Assignment, args: list[Any], kwargs: dict[str, Any]) -> Any:
+def _call(task: Task, a: worker_pb2.Assignment, args: list[Any], kwargs: dict[str, Any], accept: frozenset[str]) -> Any:
     if a.call == worker_pb2.CALL_KIND_MAP:
         items, rest = args[0], args[1:]
         return [task(item, *rest, **kwargs) for item in items]
@@ -148,12 +150,12 @@ def _call(task: Task, a: worker_pb2.Assignment, args: list[Any], kwargs: dict[st
             # Celery hands a chord's errback no traceback for the ChordError of a header failure.
             upstream = failure.kind == common_pb2.FAILURE_KIND_UPSTREAM
             traceback = None if upstream else (failure.traceback or None)
-            return task(_failed_request(a), exc, traceback, *args, **kwargs)
+            return task(_failed_request(a, accept), exc, traceback, *args, **kwargs)
         return task(a.failed_request.task_id or a.request.failed_task_id, *args, **kwargs)
     return task(*args, **kwargs)
 
 
-def _failed_request(a: worker_pb2.Assignment) -> Request:
+def _failed_request(a: worker_pb2.Assignment, accept: frozenset[str]) -> Request:
     """The request of the failed task, as a new-style errback receives it (Celery's names)."""
     f = a.failed_request
     r = f.request
@@ -166,8 +168,8 @@ def _failed_request(a: worker_pb2.Assignment) -> Request:
         group_index=r.group_index if r.group_id else None,
         retries=r.retries,
         delivery_info={"routing_key": r.queue, "priority": r.priority},
-        args=list(payload.decode(f.args, [])),
-        kwargs=dict(payload.decode(f.kwargs, {})),
+        args=list(payload.decode(f.args, [], accept=accept)),
+        kwargs=dict(payload.decode(f.kwargs, {}, accept=accept)),
         called_directly=False,
     )
 
