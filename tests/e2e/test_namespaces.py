@@ -37,7 +37,7 @@ TOKENS = [
     {"name": f"{ns}-{kind}", "token": f"{ns}-{kind}", "roles": roles, "namespace": ns}
     for ns in NAMESPACES
     for kind, roles in (("client", ["client"]), ("worker", ["worker", "client"]), ("admin", ["admin"]))
-]
+] + [{"name": "ops", "token": "ops-any", "roles": ["admin"], "namespace": "*"}]
 T = 30
 
 
@@ -224,3 +224,24 @@ def test_every_key_is_under_its_namespace_prefix(spaces: dict[str, Any]) -> None
         k for k in found if not k.startswith((b"/motet/alpha/", b"/motet/beta/"))
     ]
     assert any(b"shared-id" in k for k in by_prefix["alpha"]) and any(b"shared-id" in k for k in by_prefix["beta"])
+
+
+def test_an_admin_of_every_namespace_inspects_and_forgets_in_each(spaces: dict[str, Any]) -> None:
+    """A token with namespace "*" (operators) reaches both namespaces' services, each on its own
+    keyspace; a namespace's own admin reaches only its own (above)."""
+    for ns, x in (("alpha", 20), ("beta", 30)):
+        _submit(spaces, ns, _sig("tests.e2e.tasks.slow_add", [x, x], f"ops-{ns}"))
+        assert _value(_wait(spaces, ns, f"ops-{ns}")) == 2 * x
+    for ns in NAMESPACES:
+        with grpc.insecure_channel(spaces[ns]["scheduler"]) as ch:
+            workers = scheduler_pb2_grpc.SchedulerServiceStub(ch).InspectWorkers(
+                scheduler_pb2.InspectWorkersRequest(), metadata=_md("ops-any"), timeout=T
+            )
+        assert len(workers.workers) == 1, f"{ns}: its own worker only"
+        assert _value(_get(spaces, ns, f"ops-{ns}", token="ops-any")) in (40, 60)
+    with grpc.insecure_channel(spaces["beta"]["results"]) as ch:
+        results_pb2_grpc.ResultsServiceStub(ch).ForgetResult(
+            results_pb2.ForgetResultRequest(ids=["ops-beta"]), metadata=_md("ops-any"), timeout=T
+        )
+    assert _get(spaces, "beta", "ops-beta").state == common_pb2.TASK_STATE_PENDING
+    assert _value(_get(spaces, "alpha", "ops-alpha")) == 40

@@ -175,6 +175,46 @@ def test_mutual_tls_requires_a_client_certificate_of_the_ca(etcd: EtcdProcess, t
         results.stop()
 
 
+def test_a_chord_runs_under_mutual_tls_with_client_certificates_from_flags_and_environment(
+    etcd: EtcdProcess, tmp_path: Path
+) -> None:
+    """Both services require client certificates: the worker presents one from its flags, the
+    SDK from MOTET_TLS_CERT / MOTET_TLS_KEY, and a client without one is refused."""
+    ca = CA(tmp_path / "ca")
+    server = ca.issue("server")
+    worker_cert = ca.issue("worker", server=False)
+    client_cert = ca.issue("client", server=False)
+    mtls = ["--tls-cert", str(server.cert), "--tls-key", str(server.key), "--tls-client-ca", str(ca.path)]
+    scheduler, sched_at = _service("scheduler", etcd, tmp_path, *mtls)
+    results, results_at = _service("results", etcd, tmp_path, *mtls)
+    worker = ServiceProcess(
+        "worker",
+        [sys.executable, "-m", "motet", "worker", "--app", "examples.guide.tasks", "--scheduler", sched_at,
+         "--tls-ca", str(ca.path), "--tls-cert", str(worker_cert.cert), "--tls-key", str(worker_cert.key),
+         "--concurrency", "4"],
+        tmp_path / "worker.log",
+        _env(MOTET_RESULTS=results_at),
+        "motet worker ready",
+    )  # fmt: skip
+    script = (
+        "from examples.guide.tasks import add, tsum\n"
+        "from motet import chord\n"
+        "print(chord(add.s(i, i) for i in range(10))(tsum.s()).get(timeout=30))\n"
+    )
+    try:
+        worker.start()
+        env = _env(MOTET_SCHEDULER=sched_at, MOTET_RESULTS=results_at, MOTET_TLS_CA=str(ca.path))
+        with_cert = {**env, "MOTET_TLS_CERT": str(client_cert.cert), "MOTET_TLS_KEY": str(client_cert.key)}
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=with_cert, timeout=60)
+        assert out.stdout.strip() == "90", out.stdout + out.stderr
+        refused = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60)
+        assert refused.returncode != 0 and "ServiceUnavailable" in refused.stderr, refused.stderr
+    finally:
+        worker.stop()
+        results.stop()
+        scheduler.stop()
+
+
 def test_an_expired_server_certificate_is_refused(etcd: EtcdProcess, tmp_path: Path) -> None:
     ca = CA(tmp_path / "ca")
     expired = ca.issue("server", expired=True)
