@@ -16,6 +16,7 @@ import io
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import tarfile
@@ -285,6 +286,137 @@ def test_probes_use_the_plaintext_health_port(helm: Helm, values: Path) -> None:
         assert ports == {"grpc": grpc_port, "metrics": metrics_port, "health": health_port}
         svc = one(docs, "Service", f"{FULLNAME}-{component}")
         assert {p["name"]: p["port"] for p in svc["spec"]["ports"]} == ports
+
+
+def _values(*files: Path | dict[str, Any]) -> Doc:
+    """values.yaml with the files merged over it as helm merges them (maps key by key, lists replaced)."""
+
+    def merge(base: Any, over: Any) -> Any:
+        if isinstance(base, dict) and isinstance(over, dict):
+            return {**base, **{k: merge(base.get(k), v) for k, v in over.items()}}
+        return over
+
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    for f in files:
+        values = merge(values, f if isinstance(f, dict) else yaml.safe_load(f.read_text()) or {})
+    return values
+
+
+def _resources_from_values(values: Doc) -> dict[str, Doc]:
+    """The `resources` each pod's container takes from values, by the pod's (or workload's) name."""
+    expected = {
+        f"{FULLNAME}-scheduler": values["scheduler"]["resources"],
+        f"{FULLNAME}-results": values["results"]["resources"],
+    }
+    for w in values["workers"]:
+        if w.get("enabled", True):
+            expected[f"{FULLNAME}-worker-{w['name']}"] = w.get("resources")
+    if values["etcd"]["inChart"]["enabled"]:
+        expected[f"{FULLNAME}-etcd"] = values["etcd"]["inChart"]["resources"]
+    if values["tests"]["enabled"]:
+        expected[f"{FULLNAME}-test-chord"] = values["tests"]["resources"]
+    return expected
+
+
+@pytest.mark.parametrize("values", CI_FILES, ids=lambda p: p.stem)
+def test_every_container_has_requests_and_limits_from_values(helm: Helm, values: Path) -> None:
+    expected = _resources_from_values(_values(values))
+    rendered = dict(pod_specs(helm.render(values)))
+    assert set(rendered) == set(expected)  # scheduler, results, each worker, etcd, the test pod
+    for name, spec in rendered.items():
+        (c,) = spec["containers"]
+        assert c["resources"] == expected[name], name
+        assert c["resources"]["requests"] and c["resources"]["limits"], name
+
+
+def test_resources_follow_each_components_values(helm: Helm) -> None:
+    def sized(n: int) -> Doc:
+        return {
+            "requests": {"cpu": f"{n}m", "memory": f"{n}Mi"},
+            "limits": {"cpu": f"{2 * n}m", "memory": f"{4 * n}Mi"},
+        }
+
+    override = {
+        "scheduler": {"resources": sized(11)},
+        "results": {"resources": sized(12)},
+        "workers": [
+            {"name": "a", "queues": ["q"], "args": ["worker"], "resources": sized(13)},
+            {"name": "b", "queues": ["r"], "args": ["worker"], "resources": sized(14)},
+        ],
+        "etcd": {"inChart": {"enabled": True, "resources": sized(15)}},
+        "tests": {"resources": sized(16)},
+    }
+    rendered = {name: spec["containers"][0]["resources"] for name, spec in pod_specs(helm.render(override))}
+    names = ("scheduler", "results", "worker-a", "worker-b", "etcd", "test-chord")
+    assert rendered == {f"{FULLNAME}-{name}": sized(11 + i) for i, name in enumerate(names)}
+
+
+def _service_env(docs: list[Doc], component: str) -> dict[str, str | None]:
+    """What a container's process sees: its ConfigMap envFrom, then its own env."""
+    c = container(docs, component)
+    env: dict[str, str | None] = {}
+    for source in c.get("envFrom", []):
+        env |= one(docs, "ConfigMap", source["configMapRef"]["name"])["data"]
+    return env | {e["name"]: e.get("value") for e in c.get("env", [])}
+
+
+@pytest.mark.parametrize("values", CI_FILES, ids=lambda p: p.stem)
+def test_log_format_reaches_the_services_and_workers(helm: Helm, values: Path) -> None:
+    workers = [f"worker-{w['name']}" for w in _values(values)["workers"] if w.get("enabled", True)]
+    components = [*SERVICES, *workers]
+    assert workers
+    for component in components:  # the default: text (what the services do without it)
+        assert _service_env(helm.render(values), component).get("MOTET_LOG_FORMAT", "text") == "text", component
+    docs = helm.render(values, {"logFormat": "json"})
+    for component in components:
+        assert _service_env(docs, component)["MOTET_LOG_FORMAT"] == "json", component
+    (pod,) = by_kind(docs, "Pod")  # the test pod is a client: it logs nothing
+    assert "MOTET_LOG_FORMAT" not in {e["name"] for e in pod["spec"]["containers"][0]["env"]}
+
+
+def _notes(helm: Helm, *values: Path) -> str:
+    flags = [a for v in values for a in ("-f", str(v))]
+    out = helm.run("install", RELEASE, CHART, "--dry-run=client", "--namespace", NAMESPACE, *flags)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.split("NOTES:\n", 1)[1]
+
+
+def _submit_command(notes: str) -> list[str]:
+    """NOTES.txt's example submit command, its continuation lines joined, as a shell splits it."""
+    lines = notes.splitlines()
+    (start,) = (i for i, line in enumerate(lines) if "run motet-submit" in line)
+    command = ""
+    for line in lines[start:]:
+        command += line.strip()
+        if not command.endswith("\\"):
+            break
+        command = command[:-1] + " "
+    return shlex.split(command, comments=True)
+
+
+@pytest.mark.parametrize("values", [ci("default"), ci("external-etcd-tls")], ids=lambda p: p.stem)
+def test_notes_submit_line_is_a_working_kubectl_run(helm: Helm, values: Path) -> None:
+    v = _values(values)
+    argv = _submit_command(_notes(helm, values))
+    assert argv[:5] == ["kubectl", "-n", NAMESPACE, "run", "motet-submit"], argv
+    dash = argv.index("--")
+    flags, command = argv[5:dash], argv[dash + 1 :]
+    assert {"--rm", "-it", "--restart=Never", "--command"} <= set(flags), flags
+    assert all(f.startswith("-") for f in flags), flags  # nothing stray between the flags
+    assert f"--image={container(helm.render(values), 'scheduler')['image']}" in flags
+    env = dict(f.removeprefix("--env=").split("=", 1) for f in flags if f.startswith("--env="))
+    assert env.pop("MOTET_SCHEDULER") == f"{FULLNAME}-scheduler.{NAMESPACE}.svc:7410"
+    assert env.pop("MOTET_RESULTS") == f"{FULLNAME}-results.{NAMESPACE}.svc:7411"
+    assert env.pop("MOTET_NAMESPACE") == v["motetNamespace"]
+    assert env == ({"MOTET_TOKEN": "$CLIENT_TOKEN"} if v["auth"]["tokensSecret"] else {})
+    assert command[:2] == ["python", "-c"] and len(command) == 3, command
+    code = command[2]
+    compile(code, "notes-submit", "exec")
+    # It submits a task the example worker serves, and prints the value.
+    assert "from examples.guide.tasks import add" in code and "add.delay(2, 2).get(timeout=" in code
+    from examples.guide import tasks
+
+    assert tasks.add.name and tasks.add(2, 2) == 4
 
 
 def test_tls_off_means_insecure_and_says_so(helm: Helm) -> None:
@@ -587,6 +719,7 @@ def test_helm_test_pod_script_passes_against_a_real_cluster(helm: Helm) -> None:
         ({"scheduler": {"replicas": "two"}}, "replicas"),
         ({"tls": {"enabled": "yes"}}, "enabled"),
         ({"logLevel": "LOUD"}, "logLevel"),
+        ({"logFormat": "logfmt"}, "logFormat"),
         ({"scheduler": {"port": 70000}}, "port"),
         ({"tls": {"enabled": True}}, "secretName"),  # TLS on needs a Secret to read it from
     ],
@@ -599,6 +732,7 @@ def test_helm_test_pod_script_passes_against_a_real_cluster(helm: Helm) -> None:
         "type-int",
         "type-bool",
         "enum",
+        "enum-log-format",
         "range",
         "tls-needs-secret",
     ],

@@ -118,11 +118,17 @@ def _tree(client: Client, root: results_pb2.TaskResult, palette: Palette) -> Ite
     yield from walk(root, "", True, True)
 
 
+def _error(message: str) -> None:
+    """One line on stderr, prefixed as every client command's errors are."""
+    sys.stderr.write(f"motet inspect: {' '.join(message.split())}\n")
+
+
 def inspect(settings: ClientSettings, task_id: str, color: str = "auto") -> int:
     """Prints the workflow that starts at ``task_id`` (a task or a saved group id) as a tree of
     results: each one's state, value or error, and when it finished (with the time since its
     parent finished, where both are known). Colour per `color` (auto: on a terminal only).
-    Returns 1 when nothing is known about the id or a service cannot be reached."""
+    Returns 1, with one line on stderr, when nothing is known about the id or a service cannot
+    be reached."""
     client = Client(settings)
     palette = Palette.choose(color, sys.stdout)
     try:
@@ -131,7 +137,7 @@ def inspect(settings: ClientSettings, task_id: str, color: str = "auto") -> int:
             try:
                 group = client.restore_group(task_id)
             except NotFound:
-                print(f"nothing is known about {task_id}: no task, result or saved group with that id")
+                _error(f"nothing is known about {task_id}: no task, result or saved group with that id")
                 return 1
             ref = results_pb2.ResultRef(group=group)
             for line in _tree(client, results_pb2.TaskResult(task_id=task_id, task="group", children=[ref]), palette):
@@ -140,6 +146,6 @@ def inspect(settings: ClientSettings, task_id: str, color: str = "auto") -> int:
         for line in _tree(client, root, palette):
             print(line)
     except MotetError as exc:
-        print(f"cannot inspect {task_id}: {exc}")
+        _error(str(exc))
         return 1
     return 0
