@@ -31,6 +31,7 @@ class App:
         results: host:port of a results service; default `MOTET_RESULTS`, else 127.0.0.1:7411.
         namespace: The cluster namespace, sent as `motet-namespace` request metadata; default
             `MOTET_NAMESPACE`, else none. (The services choose their namespace at start.)
+        set_as_current: Make it the current app (Celery's argument of the same name).
 
     Endpoints given as None are read from the environment each time they are used, so a test
     or `motet dev` can point an already imported app at a cluster.
@@ -43,6 +44,7 @@ class App:
         scheduler: str | None = None,
         results: str | None = None,
         namespace: str | None = None,
+        set_as_current: bool = True,
     ) -> None:
         self.name = name
         self._scheduler = scheduler
@@ -51,7 +53,8 @@ class App:
         self._client: Client | None = None
         self.tasks: dict[str, Task] = {}
         self.conf = Conf()
-        state.set_current_app(self)
+        if set_as_current:
+            state.set_current_app(self)
 
     def __repr__(self) -> str:
         return f"<App {self.name}>"

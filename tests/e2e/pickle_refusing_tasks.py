@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from motet import App
 
-app = App("pickled")
+app = App("pickled", set_as_current=False)
 
 
 @app.task(name="tests.e2e.pickle_tasks.shift")

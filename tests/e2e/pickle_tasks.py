@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from motet import App
 
-app = App("pickled")
+app = App("pickled", set_as_current=False)  # importing it must not change other tests' app
 app.conf.update(task_serializer="pickle", result_serializer="pickle", accept_content=["json", "pickle"])
 
 

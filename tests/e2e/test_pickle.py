@@ -79,7 +79,7 @@ def test_a_worker_that_did_not_opt_in_refuses_pickled_arguments(opted_in: DevClu
 def test_a_client_that_did_not_opt_in_refuses_a_pickled_result(opted_in: DevCluster) -> None:
     done = shift.delay(Point(1, 2), 1)
     assert done.get(timeout=T) == Point(2, 2)
-    json_only = App("pickled")  # Celery's defaults: accept_content = ["json"]
+    json_only = App("pickled", set_as_current=False)  # Celery's defaults: accept_content = ["json"]
     with pytest.raises(ContentDisallowed, match="does not accept pickle"):
         AsyncResult(done.id, app=json_only).get(timeout=T)
 

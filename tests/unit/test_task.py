@@ -179,6 +179,8 @@ def test_the_last_app_created_is_the_current_app() -> None:
         other = App("other", scheduler="h:1", results="h:2", namespace="ns")
         assert motet.app.current_app() is other
         assert (other.scheduler, other.results, other.namespace) == ("h:1", "h:2", "ns")
+        aside = App("aside", set_as_current=False)  # Celery's set_as_current
+        assert motet.app.current_app() is other and aside is not other
     finally:
         motet.state._current = previous
 
