@@ -169,7 +169,7 @@ def test_result_reads_with_any_ids_get_a_status_naming_the_problem(fuzz_cluster:
         codes = [
             code_of(lambda: stub.GetResult(results_pb2.GetResultRequest(task_id=ids[0] if ids else ""), timeout=10)),
             code_of(lambda: stub.GetResults(results_pb2.GetResultsRequest(task_ids=ids), timeout=10)),
-            code_of(lambda: list(stub.WaitResult(results_pb2.WaitResultRequest(task_ids=ids), timeout=0.5))),
+            code_of(lambda: list(stub.WaitResult(results_pb2.WaitResultRequest(task_ids=ids), timeout=0.25))),
         ]
     # A wait for ids that never finish ends at its deadline, which is the caller's, not an error.
     assert all(c in ACCEPTABLE | {grpc.StatusCode.DEADLINE_EXCEEDED} for c in codes), codes
