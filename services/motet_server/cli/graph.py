@@ -19,7 +19,7 @@ from motet.exceptions import MotetError, NotFound
 from motet.result import READY_STATES, state_name
 from motet.settings import ClientSettings
 from motet.v1 import results_pb2
-from motet_server.cli.render import Palette
+from motet_server.cli.render import Palette, complain
 
 __all__ = ["Workflow", "graph", "read_workflow", "to_dot", "to_text"]
 
@@ -201,7 +201,7 @@ def graph(settings: ClientSettings, task_id: str, *, dot: bool = False, color: s
     try:
         flow = read_workflow(Client(settings), task_id)
     except MotetError as exc:
-        sys.stderr.write(f"motet graph: {' '.join(str(exc).split())}\n")
+        complain("graph", exc)
         return 1
     if dot:
         print(to_dot(flow))

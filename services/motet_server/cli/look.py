@@ -16,7 +16,7 @@ from motet.client import Client
 from motet.exceptions import MotetError, NotFound
 from motet.settings import ClientSettings
 from motet.v1 import common_pb2, results_pb2
-from motet_server.cli.render import Palette, describe
+from motet_server.cli.render import Palette, complain, describe
 
 __all__ = ["inspect", "status"]
 
@@ -118,11 +118,6 @@ def _tree(client: Client, root: results_pb2.TaskResult, palette: Palette) -> Ite
     yield from walk(root, "", True, True)
 
 
-def _error(message: str) -> None:
-    """One line on stderr, prefixed as every client command's errors are."""
-    sys.stderr.write(f"motet inspect: {' '.join(message.split())}\n")
-
-
 def inspect(settings: ClientSettings, task_id: str, color: str = "auto") -> int:
     """Prints the workflow that starts at ``task_id`` (a task or a saved group id) as a tree of
     results: each one's state, value or error, and when it finished (with the time since its
@@ -137,7 +132,7 @@ def inspect(settings: ClientSettings, task_id: str, color: str = "auto") -> int:
             try:
                 group = client.restore_group(task_id)
             except NotFound:
-                _error(f"nothing is known about {task_id}: no task, result or saved group with that id")
+                complain("inspect", f"nothing is known about {task_id}: no task, result or saved group with that id")
                 return 1
             ref = results_pb2.ResultRef(group=group)
             for line in _tree(client, results_pb2.TaskResult(task_id=task_id, task="group", children=[ref]), palette):
@@ -146,6 +141,6 @@ def inspect(settings: ClientSettings, task_id: str, color: str = "auto") -> int:
         for line in _tree(client, root, palette):
             print(line)
     except MotetError as exc:
-        _error(str(exc))
+        complain("inspect", exc)
         return 1
     return 0

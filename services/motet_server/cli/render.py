@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import sys
 from typing import Any, TextIO
 
 from motet import payload
@@ -16,7 +17,7 @@ from motet.exceptions import MotetError
 from motet.result import READY_STATES, state_name
 from motet.v1 import results_pb2
 
-__all__ = ["COLOR_CHOICES", "Palette", "describe", "duration", "error_line", "value_json"]
+__all__ = ["COLOR_CHOICES", "Palette", "complain", "describe", "duration", "error_line", "value_json"]
 
 COLOR_CHOICES = ("auto", "always", "never")
 """What --color accepts."""
@@ -126,3 +127,9 @@ def describe(
             f"(done {when}" + (f", {took:.3f}s after its parent" if took is not None else "") + ")"
         )
     return text
+
+
+def complain(command: str, text: object) -> None:
+    """A client command's error: one line on stderr, ``motet COMMAND: what went wrong`` (the
+    message's own line breaks folded into spaces)."""
+    sys.stderr.write(f"motet {command}: {' '.join(str(text).split())}\n")

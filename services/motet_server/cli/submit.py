@@ -17,12 +17,9 @@ from motet.exceptions import MotetError
 from motet.settings import ClientSettings
 from motet.v1 import scheduler_pb2
 from motet_server.cli import canvas_file, wait
+from motet_server.cli.render import complain
 
 __all__ = ["revoke", "submit", "workers"]
-
-
-def _fail(command: str, text: object) -> None:
-    sys.stderr.write(f"motet {command}: {' '.join(str(text).split())}\n")
 
 
 def submit(settings: ClientSettings, path: str, *, wait_for: bool = False, timeout: float | None = None) -> int:
@@ -33,20 +30,20 @@ def submit(settings: ClientSettings, path: str, *, wait_for: bool = False, timeo
     try:
         canvas, parent_id = canvas_file.load(path, sys.stdin.read() if path == "-" else None)
     except canvas_file.CanvasFileError as exc:
-        _fail("submit", exc)
+        complain("submit", exc)
         return refused
     canvas_file.assign_ids(canvas)
     client = Client(settings)
     try:
         reply = client.submit(canvas, parent_id=parent_id)
     except MotetError as exc:
-        _fail("submit", exc)
+        complain("submit", exc)
         return refused
     for group in canvas_file.groups(canvas):
         try:
             client.save_group(group)
         except MotetError as exc:  # the canvas runs; only `motet wait GROUP_ID` will not know the group
-            _fail("submit", f"submitted, but group {group.group_id} was not saved: {exc}")
+            complain("submit", f"submitted, but group {group.group_id} was not saved: {exc}")
     line = json.dumps({"root_id": reply.root_id, "result_id": reply.result_id, "created": reply.created})
     if not wait_for:
         print(line)
@@ -60,7 +57,7 @@ def revoke(settings: ClientSettings, ids: list[str], *, terminate: bool = False)
     try:
         count = Client(settings).revoke(ids, terminate=terminate)
     except MotetError as exc:
-        _fail("revoke", exc)
+        complain("revoke", exc)
         return 1
     print(f"revoked {count} task{'s' if count != 1 else ''}" + (" (running ones terminated)" if terminate else ""))
     return 0
@@ -93,7 +90,7 @@ def workers(settings: ClientSettings, *, as_json: bool = False) -> int:
     try:
         found = sorted(Client(settings).inspect_workers(), key=lambda w: w.name)
     except MotetError as exc:
-        _fail("workers", exc)
+        complain("workers", exc)
         return 1
     if as_json:
         print(json.dumps([_worker(w) for w in found], indent=2))

@@ -19,7 +19,7 @@ from motet.exceptions import MotetError, NotFound, TimeoutError
 from motet.result import READY_STATES, state_name
 from motet.settings import ClientSettings
 from motet.v1 import results_pb2
-from motet_server.cli.render import error_line
+from motet_server.cli.render import complain, error_line
 
 __all__ = ["EXIT_ERROR", "EXIT_FAILED", "EXIT_OK", "EXIT_TIMEOUT", "Progress", "Shape", "follow", "wait"]
 
@@ -168,6 +168,6 @@ def wait(settings: ClientSettings, task_id: str, timeout: float | None) -> int:
                     "(a chord's result id does once its header is done)\n"
                 )
     except MotetError as exc:
-        sys.stderr.write(f"motet wait: {' '.join(str(exc).split())}\n")
+        complain("wait", exc)
         return EXIT_ERROR
     return follow(client, shape, shape_ids(shape), timeout, unknown=unknown)
