@@ -151,16 +151,19 @@ def _signature_to_proto(sig: Signature, depth: int) -> canvas_pb2.Signature:
     )
 
 
-def _accept() -> frozenset[str]:
-    """What the current app accepts (a canvas read back holds what it was sent with)."""
-    return payload.accepted(current_app().conf.get("accept_content"))
+def _decode(msg: Any, default: Any) -> Any:
+    """A payload of a canvas read back, unpickled only where the current app accepts pickle (a
+    payload without the word holds no pickle tag: the app is not asked)."""
+    accept = payload.JSON_ONLY
+    if b"pickle" in msg.data:
+        accept = payload.accepted(current_app().conf.get("accept_content"))
+    return payload.decode(msg, default, accept=accept)
 
 
 def _signature_from_proto(msg: canvas_pb2.Signature) -> Signature:
     options, immutable = options_from_proto(msg.options)
-    accept = _accept() if b"pickle" in msg.args.data or b"pickle" in msg.kwargs.data else payload.JSON_ONLY
-    args = payload.decode(msg.args, [], accept=accept)
-    kwargs = payload.decode(msg.kwargs, {}, accept=accept)
+    args = _decode(msg.args, [])
+    kwargs = _decode(msg.kwargs, {})
     if not isinstance(args, list) or not isinstance(kwargs, dict):
         raise CanvasError(f"task {msg.task}: args must be a JSON list and kwargs a JSON object")
     sig = kinds.signature_type()(msg.task, args, kwargs, immutable=immutable)
@@ -218,7 +221,7 @@ def _map_to_proto(m: MapBase, depth: int) -> canvas_pb2.Map:
 
 def _map_from_proto(msg: canvas_pb2.Map) -> MapBase:
     cls = kinds.xstarmap_type() if msg.starmap else kinds.xmap_type()
-    items = payload.decode(msg.items, [], accept=_accept() if b"pickle" in msg.items.data else payload.JSON_ONLY)
+    items = _decode(msg.items, [])
     if not isinstance(items, list):
         raise CanvasError(f"map of task {msg.task.task}: items must be a JSON list")
     return cls._build(_signature_from_proto(msg.task), items, options_from_proto(msg.options)[0])
@@ -235,7 +238,7 @@ def _chunks_to_proto(ck: chunks, depth: int) -> canvas_pb2.Chunks:
 
 
 def _chunks_from_proto(msg: canvas_pb2.Chunks) -> chunks:
-    items = payload.decode(msg.items, [], accept=_accept() if b"pickle" in msg.items.data else payload.JSON_ONLY)
+    items = _decode(msg.items, [])
     if not isinstance(items, list):
         raise CanvasError(f"chunks of task {msg.task.task}: items must be a JSON list")
     return kinds.chunks_type()._build(

@@ -49,10 +49,16 @@ def service(args: argparse.Namespace) -> int:
         if name == "scheduler":
             if args.max_worker_credit < 1:
                 return _fail(name, f"--max-worker-credit must be at least 1 (got {args.max_worker_credit})")
-            content = {c.strip() for c in args.accept_content.split(",") if c.strip()}
-            if not content or not content <= {"json", "pickle"} or "json" not in content:
+            from motet.exceptions import EncodeError
+            from motet.payload import JSON, PICKLE, accepted
+
+            try:
+                content = accepted([c.strip() for c in args.accept_content.split(",") if c.strip()])
+            except EncodeError:
+                content = frozenset()
+            if JSON not in content:
                 return _fail(name, f"--accept-content must be json or json,pickle (got {args.accept_content!r})")
-            if "pickle" in content:
+            if PICKLE in content:
                 logging.getLogger("motet_server.scheduler").warning(
                     "accepting pickled payloads (never unpickled here; workers that opted in do): trust every client"
                 )
@@ -64,7 +70,7 @@ def service(args: argparse.Namespace) -> int:
                     transport=transport,
                     etcd_access=access,
                     max_worker_credit=args.max_worker_credit,
-                    accept_pickle="pickle" in content,
+                    accept_pickle=PICKLE in content,
                 )
             )
         else:
