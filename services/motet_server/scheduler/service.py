@@ -466,7 +466,9 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
                 room = self._max_credit - len(session.inflight)
                 if session.available + frame.credit.n > room:
                     log.warning(
-                        "worker %s asked for credit beyond %d tasks held; capped", session.worker_id, self._max_credit
+                        "worker %s asked for credit beyond its cap of %d tasks; capped",
+                        session.worker_id,
+                        self._max_credit,
                     )
                 session.available = min(session.available + frame.credit.n, room)
                 self._dispatcher.kick()
