@@ -238,6 +238,7 @@ def chain_children_of_first_step(c):
     c.label_tree(res)
     c.get(res)
     first = res.parent.parent
+    c.get(first)  # Celery stores a step's children after sending the next step: wait for the step itself
     return {"children": [[c.cls(ch), c.norm(ch.id)] for ch in (first.children or [])]}
 
 

@@ -247,6 +247,9 @@ def graph_children_from_id_alone(c):
     c.label_tree(res)
     c.get(res)
     fresh = c.app.AsyncResult(res.parent.id)
+    # Celery sends the next step before it stores the first step's result (children included), so
+    # the last step can be ready while the first still reads as pending (children None): wait for it.
+    c.wait_ready(fresh)
     try:
         return {"children": [c.norm(ch.id) for ch in fresh.children or []]}
     except Exception as e:  # noqa: BLE001
